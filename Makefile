@@ -1,0 +1,45 @@
+# The project's verbs. Every target first runs scripts/bootstrap.sh, which
+# installs what is missing (Node 24, npm packages, RabbitMQ, PostgreSQL) and
+# costs about a second when nothing is.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# The project's own Node (installed only when the machine's is too old) and Go-built tools come first.
+export PATH := $(CURDIR)/.tools/node/bin:$(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export npm_config_update_notifier := false
+
+.PHONY: help toolchain tools build typecheck lint format test test-unit test-process demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+toolchain: ## install and start what every target needs (idempotent)
+	@scripts/bootstrap.sh node deps services
+
+tools: toolchain ## build the pinned Go tools (helm, toxiproxy) into .tools/bin
+	@scripts/bootstrap.sh tools
+
+build: toolchain ## compile the TypeScript (tsc --build); `npx outrigger` then works from the root
+	@tsc --build
+
+typecheck: build ## type-check sources and tests
+	@tsc -p sidecar/tsconfig.test.json
+
+lint: toolchain ## lint and check formatting (Biome)
+	@biome check .
+
+format: toolchain ## fix formatting and safe lint findings
+	@biome check --write .
+
+test: tools typecheck lint ## everything CI checks: toolchain, lint, types, all tests
+	@scripts/test.sh
+
+demo: build ## run services with their sidecars against the local RabbitMQ (Ctrl-C stops)
+	@node scripts/demo.ts
+
+bench: build ## run the benchmarks and print the tables for docs/benchmarks.md
+	@node bench/run.ts
+
+clean: ## remove build output (keeps .tools and node_modules)
+	@rm -rf sidecar/dist .tools/cache

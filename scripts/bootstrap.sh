@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one entry point that makes a machine ready for this project. Every make
+# target runs it first. Idempotent: a second run costs about a second.
+#   scripts/bootstrap.sh [node] [deps] [services] [tools]   (default: node deps services)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(node deps services)
+
+# npm dependencies: `npm ci` only when package-lock.json changed since the last install.
+deps() {
+  local stamp=.tools/stamps/npm-ci want
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ -d node_modules ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  echo "bootstrap: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  mkdir -p "$(dirname "$stamp")"
+  echo "$want" >"$stamp"
+}
+
+for part in "${parts[@]}"; do
+  case "$part" in
+    node) bash scripts/bootstrap/node.sh ;;
+    deps) deps ;;
+    services) bash scripts/bootstrap/services.sh ;;
+    tools) bash scripts/bootstrap/tools.sh ;;
+    *) echo "bootstrap: unknown part '$part' (node, deps, services, tools)" >&2; exit 2 ;;
+  esac
+done

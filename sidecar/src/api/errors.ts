@@ -1,0 +1,60 @@
+// One error handler for the whole app API (and the ops port): whatever goes
+// wrong leaves as application/problem+json with a stable code, and nothing
+// internal (stack, hostnames, credentials) leaks into the response.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { formatPath } from '../config/load.ts';
+import { isProblemError, ProblemError } from './problems.ts';
+
+const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
+
+export function sendProblem(reply: FastifyReply, problem: ProblemError, instance?: string): FastifyReply {
+  return reply
+    .code(problem.status)
+    .headers(problem.options.headers ?? {})
+    .header('content-type', PROBLEM_JSON)
+    .send(JSON.stringify(problem.toBody(instance)));
+}
+
+/** Turns any error thrown while handling a request into a ProblemError. */
+export function toProblem(error: FastifyError): ProblemError {
+  if (isProblemError(error)) return error;
+  if (error.validation !== undefined) return new ProblemError('REQUEST_INVALID', describeValidation(error));
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ProblemError('BODY_TOO_LARGE', 'the request body is larger than the configured http.bodyLimit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ProblemError('UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content-type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ProblemError('REQUEST_INVALID', 'the JSON body is empty');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ProblemError('REQUEST_INVALID', 'the body is not valid JSON');
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    return new ProblemError('REQUEST_INVALID', 'the body is not valid JSON');
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new ProblemError('REQUEST_INVALID', error.message);
+  }
+  return new ProblemError('INTERNAL', 'the sidecar failed to handle the request; see its logs');
+}
+
+function describeValidation(error: FastifyError): string {
+  const where = error.validationContext ?? 'request';
+  const first = error.validation?.[0];
+  if (first === undefined) return `${where}: invalid`;
+  const params = first.params as { issue?: { path?: PropertyKey[] } } | undefined;
+  const issuePath = params?.issue?.path;
+  const path = issuePath !== undefined && issuePath.length > 0 ? `.${formatPath(issuePath)}` : '';
+  return `${where}${path.replace(/^\.\[/, '[')}: ${first.message}`;
+}
+
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const problem = toProblem(error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(reply, new ProblemError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

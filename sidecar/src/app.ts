@@ -1,0 +1,69 @@
+// buildApp(): the app API as a fastify instance. It never listens; the
+// sidecar does, and tests call inject().
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { installApiTokenCheck } from './api/auth.ts';
+import { installProblemHandlers } from './api/errors.ts';
+import { metadataRoutes } from './api/metadata.ts';
+import { openapiRoute } from './api/openapi.ts';
+import { ProblemError } from './api/problems.ts';
+import type { Broker } from './broker/broker.ts';
+import type { Config } from './config/schema.ts';
+import type { Logger } from './telemetry/logger.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+import { VERSION } from './version.ts';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  broker: Broker;
+  metrics: Metrics;
+  /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
+  isClosing: () => boolean;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, logger, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request log lines would cost more than a publish; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.http.bodyLimit,
+    return503OnClosing: false,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installProblemHandlers(app);
+
+  app.addHook('onRequest', async () => {
+    if (deps.isClosing()) throw new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere');
+  });
+  installApiTokenCheck(app, config.auth.apiToken);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.apiRequestDuration.observe(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Outrigger sidecar app API',
+        version: VERSION,
+        description: 'What a service calls on localhost. Errors are RFC 9457 problem details with a stable code.',
+      },
+      servers: [{ url: `http://127.0.0.1:${config.http.port}` }],
+      components: {
+        securitySchemes: { apiToken: { type: 'apiKey', in: 'header', name: 'outrigger-api-token' } },
+      },
+      security: config.auth.apiToken === undefined ? [] : [{ apiToken: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(metadataRoutes, deps);
+  await app.register(openapiRoute);
+  return app;
+}

@@ -1,0 +1,91 @@
+// `outrigger run -- COMMAND...`: the local equivalent of a pod. Starts the
+// sidecar, then the app with OUTRIGGER_URL (and PORT when app.port is set).
+// On SIGTERM/SIGINT the app stops first, then the sidecar, as in Kubernetes
+// with a native sidecar. Exits with the app's exit code.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Sidecar } from '../sidecar.ts';
+import {
+  describeListenError,
+  firstSignal,
+  loadConfigOrReport,
+  parseCommandArgs,
+  reportUsage,
+  UsageError,
+} from './startup.ts';
+
+const BROKER_WAIT_MS = 10_000;
+
+export async function runCommand(args: string[]): Promise<number> {
+  let file: string | undefined;
+  let command: string[];
+  try {
+    const parsed = parseCommandArgs(args, true);
+    file = parsed.values.config;
+    command = parsed.positionals;
+    if (command.length === 0)
+      throw new UsageError('run needs a command after "--", e.g. outrigger run -- python3 app.py');
+  } catch (error) {
+    return reportUsage(error);
+  }
+  const config = loadConfigOrReport(file);
+  if (config === undefined) return 2;
+
+  const signal = firstSignal();
+  const sidecar = await Sidecar.create(config);
+  let api: string;
+  try {
+    api = (await sidecar.start()).api;
+  } catch (error) {
+    process.stderr.write(`outrigger: ${describeListenError(error)}\n`);
+    await sidecar.stop();
+    return 1;
+  }
+  // Like `dapr run`: give the broker a moment so the app's first publish succeeds.
+  for (let waited = 0; sidecar.broker.state !== 'connected' && waited < BROKER_WAIT_MS; waited += 50) await sleep(50);
+
+  const [program, ...programArgs] = command as [string, ...string[]];
+  const child = spawn(program, programArgs, {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      OUTRIGGER_URL: api,
+      OUTRIGGER_APP_ID: config.appId,
+      ...(config.app.port === undefined
+        ? {}
+        : { PORT: String(config.app.port), OUTRIGGER_APP_PORT: String(config.app.port) }),
+    },
+  });
+  const exited = exitOf(child);
+  const first = await Promise.race([exited, signal]);
+  let code: number;
+  if (typeof first === 'number') {
+    code = first;
+    sidecar.logger.info({ exitCode: code }, 'app exited');
+  } else {
+    sidecar.logger.info({ signal: first }, 'signal received; stopping the app');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), config.shutdown.grace);
+    code = await exited;
+    clearTimeout(timer);
+  }
+  const clean = await sidecar.stop();
+  return clean ? code : Math.max(code, 1);
+}
+
+/** The child's exit code (128 + signal number when killed; 127 when it could not start). */
+async function exitOf(child: ChildProcess): Promise<number> {
+  const outcome = await Promise.race([
+    once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
+    once(child, 'error').then(([error]) => error as NodeJS.ErrnoException),
+  ]);
+  if (outcome instanceof Error) {
+    process.stderr.write(`outrigger: cannot start the app: ${outcome.code ?? outcome.message}\n`);
+    return 127;
+  }
+  const [exitCode, signal] = outcome;
+  if (exitCode !== null) return exitCode;
+  const signals: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return 128 + (signal === null ? 0 : (signals[signal] ?? 0));
+}

@@ -1,0 +1,124 @@
+// Loads the configuration: YAML file, then environment overrides, then the
+// schema. Every failure becomes a ConfigError whose lines name the field.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { type Config, ConfigSchema } from './schema.ts';
+
+/** Environment variables that override the file (API.md, "Running it"). */
+export const ENV_OVERRIDES = [
+  { env: 'OUTRIGGER_APP_ID', path: ['appId'], integer: false },
+  { env: 'OUTRIGGER_BROKER_URL', path: ['broker', 'url'], integer: false },
+  { env: 'OUTRIGGER_HTTP_PORT', path: ['http', 'port'], integer: true },
+  { env: 'OUTRIGGER_OPS_PORT', path: ['ops', 'port'], integer: true },
+  { env: 'OUTRIGGER_APP_PORT', path: ['app', 'port'], integer: true },
+  { env: 'OUTRIGGER_API_TOKEN', path: ['auth', 'apiToken'], integer: false },
+  { env: 'OUTRIGGER_APP_TOKEN', path: ['auth', 'appToken'], integer: false },
+  { env: 'OUTRIGGER_LOG_LEVEL', path: ['log', 'level'], integer: false },
+] as const;
+
+export class ConfigError extends Error {
+  readonly isConfigError = true;
+  /** One line per problem, each naming the field. */
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export const isConfigError = (error: unknown): error is ConfigError =>
+  typeof error === 'object' && error !== null && (error as ConfigError).isConfigError === true;
+
+export interface LoadOptions {
+  /** Path of the YAML file; without one, the configuration comes from the environment alone. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig({ file, env = process.env }: LoadOptions): Config {
+  const raw = file === undefined ? {} : readYaml(file);
+  const fromEnv = applyEnv(raw, env);
+  const result = ConfigSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  const prefix = file === undefined ? 'configuration' : file;
+  throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue, fromEnv)}`));
+}
+
+/** Validates an already-parsed object (tests, CRD specs). */
+export function parseConfig(raw: unknown): Config {
+  const result = ConfigSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, new Map())));
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (error) {
+    if (error instanceof YAMLParseError) {
+      // With prettyErrors the first line ends "at line L, column C:"; the rest is a code excerpt.
+      throw new ConfigError([`${file}: not valid YAML: ${error.message.split('\n')[0]?.replace(/:$/, '')}`]);
+    }
+    throw error;
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError([`${file}: expected a mapping of settings at the top level`]);
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** Writes the environment overrides into `raw`; returns which field came from which variable. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const { env: name, path, integer } of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let parent = raw;
+    for (const key of path.slice(0, -1)) {
+      const child = parent[key];
+      if (typeof child !== 'object' || child === null || Array.isArray(child)) parent[key] = {};
+      parent = parent[key] as Record<string, unknown>;
+    }
+    parent[path[path.length - 1] as string] = integer && /^\d+$/.test(value) ? Number(value) : value;
+    sources.set(path.join('.'), name);
+  }
+  return sources;
+}
+
+/** `subscriptions[0].retry.maxAttempts` from ['subscriptions', 0, 'retry', 'maxAttempts']. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) => (typeof key === 'number' ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`))
+    .join('');
+}
+
+function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string>): string {
+  const path = formatPath(issue.path);
+  const source = fromEnv.get(issue.path.join('.'));
+  const field = source === undefined ? path : `${path} (from ${source})`;
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const keys = issue.keys.map((key) => `"${key}"`).join(', ');
+      return `${field === '' ? '' : `${field}: `}unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}`;
+    }
+    case 'invalid_value':
+      return `${field}: expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
+    case 'invalid_type':
+      if (issue.input === undefined) return `${field}: required`;
+      return `${field}: ${issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message}`;
+    default:
+      // zod's own wording ("Too small: expected number to be >=1") without its prefix.
+      return `${field}: ${issue.message.replace(/^(Too small|Too big|Invalid input|Invalid string): /, '')}`;
+  }
+}

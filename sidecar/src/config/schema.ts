@@ -1,0 +1,109 @@
+// The sidecar's configuration: the single source of truth for every setting,
+// its default and its validation. The file, the environment and (later) the
+// CRDs all go through this schema.
+import { z } from 'zod';
+import { appPath, duration, port, size } from './fields.ts';
+import { SubscriptionSchema } from './subscription.ts';
+import { TargetSchema } from './target.ts';
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const uniqueNames = (kind: string) => (items: { name: string }[], ctx: z.RefinementCtx) => {
+  const seen = new Set<string>();
+  items.forEach((item, index) => {
+    if (seen.has(item.name)) {
+      ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicate ${kind} name "${item.name}"` });
+    }
+    seen.add(item.name);
+  });
+};
+
+export const ConfigSchema = z
+  .strictObject({
+    appId: z
+      .string({ error: 'required: the id of the app this sidecar serves' })
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+        error: 'expected a DNS label: 1-63 lowercase letters, digits and "-"',
+      }),
+    app: z
+      .strictObject({
+        host: z.string().default('127.0.0.1').describe('Where the sidecar reaches the app'),
+        port: port().optional().describe("The app's HTTP port; needed for push delivery and health checks"),
+        healthPath: appPath().optional(),
+        healthInterval: duration().prefault('5s'),
+      })
+      .prefault({}),
+    broker: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^amqps?:\/\/[^\s]+$/, { error: 'expected an amqp:// or amqps:// URL' })
+          .default('amqp://guest:guest@127.0.0.1:5672'),
+        heartbeat: duration().prefault('15s'),
+        reconnect: z
+          .strictObject({ initial: duration().prefault('200ms'), max: duration().prefault('10s') })
+          .prefault({}),
+      })
+      .prefault({}),
+    http: z
+      .strictObject({
+        host: z.string().default('localhost').describe('"localhost" listens on 127.0.0.1 and ::1'),
+        port: port({ anyFree: true }).default(3600),
+        allowNonLoopback: z.boolean().default(false).describe('Required to bind the app API to anything but loopback'),
+        bodyLimit: size().default(1_048_576),
+      })
+      .prefault({}),
+    ops: z
+      .strictObject({
+        host: z.string().default('0.0.0.0'),
+        port: port({ anyFree: true }).default(9464),
+      })
+      .prefault({}),
+    auth: z
+      .strictObject({
+        apiToken: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+        appToken: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+      })
+      .prefault({}),
+    log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+    shutdown: z
+      .strictObject({ grace: duration().prefault('20s').describe('Time to finish in-flight work on SIGTERM') })
+      .prefault({}),
+    subscriptions: z.array(SubscriptionSchema).default([]).superRefine(uniqueNames('subscription')),
+    targets: z.array(TargetSchema).default([]).superRefine(uniqueNames('target')),
+  })
+  .superRefine((config, ctx) => {
+    if (!config.http.allowNonLoopback && !LOOPBACK_HOSTS.has(config.http.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'host'],
+        message: 'the app API listens on loopback only; set http.allowNonLoopback: true to expose it',
+      });
+    }
+    if (config.http.port === config.ops.port && config.http.port !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['ops', 'port'], message: 'must differ from http.port' });
+    }
+    config.subscriptions.forEach((sub, index) => {
+      if (sub.mode === 'push' && config.app.port === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', index, 'mode'],
+          message: 'push delivery needs app.port (or OUTRIGGER_APP_PORT)',
+        });
+      }
+    });
+  })
+  .transform((config) => ({
+    ...config,
+    subscriptions: config.subscriptions.map((sub) => {
+      const concurrency = sub.ordered ? 1 : sub.concurrency;
+      return { ...sub, group: sub.group ?? config.appId, concurrency, prefetch: sub.prefetch ?? concurrency * 2 };
+    }),
+  }));
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Subscription = Config['subscriptions'][number];
+export type Target = Config['targets'][number];

@@ -1,0 +1,46 @@
+// An outbound target: an external API the app calls through the sidecar (API.md, "Outbound calls").
+import { z } from 'zod';
+import { duration, name, positiveInt, ratio } from './fields.ts';
+
+const RETRY_ON_ERROR = { error: 'expected an HTTP status (400-599), "connect-error", "reset" or "timeout"' };
+const RetryOn = z.union([
+  z.int(RETRY_ON_ERROR).min(400, RETRY_ON_ERROR).max(599, RETRY_ON_ERROR),
+  z.enum(['connect-error', 'reset', 'timeout'], RETRY_ON_ERROR),
+]);
+
+export const TargetRetrySchema = z.strictObject({
+  maxAttempts: positiveInt().default(3),
+  initial: duration().prefault('100ms'),
+  max: duration().prefault('2s'),
+  jitter: z.union([z.literal('full'), ratio()]).default('full'),
+  on: z.array(RetryOn).default([502, 503, 504, 429, 'connect-error', 'reset']),
+});
+
+const HeaderValue = z.union(
+  [
+    z.strictObject({ value: z.string() }),
+    z.strictObject({ secretEnv: z.string().min(1) }),
+    z.strictObject({ secretFile: z.string().min(1) }),
+  ],
+  { error: 'expected {value: ...}, {secretEnv: NAME} or {secretFile: PATH}' },
+);
+
+export const TargetSchema = z.strictObject({
+  name: name(),
+  baseUrl: z
+    .url({ protocol: /^https?$/, error: 'expected an absolute http:// or https:// URL' })
+    .describe('Every call goes to this origin and path prefix'),
+  timeout: duration().prefault('10s').describe('One attempt'),
+  retry: TargetRetrySchema.prefault({}),
+  budget: z.strictObject({ ratio: ratio().default(0.2), minPerSecond: z.number().min(0).default(10) }).prefault({}),
+  circuitBreaker: z
+    .strictObject({ consecutiveFailures: positiveInt().default(5), halfOpenAfter: duration().prefault('10s') })
+    .prefault({}),
+  bulkhead: z
+    .strictObject({ maxConcurrent: positiveInt().default(64), maxQueue: z.int().min(0).default(128) })
+    .prefault({}),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), HeaderValue).default({}),
+  followRedirects: z.boolean().default(false).describe('Follow redirects that stay on the target origin'),
+});
+
+export type TargetInput = z.input<typeof TargetSchema>;

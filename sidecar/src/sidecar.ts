@@ -1,0 +1,128 @@
+// The sidecar: wires configuration, broker, app API and ops port together and
+// owns their lifecycle (start, graceful stop).
+
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.ts';
+import type { Broker } from './broker/broker.ts';
+import { RabbitConnection } from './broker/rabbitmq/connection.ts';
+import type { Config } from './config/schema.ts';
+import { Readiness } from './health/readiness.ts';
+import { buildOps } from './ops/server.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
+import { Metrics } from './telemetry/metrics.ts';
+import { VERSION } from './version.ts';
+
+export interface SidecarAddresses {
+  /** Base URL of the app API, e.g. http://127.0.0.1:3600 */
+  api: string;
+  /** Base URL of the ops port, e.g. http://127.0.0.1:9464 */
+  ops: string;
+}
+
+interface SidecarParts {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+  broker: Broker;
+  app: FastifyInstance;
+  ops: FastifyInstance;
+  lifecycle: { closing: boolean };
+}
+
+export class Sidecar {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly readiness: Readiness;
+  readonly broker: Broker;
+  private readonly app: FastifyInstance;
+  private readonly ops: FastifyInstance;
+  private readonly lifecycle: { closing: boolean };
+
+  private constructor(parts: SidecarParts) {
+    this.config = parts.config;
+    this.logger = parts.logger;
+    this.metrics = parts.metrics;
+    this.readiness = parts.readiness;
+    this.broker = parts.broker;
+    this.app = parts.app;
+    this.ops = parts.ops;
+    this.lifecycle = parts.lifecycle;
+  }
+
+  static async create(config: Config, options: { logger?: Logger } = {}): Promise<Sidecar> {
+    const logger = options.logger ?? createLogger(config.log.level);
+    const metrics = new Metrics({ version: VERSION, appId: config.appId });
+    const readiness = new Readiness();
+    const broker = new RabbitConnection({
+      url: config.broker.url,
+      heartbeatMs: config.broker.heartbeat,
+      reconnect: { initialMs: config.broker.reconnect.initial, maxMs: config.broker.reconnect.max },
+      connectionName: `outrigger:${config.appId}`,
+      logger,
+      metrics,
+    });
+    readiness.register(broker.health);
+    const lifecycle = { closing: false };
+    const app = await buildApp({ config, logger, broker, metrics, isClosing: () => lifecycle.closing });
+    const ops = buildOps({ readiness, metrics, logger });
+    return new Sidecar({ config, logger, metrics, readiness, broker, app, ops, lifecycle });
+  }
+
+  /** Listens on both ports and starts connecting to the broker (without waiting for it). */
+  async start(): Promise<SidecarAddresses> {
+    const { http, ops } = this.config;
+    await this.broker.start();
+    await this.ops.listen({ host: ops.host, port: ops.port });
+    await this.app.listen({ host: http.host, port: http.port });
+    const addresses = { api: urlOf(this.app, '127.0.0.1'), ops: urlOf(this.ops, '127.0.0.1') };
+    this.logger.info(
+      {
+        appId: this.config.appId,
+        version: VERSION,
+        api: addresses.api,
+        ops: addresses.ops,
+        broker: this.broker.address,
+      },
+      'sidecar started',
+    );
+    return addresses;
+  }
+
+  /**
+   * Stops taking requests, lets in-flight ones finish, closes the broker
+   * connection and the ops port. Resolves true when all of it finished within
+   * the grace period, false when the grace period ran out first.
+   */
+  async stop(): Promise<boolean> {
+    if (this.lifecycle.closing) return true;
+    this.lifecycle.closing = true;
+    this.readiness.markShuttingDown();
+    this.logger.info({ graceMs: this.config.shutdown.grace }, 'sidecar stopping');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.config.shutdown.grace);
+    });
+    const finished = (async () => {
+      await this.app.close();
+      await this.broker.close();
+      await this.ops.close();
+      return true as const;
+    })();
+    const clean = await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    if (clean) this.logger.info('sidecar stopped');
+    else this.logger.error('sidecar did not stop within the grace period');
+    return clean;
+  }
+}
+
+function urlOf(server: FastifyInstance, preferredHost: string): string {
+  const addresses = server.addresses() as AddressInfo[];
+  const chosen = addresses.find((address) => address.address === preferredHost) ?? addresses[0];
+  if (chosen === undefined) throw new Error('server is not listening');
+  const host = chosen.family === 'IPv6' ? `[${chosen.address}]` : chosen.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${chosen.port}`;
+}

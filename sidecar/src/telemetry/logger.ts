@@ -1,0 +1,38 @@
+// JSON logs with pino. Secrets never reach a log line: tokens and credentials
+// are redacted by path, and broker URLs are logged through redactUrl().
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+const REDACT_PATHS = [
+  'req.headers["outrigger-api-token"]',
+  'req.headers["outrigger-app-token"]',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'config.auth',
+  'config.broker.url',
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+/** `amqp://guest:***@host:5672/vhost`: safe to log and to show in metadata. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '[unparsable url]';
+  }
+}

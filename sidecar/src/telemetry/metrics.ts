@@ -1,0 +1,52 @@
+// The sidecar's Prometheus registry: process metrics plus the sidecar's own
+// series. Names follow Prometheus conventions (outrigger_ prefix, base units,
+// _total for counters); labels are bounded (route patterns, never raw paths).
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly buildInfo = new Gauge({
+    name: 'outrigger_build_info',
+    help: 'Always 1; labels carry the sidecar version and app id',
+    labelNames: ['version', 'app_id'] as const,
+    registers: [this.registry],
+  });
+
+  readonly brokerConnected = new Gauge({
+    name: 'outrigger_broker_connected',
+    help: '1 while the sidecar holds an open connection to the broker',
+    registers: [this.registry],
+  });
+
+  readonly brokerConnects = new Counter({
+    name: 'outrigger_broker_connects_total',
+    help: 'Broker connections established (the first one and every recovery)',
+    registers: [this.registry],
+  });
+
+  readonly brokerConnectFailures = new Counter({
+    name: 'outrigger_broker_connect_failures_total',
+    help: 'Failed attempts to connect to the broker',
+    registers: [this.registry],
+  });
+
+  readonly ready = new Gauge({
+    name: 'outrigger_ready',
+    help: '1 while every readiness check passes',
+    registers: [this.registry],
+  });
+
+  readonly apiRequestDuration = new Histogram({
+    name: 'outrigger_api_request_duration_seconds',
+    help: 'App API requests by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  constructor(labels: { version: string; appId: string }) {
+    collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: labels.version, app_id: labels.appId }, 1);
+  }
+}
