@@ -3,7 +3,7 @@
 // On SIGTERM/SIGINT the app stops first, then the sidecar, as in Kubernetes
 // with a native sidecar. Exits with the app's exit code.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sidecar } from '../sidecar.ts';
 import {
@@ -75,17 +75,14 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 /** The child's exit code (128 + signal number when killed; 127 when it could not start). */
-async function exitOf(child: ChildProcess): Promise<number> {
-  const outcome = await Promise.race([
-    once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
-    once(child, 'error').then(([error]) => error as NodeJS.ErrnoException),
-  ]);
-  if (outcome instanceof Error) {
-    process.stderr.write(`outrigger: cannot start the app: ${outcome.code ?? outcome.message}\n`);
-    return 127;
-  }
-  const [exitCode, signal] = outcome;
-  if (exitCode !== null) return exitCode;
-  const signals: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return 128 + (signal === null ? 0 : (signals[signal] ?? 0));
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      process.stderr.write(`outrigger: cannot start the app: ${error.code ?? error.message}\n`);
+      resolve(127);
+    });
+    child.once('exit', (exitCode, signal) => {
+      resolve(exitCode ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)));
+    });
+  });
 }
