@@ -23,8 +23,8 @@ tools: toolchain ## build the pinned Go tools (helm, toxiproxy) into .tools/bin
 build: toolchain ## compile the TypeScript (tsc --build); `npx outrigger` then works from the root
 	@tsc --build
 
-typecheck: build ## type-check sources and tests
-	@tsc -p sidecar/tsconfig.test.json
+typecheck: build ## type-check sources, tests, services, scripts and benchmarks
+	@for project in sidecar/tsconfig.test.json services/ingestion scripts bench; do tsc -p "$$project"; done
 
 lint: toolchain ## lint and check formatting (Biome)
 	@biome check .

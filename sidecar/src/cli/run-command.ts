@@ -43,7 +43,11 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   }
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.
-  for (let waited = 0; sidecar.broker.state !== 'connected' && waited < BROKER_WAIT_MS; waited += 50) await sleep(50);
+  const early = await Promise.race([brokerConnected(sidecar, BROKER_WAIT_MS), signal]);
+  if (early !== undefined) {
+    sidecar.logger.info({ signal: early }, 'signal received before the app started');
+    return (await sidecar.stop()) ? 0 : 1;
+  }
 
   const [program, ...programArgs] = command as [string, ...string[]];
   const child = spawn(program, programArgs, {
@@ -85,4 +89,10 @@ function exitOf(child: ChildProcess): Promise<number> {
       resolve(exitCode ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)));
     });
   });
+}
+
+/** Resolves (with undefined) once the broker is connected, or after `limitMs` regardless. */
+async function brokerConnected(sidecar: Sidecar, limitMs: number): Promise<undefined> {
+  for (let waited = 0; sidecar.broker.state !== 'connected' && waited < limitMs; waited += 50) await sleep(50);
+  return undefined;
 }

@@ -1,0 +1,100 @@
+// Startup-to-ready time and idle RSS of the sidecar, beside the floor: a bare
+// Node process that opens one amqplib connection to the same broker.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { percentiles, type Row } from './report.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const CLI = `${root}sidecar/dist/cli/main.js`;
+const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+const rssBytes = (pid: number) => {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) * 1024;
+};
+
+async function readyAfter(probe: () => Promise<boolean>, started: number, limitMs = 10_000): Promise<number> {
+  while (Date.now() - started < limitMs) {
+    if (await probe().catch(() => false)) return performance.now();
+    await sleep(2);
+  }
+  throw new Error('not ready in time');
+}
+
+/** One sidecar start: ms from spawn to /readyz 200, and RSS after `idleMs` of idling. */
+async function sidecarOnce(opsPort: number, idleMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'outrigger-bench-'));
+  const config = join(dir, 'outrigger.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      appId: 'bench',
+      broker: { url: BROKER },
+      http: { port: 0 },
+      ops: { port: opsPort },
+      log: { level: 'warn' },
+    }),
+  );
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: 'ignore' });
+  const ready = await readyAfter(
+    async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200,
+    Date.now(),
+  );
+  await sleep(idleMs);
+  const rss = rssBytes(child.pid as number);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return { readyMs: ready - t0, rss };
+}
+
+/** The floor: node + amqplib connect, nothing else. */
+async function rawOnce(idleMs: number) {
+  const script = `import { connect } from 'amqplib'; const c = await connect(${JSON.stringify(BROKER)}); console.log('ready'); process.on('SIGTERM', async () => { await c.close(); process.exit(0); });`;
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: `${root}sidecar`,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout?.on('data', (chunk) => {
+    out += chunk;
+  });
+  const ready = await readyAfter(async () => out.includes('ready'), Date.now());
+  await sleep(idleMs);
+  const rss = rssBytes(child.pid as number);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return { readyMs: ready - t0, rss };
+}
+
+export async function benchStartup({ runs = 10, idleMs = 3_000 } = {}): Promise<Row[]> {
+  const sidecar: { readyMs: number; rss: number }[] = [];
+  const raw: { readyMs: number; rss: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    raw.push(await rawOnce(i === 0 ? idleMs : 0));
+    sidecar.push(await sidecarOnce(19_464, i === 0 ? idleMs : 0));
+  }
+  const ready = percentiles(sidecar.map((s) => s.readyMs));
+  const rawReady = percentiles(raw.map((s) => s.readyMs));
+  const mb = (bytes: number) => bytes / 1_048_576;
+  return [
+    {
+      name: 'startup to ready (ms)',
+      outrigger: ready,
+      direct: rawReady,
+      note: `${runs} cold starts each; direct = node + one amqplib connection`,
+      target: 'p50 <= 500 ms',
+    },
+    {
+      name: `idle RSS after ${idleMs / 1000} s (MB)`,
+      outrigger: { p50: mb(sidecar[0]?.rss ?? 0) },
+      direct: { p50: mb(raw[0]?.rss ?? 0) },
+      note: 'resident set of the process, from /proc',
+      target: '<= 60 MB',
+    },
+  ];
+}

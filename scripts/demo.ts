@@ -1,0 +1,103 @@
+// `make demo`: runs the demo services, each beside its own Outrigger sidecar
+// (`outrigger run`, the local equivalent of a pod), against the local RabbitMQ.
+// Prints what happens, one line per event, prefixed by who said it.
+// Ctrl-C (or --for DURATION) stops everything cleanly.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = `${root}sidecar/dist/cli/main.js`;
+
+interface Service {
+  name: string;
+  /** Folder under services/, holding outrigger.yaml. */
+  dir: string;
+  command: string[];
+  color: number;
+}
+
+const SERVICES: Service[] = [
+  { name: 'ingestion', dir: 'services/ingestion', command: [process.execPath, 'src/main.ts'], color: 36 },
+  { name: 'sensor-sim', dir: 'services/sensor-sim', command: ['python3', '-u', 'main.py'], color: 33 },
+];
+
+const { values } = parseArgs({ options: { for: { type: 'string' } } });
+const runFor = values.for === undefined ? undefined : Number(/^(\d+)s$/.exec(values.for)?.[1] ?? Number.NaN) * 1000;
+if (Number.isNaN(runFor)) {
+  console.error('demo: --for expects seconds, e.g. --for 20s');
+  process.exit(2);
+}
+
+const colored = process.stdout.isTTY;
+const paint = (color: number, text: string) => (colored ? `\x1b[${color}m${text}\x1b[0m` : text);
+const width = Math.max(...SERVICES.map((service) => service.name.length)) + ' sidecar'.length;
+
+/** A sidecar JSON log line as one readable line; anything else as it is. */
+function render(line: string): { text: string; fromSidecar: boolean; level: string } {
+  if (!line.startsWith('{')) return { text: line, fromSidecar: false, level: 'info' };
+  try {
+    const { level, msg, time: _time, pid: _pid, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const details = Object.entries(fields)
+      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      .join(' ');
+    return {
+      text: `${msg as string}${details === '' ? '' : `  ${details}`}`,
+      fromSidecar: true,
+      level: level as string,
+    };
+  } catch {
+    return { text: line, fromSidecar: false, level: 'info' };
+  }
+}
+
+function start(service: Service): ChildProcess {
+  const child = spawn(process.execPath, [cli, 'run', '--config', 'outrigger.yaml', '--', ...service.command], {
+    cwd: `${root}${service.dir}`,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, OUTRIGGER_LOG_LEVEL: process.env.OUTRIGGER_LOG_LEVEL ?? 'info' },
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
+      const { text, fromSidecar, level } = render(line);
+      const who = (fromSidecar ? `${service.name} sidecar` : service.name).padEnd(width);
+      const body = level === 'warn' || level === 'error' || level === 'fatal' ? paint(31, `${level}: ${text}`) : text;
+      process.stdout.write(`${paint(service.color, who)} | ${body}\n`);
+    });
+  }
+  return child;
+}
+
+console.log(`Outrigger demo: ${SERVICES.map((service) => service.name).join(', ')}, each with its own sidecar.`);
+console.log('  sensor-sim publishes a reading a second to sensor.readings through http://127.0.0.1:3600');
+console.log('  ingestion subscribes to sensor.readings; its sidecar pushes each reading to POST /events/readings');
+console.log('  try: curl -s 127.0.0.1:9465/readyz   curl -s 127.0.0.1:9464/metrics | grep outrigger_');
+console.log(runFor === undefined ? '  Ctrl-C stops everything.\n' : `  stopping by itself after ${runFor / 1000} s.\n`);
+
+const children = SERVICES.map(start);
+const exits = children.map((child) => once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>);
+let stopping = false;
+
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.log('\ndemo: stopping (apps first, then their sidecars)');
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  }
+  const results = await Promise.all(exits);
+  const unclean = results.filter(([exitCode]) => exitCode !== 0).length;
+  console.log(unclean === 0 ? 'demo: stopped cleanly' : `demo: ${unclean} process(es) exited with an error`);
+  process.exit(code === 0 && unclean === 0 ? 0 : 1);
+}
+
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
+if (runFor !== undefined) setTimeout(() => void stopAll(0), runFor).unref();
+exits.forEach(async (exit, index) => {
+  const [code] = await exit;
+  if (!stopping) {
+    console.error(`demo: ${SERVICES[index]?.name} exited early (code ${code}); stopping the others`);
+    void stopAll(1);
+  }
+});

@@ -1,0 +1,42 @@
+// Ingestion service: receives sensor readings from its Outrigger sidecar
+// (push delivery: one POST per message) and keeps a running average.
+// Node's standard library only: the sidecar speaks plain HTTP.
+import { createServer, type IncomingMessage } from 'node:http';
+
+const port = Number(process.env.PORT ?? 8081);
+let count = 0;
+let sum = 0;
+
+async function body(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const server = createServer(async (request, response) => {
+  if (request.method === 'GET' && request.url === '/healthz') {
+    response.writeHead(200).end('ok');
+    return;
+  }
+  if (request.method === 'POST' && request.url === '/events/readings') {
+    const reading = JSON.parse(await body(request)) as { id: string; celsius: number };
+    count += 1;
+    sum += reading.celsius;
+    const attempt = request.headers['outrigger-attempt'];
+    console.log(
+      `received ${reading.id} (attempt ${attempt}): ${reading.celsius} C, average ${(sum / count).toFixed(2)} C`,
+    );
+    response.writeHead(204).end();
+    return;
+  }
+  response.writeHead(404).end();
+});
+
+server.listen(port, '127.0.0.1', () => console.log(`listening on 127.0.0.1:${port}`));
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    console.log(`stopping after ${count} readings`);
+    server.close(() => process.exit(0));
+  });
+}
