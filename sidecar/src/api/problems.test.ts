@@ -5,7 +5,7 @@ import t from 'tap';
 import { PROBLEM_TYPE_BASE, PROBLEMS, ProblemError, problemType } from './problems.ts';
 
 const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
-const rows = [...doc.matchAll(/^\| <a id="([a-z-]+)"><\/a>`([A-Z_]+)` \| (\d{3}) \|/gm)].map(
+const rows = [...doc.matchAll(/^\| <a id="([a-z-]+)"><\/a>`([A-Z_]+)` +\| (\d{3}) +\|/gm)].map(
   ([, anchor, code, status]) => ({
     anchor,
     code,
