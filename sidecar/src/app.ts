@@ -8,6 +8,7 @@ import { installProblemHandlers } from './api/errors.ts';
 import { metadataRoutes } from './api/metadata.ts';
 import { openapiRoute } from './api/openapi.ts';
 import { ProblemError } from './api/problems.ts';
+import { publishRoutes } from './api/publish.ts';
 import type { Broker } from './broker/broker.ts';
 import type { Config } from './config/schema.ts';
 import type { Logger } from './telemetry/logger.ts';
@@ -64,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(metadataRoutes, deps);
+  await app.register(publishRoutes, deps);
   await app.register(openapiRoute);
   return app;
 }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.ts';
 import type { Broker } from './broker/broker.ts';
-import { RabbitConnection } from './broker/rabbitmq/connection.ts';
+import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import type { Config } from './config/schema.ts';
 import { Readiness } from './health/readiness.ts';
 import { buildOps } from './ops/server.ts';
@@ -56,11 +56,11 @@ export class Sidecar {
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });
     const readiness = new Readiness();
-    const broker = new RabbitConnection({
+    const broker = new RabbitBroker({
       url: config.broker.url,
       heartbeatMs: config.broker.heartbeat,
       reconnect: { initialMs: config.broker.reconnect.initial, maxMs: config.broker.reconnect.max },
-      connectionName: `outrigger:${config.appId}`,
+      appId: config.appId,
       logger,
       metrics,
     });

@@ -4,11 +4,15 @@
 
 export const PROBLEMS = {
   REQUEST_INVALID: { status: 400, title: 'The request is not valid' },
+  TOPIC_INVALID: { status: 400, title: 'The topic name is not valid' },
+  DELAY_INVALID: { status: 400, title: 'The delay or delivery time is not valid' },
   UNAUTHORIZED: { status: 401, title: 'Missing or wrong outrigger-api-token' },
   NOT_FOUND: { status: 404, title: 'No such route' },
   BODY_TOO_LARGE: { status: 413, title: 'The request body is larger than allowed' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The content-type is not accepted here' },
+  BACKPRESSURE: { status: 429, title: 'Too many publishes are waiting for the broker' },
   INTERNAL: { status: 500, title: 'Internal error' },
+  BROKER_UNAVAILABLE: { status: 503, title: 'The broker cannot take the message now' },
   SHUTTING_DOWN: { status: 503, title: 'The sidecar is shutting down' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

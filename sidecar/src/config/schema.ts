@@ -2,7 +2,7 @@
 // its default and its validation. The file, the environment and (later) the
 // CRDs all go through this schema.
 import { z } from 'zod';
-import { appPath, duration, port, size } from './fields.ts';
+import { appPath, duration, port, positiveInt, size } from './fields.ts';
 import { SubscriptionSchema } from './subscription.ts';
 import { TargetSchema } from './target.ts';
 
@@ -65,6 +65,13 @@ export const ConfigSchema = z
       .strictObject({
         apiToken: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
         appToken: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+      })
+      .prefault({}),
+    publish: z
+      .strictObject({
+        maxInFlight: positiveInt().default(1024).describe('Publishes waiting for confirms before 429 BACKPRESSURE'),
+        dedupeWindow: duration().prefault('10m').describe('How long an idempotency key is remembered'),
+        dedupeMaxKeys: positiveInt().default(100_000).describe('Keys remembered at most (oldest forgotten first)'),
       })
       .prefault({}),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),

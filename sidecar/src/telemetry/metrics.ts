@@ -37,6 +37,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly publishes = new Counter({
+    name: 'outrigger_publishes_total',
+    help: 'Publishes by topic and outcome (routed, unroutable, duplicate, backpressure, broker_unavailable)',
+    labelNames: ['topic', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly publishDuration = new Histogram({
+    name: 'outrigger_publish_duration_seconds',
+    help: 'From the publish request to the broker confirm, by topic',
+    labelNames: ['topic'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
   readonly apiRequestDuration = new Histogram({
     name: 'outrigger_api_request_duration_seconds',
     help: 'App API requests by route pattern, method and status',

@@ -1,11 +1,11 @@
 // One AMQP connection that recovers by itself (amqplib's opt-in recovery:
 // exponential back-off with jitter, forever). The sidecar starts and stays up
 // while the broker is down; readiness follows the connection.
-import { connect, type RecoveringChannelModel } from 'amqplib';
+import { type ChannelModel, connect, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import { redactUrl } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
-import type { Broker, BrokerState } from '../broker.ts';
+import type { BrokerState } from '../broker.ts';
 
 export interface RabbitConnectionOptions {
   url: string;
@@ -17,8 +17,12 @@ export interface RabbitConnectionOptions {
   metrics: Metrics;
 }
 
-export class RabbitConnection implements Broker {
+/** Called with each new underlying connection: the first one and every recovery. */
+export type ConnectedListener = (model: ChannelModel) => Promise<void>;
+
+export class RabbitConnection {
   private model: RecoveringChannelModel | undefined;
+  private readonly connectedListeners: ConnectedListener[] = [];
   private current: BrokerState = 'connecting';
   private lastError = 'not connected yet';
   readonly address: string;
@@ -31,6 +35,14 @@ export class RabbitConnection implements Broker {
 
   get state(): BrokerState {
     return this.current;
+  }
+
+  /**
+   * Runs `listener` on every new connection before the sidecar reports it
+   * connected: channels, topology and consumers are re-created there.
+   */
+  onConnected(listener: ConnectedListener): void {
+    this.connectedListeners.push(listener);
   }
 
   readonly health = {
@@ -52,6 +64,11 @@ export class RabbitConnection implements Broker {
         factor: 2,
         jitter: 0.2,
         maxRetries: Number.POSITIVE_INFINITY,
+        // Runs on every new connection before 'connect'; if it throws, amqplib
+        // closes that connection and tries again later.
+        setup: async (connection: ChannelModel) => {
+          for (const listener of this.connectedListeners) await listener(connection);
+        },
       },
     });
     this.model = model;
@@ -68,6 +85,7 @@ export class RabbitConnection implements Broker {
     model.on('connect-failed', (error: Error) => {
       this.lastError = error.message;
       metrics.brokerConnectFailures.inc();
+      logger.debug({ err: error.message }, 'broker connection attempt failed');
     });
     model.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) => {
       logger.debug({ attempt, delayMs: delay, err: this.lastError }, 'broker reconnect scheduled');
