@@ -1,7 +1,7 @@
 // The app API over inject(): problem+json, auth, metadata, OpenAPI.
 import t, { type Test } from 'tap';
 import { buildApp } from './app.ts';
-import { RabbitConnection } from './broker/rabbitmq/connection.ts';
+import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import { parseConfig } from './config/load.ts';
 import type { ConfigInput } from './config/schema.ts';
 import { createLogger } from './telemetry/logger.ts';
@@ -15,11 +15,11 @@ async function appWith(input: Partial<ConfigInput> = {}, state = { closing: fals
   const logger = createLogger('silent');
   const metrics = new Metrics({ version: VERSION, appId: config.appId });
   // A real connection object, never started: the broker reads as "connecting".
-  const broker = new RabbitConnection({
+  const broker = new RabbitBroker({
     url: config.broker.url,
     heartbeatMs: 15_000,
     reconnect: { initialMs: 100, maxMs: 1_000 },
-    connectionName: 'test',
+    appId: config.appId,
     logger,
     metrics,
   });

@@ -138,6 +138,8 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
     );
   });
 
+  // The batch takes JSON only (fastify would also parse text/plain).
+  app.removeContentTypeParser('text/plain');
   app.post(
     '/v1/publish/:topic/batch',
     {

@@ -48,5 +48,5 @@ t.test('every setting has a row in docs/configuration.md, with its default', asy
       `${field}: documented default ${documented}, schema default ${shown}`,
     );
   }
-  for (const field of rows.keys()) t.ok(all.has(field), `documented ${field} exists in the schema`);
+  for (const field of rows.keys()) t.ok(all.has(field as string), `documented ${field} exists in the schema`);
 });
