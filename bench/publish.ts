@@ -1,0 +1,132 @@
+// Publish through the sidecar (HTTP on loopback -> confirm channel) beside raw
+// amqplib confirmed publishes to the same broker, same topic, same run.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'amqplib';
+import { Pool } from 'undici';
+import { percentiles, type Row } from './report.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const CLI = `${root}sidecar/dist/cli/main.js`;
+const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const TOPIC = 'bench.publish';
+const BODY = Buffer.from(JSON.stringify({ sensor: 'sensor-1', celsius: 21.5, at: '2026-01-01T00:00:00Z' }));
+
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+/** Runs `once` `count` times, `concurrency` at a time; returns each latency (ms) and the rate (msg/s). */
+async function drive(count: number, concurrency: number, once: () => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next += 1;
+        const t0 = performance.now();
+        await once();
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, rate: count / ((performance.now() - started) / 1000) };
+}
+
+export async function benchPublish({ sequential = 3_000, concurrent = 30_000 } = {}): Promise<Row[]> {
+  const connection = await connect(BROKER);
+  const setup = await connection.createChannel();
+  await setup.assertExchange(TOPIC, 'topic', { durable: true });
+  const { queue } = await setup.assertQueue('bench.publish.sink', { durable: true });
+  await setup.bindQueue(queue, TOPIC, '#');
+  await setup.purgeQueue(queue);
+
+  const raw = await connection.createConfirmChannel();
+  const rawOnce = () =>
+    new Promise<void>((resolve, reject) =>
+      raw.publish(
+        TOPIC,
+        TOPIC,
+        BODY,
+        { persistent: true, mandatory: true, contentType: 'application/json' },
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+
+  const dir = mkdtempSync(join(tmpdir(), 'outrigger-bench-'));
+  const config = join(dir, 'outrigger.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      appId: 'bench',
+      broker: { url: BROKER },
+      http: { port: 19600 },
+      ops: { port: 19601 },
+      log: { level: 'warn' },
+    }),
+  );
+  const sidecar = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: 'ignore' });
+  for (
+    let i = 0;
+    i < 500 &&
+    (await fetch('http://127.0.0.1:19601/readyz').then(
+      (r) => r.status,
+      () => 0,
+    )) !== 200;
+    i++
+  )
+    await sleep(10);
+  const pool = new Pool('http://127.0.0.1:19600', { connections: 64, pipelining: 1 });
+  const viaSidecar = async () => {
+    const response = await pool.request({
+      method: 'POST',
+      path: `/v1/publish/${TOPIC}`,
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+    });
+    await response.body.dump();
+    if (response.statusCode !== 202) throw new Error(`sidecar answered ${response.statusCode}`);
+  };
+
+  // Warm both paths, then measure them interleaved so drift hits both alike.
+  await drive(500, 8, rawOnce);
+  await drive(500, 8, viaSidecar);
+  const rawSeq = await drive(sequential, 1, rawOnce);
+  const sidecarSeq = await drive(sequential, 1, viaSidecar);
+  const rawPar = await drive(concurrent, 64, rawOnce);
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssMb(sidecar.pid as number));
+  }, 100);
+  const sidecarPar = await drive(concurrent, 64, viaSidecar);
+  clearInterval(sampler);
+
+  await pool.close();
+  sidecar.kill('SIGTERM');
+  await new Promise((resolve) => sidecar.once('exit', resolve));
+  await setup.purgeQueue(queue);
+  await setup.deleteQueue(queue);
+  await connection.close();
+
+  const r = percentiles(rawSeq.latencies);
+  const s = percentiles(sidecarSeq.latencies);
+  return [
+    {
+      name: 'publish latency, 1 in flight (ms)',
+      outrigger: s,
+      direct: r,
+      note: `${sequential} confirmed publishes each; added p50 ${(s.p50 - r.p50).toFixed(3)} ms, p99 ${(s.p99 - r.p99).toFixed(3)} ms`,
+      target: 'added p50 <= 0.3 ms, p99 <= 1.5 ms',
+    },
+    {
+      name: 'publish throughput, 64 in flight (msg/s)',
+      outrigger: { p50: sidecarPar.rate },
+      direct: { p50: rawPar.rate },
+      note: `${concurrent} messages each; sidecar peak RSS ${peakRss.toFixed(0)} MB (target <= 100 MB)`,
+      target: '>= 0.8x',
+    },
+  ];
+}
