@@ -1,6 +1,7 @@
 // POST /v1/publish against the real broker: what arrives, what does not.
 import t from 'tap';
 import { drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
+import { until } from './support/wait.ts';
 
 /** The JSON answers this suite reads. */
 interface Answer {
@@ -181,4 +182,39 @@ t.test('with the broker away, 503 BROKER_UNAVAILABLE with retry-after', async (t
   t.equal((await json(response)).code, 'BROKER_UNAVAILABLE');
   const again = await post(`${api}/v1/publish/${uniqueTopic('away')}`, 'x', { 'idempotency-key': 'k1' });
   t.equal(again.status, 503, 'a failed publish is not remembered as done');
+});
+
+t.test('a delayed message waits in the broker and is never early', async (t) => {
+  const { api } = await startInProcess(t, { appId: 'publisher' });
+  const channel = await inspect(t);
+  const topic = uniqueTopic('delayed');
+  const queue = await queueOn(t, channel, topic);
+  const sent = Date.now();
+  const response = await post(`${api}/v1/publish/${topic}?delay=2s`, 'later', { 'idempotency-key': 'reminder-1' });
+  t.equal(response.status, 202);
+  const answer = (await response.json()) as Answer & { deliverAt: string };
+  t.equal(answer.routed, true);
+  t.ok(Math.abs(Date.parse(answer.deliverAt) - (sent + 2_000)) < 500, `deliverAt ${answer.deliverAt} is 2 s out`);
+  t.same(await drain(channel, queue), [], 'not there yet');
+  const arrived = await until('the delayed message', async () => (await drain(channel, queue))[0], {
+    timeoutMs: 8_000,
+  });
+  const waited = Date.now() - sent;
+  t.ok(waited >= 2_000, `not early: arrived after ${waited} ms`);
+  t.ok(waited <= 3_500, `at most ~1.5 s late: arrived after ${waited} ms`);
+  t.equal(arrived.content.toString(), 'later');
+  t.equal(arrived.properties.messageId, 'reminder-1');
+
+  const at = new Date(Date.now() + 1_000).toISOString();
+  const byTime = await post(`${api}/v1/publish/${topic}?deliverAt=${at}`, 'at a time');
+  t.equal(byTime.status, 202);
+  const second = await until('the message for a time', async () => (await drain(channel, queue))[0], {
+    timeoutMs: 8_000,
+  });
+  t.ok(Date.now() >= Date.parse(at), 'not before deliverAt');
+  t.equal(second.content.toString(), 'at a time');
+
+  const tooFar = await post(`${api}/v1/publish/${topic}?delay=4000d`, 'x');
+  t.equal(tooFar.status, 400);
+  t.equal((await json(tooFar)).code, 'DELAY_INVALID');
 });

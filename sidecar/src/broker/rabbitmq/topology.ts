@@ -8,22 +8,29 @@ import type { Channel } from 'amqplib';
 /** The exchange a topic's messages are published to. */
 export const topicExchange = (topic: string) => topic;
 
-/** Declares each topic's exchange once per channel (a declaration is a round trip; publishing is not). */
-export class TopicExchanges {
+/**
+ * Runs each declaration once per channel and key (a declaration is a round
+ * trip; publishing is not). A failed one is forgotten, so it is tried again.
+ */
+export class DeclareOnce {
   private readonly declared = new WeakMap<Channel, Map<string, Promise<void>>>();
 
-  ensure(channel: Channel, topic: string): Promise<void> {
-    let topics = this.declared.get(channel);
-    if (topics === undefined) {
-      topics = new Map();
-      this.declared.set(channel, topics);
+  ensure(channel: Channel, key: string, declare: () => Promise<unknown>): Promise<void> {
+    let keys = this.declared.get(channel);
+    if (keys === undefined) {
+      keys = new Map();
+      this.declared.set(channel, keys);
     }
-    let declaring = topics.get(topic);
+    let declaring = keys.get(key);
     if (declaring === undefined) {
-      declaring = channel.assertExchange(topicExchange(topic), 'topic', { durable: true }).then(() => undefined);
-      declaring.catch(() => topics.delete(topic));
-      topics.set(topic, declaring);
+      declaring = declare().then(() => undefined);
+      declaring.catch(() => keys.delete(key));
+      keys.set(key, declaring);
     }
     return declaring;
   }
 }
+
+/** The topic's exchange exists. */
+export const declareTopic = (channel: Channel, topic: string) =>
+  channel.assertExchange(topicExchange(topic), 'topic', { durable: true });
