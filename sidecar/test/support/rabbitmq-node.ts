@@ -16,16 +16,28 @@ export interface RabbitNode {
   ctl(...args: string[]): Promise<string>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/**
+ * A free AMQP port for a test node in 5700-5799: its Erlang distribution port
+ * is PORT + 20000, and ports near 15672 belong to RabbitMQ's command-line tools.
+ */
+export async function freeNodePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 5700 + ((process.pid + attempt) % 100);
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
+  throw new Error('no free port in 5700-5799 for a test RabbitMQ node');
 }
 
 export async function startRabbitNode(t: Test, name: string): Promise<RabbitNode> {
-  const port = await freePort();
+  const port = await freeNodePort();
   await run('bash', [SCRIPT, 'start', name, String(port)], { timeout: 60_000 });
   t.teardown(() => run('bash', [SCRIPT, 'stop', name, String(port)], { timeout: 60_000 }));
   const ctl = async (...args: string[]) =>
