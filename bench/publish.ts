@@ -1,17 +1,12 @@
+import { readFileSync } from 'node:fs';
 // Publish through the sidecar (HTTP on loopback -> confirm channel) beside raw
 // amqplib confirmed publishes to the same broker, same topic, same run.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import { Pool } from 'undici';
 import { percentiles, type Row } from './report.ts';
+import { BROKER, spawnSidecar } from './sidecar.ts';
 
-const root = new URL('..', import.meta.url).pathname;
-const CLI = `${root}sidecar/dist/cli/main.js`;
-const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const TOPIC = 'bench.publish';
 const BODY = Buffer.from(JSON.stringify({ sensor: 'sensor-1', celsius: 21.5, at: '2026-01-01T00:00:00Z' }));
 
@@ -56,19 +51,7 @@ export async function benchPublish({ sequential = 3_000, concurrent = 30_000 } =
       ),
     );
 
-  const dir = mkdtempSync(join(tmpdir(), 'outrigger-bench-'));
-  const config = join(dir, 'outrigger.yaml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      appId: 'bench',
-      broker: { url: BROKER },
-      http: { port: 19600 },
-      ops: { port: 19601 },
-      log: { level: 'warn' },
-    }),
-  );
-  const sidecar = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: 'ignore' });
+  const sidecar = spawnSidecar({ http: 19600, ops: 19601 });
   for (
     let i = 0;
     i < 500 &&

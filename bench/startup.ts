@@ -1,15 +1,12 @@
 // Startup-to-ready time and idle RSS of the sidecar, beside the floor: a bare
 // Node process that opens one amqplib connection to the same broker.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentiles, type Row } from './report.ts';
+import { BROKER, spawnSidecar } from './sidecar.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const CLI = `${root}sidecar/dist/cli/main.js`;
-const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 const rssBytes = (pid: number) => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -26,20 +23,8 @@ async function readyAfter(probe: () => Promise<boolean>, started: number, limitM
 
 /** One sidecar start: ms from spawn to /readyz 200, and RSS after `idleMs` of idling. */
 async function sidecarOnce(opsPort: number, idleMs: number) {
-  const dir = mkdtempSync(join(tmpdir(), 'outrigger-bench-'));
-  const config = join(dir, 'outrigger.yaml');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      appId: 'bench',
-      broker: { url: BROKER },
-      http: { port: 0 },
-      ops: { port: opsPort },
-      log: { level: 'warn' },
-    }),
-  );
   const t0 = performance.now();
-  const child = spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: 'ignore' });
+  const child = spawnSidecar({ http: 0, ops: opsPort });
   const ready = await readyAfter(
     async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200,
     Date.now(),
