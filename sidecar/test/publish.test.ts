@@ -168,6 +168,13 @@ t.test('bad input gets its code and publishes nothing', async (t) => {
     t.equal((await json(response)).code, code, `${path.slice(0, 60)} -> ${code}`);
   }
   t.same(await drain(channel, queue), [], 'nothing was published');
+
+  const badEntry = await post(`${api}/v1/publish/${topic}/batch`, '[{"data": 1}, {"data": 2, "x": 3}]', asJson);
+  t.match(
+    (await json(badEntry)) as unknown,
+    { code: 'REQUEST_INVALID', detail: /^body\[1\]: / },
+    'the detail names the entry',
+  );
 });
 
 t.test('with the broker away, 503 BROKER_UNAVAILABLE with retry-after', async (t) => {

@@ -42,10 +42,13 @@ function describeValidation(error: FastifyError): string {
   const where = error.validationContext ?? 'request';
   const first = error.validation?.[0];
   if (first === undefined) return `${where}: invalid`;
-  const params = first.params as { issue?: { path?: PropertyKey[] } } | undefined;
-  const issuePath = params?.issue?.path;
-  const path = issuePath !== undefined && issuePath.length > 0 ? `.${formatPath(issuePath)}` : '';
-  return `${where}${path.replace(/^\.\[/, '[')}: ${first.message}`;
+  // instancePath is a JSON pointer ("/1/data"): shown as the config loader shows paths ("body[1].data").
+  const keys = first.instancePath
+    .split('/')
+    .filter((key) => key !== '')
+    .map((key) => (/^\d+$/.test(key) ? Number(key) : key));
+  const path = keys.length === 0 ? '' : formatPath([where, ...keys]).slice(where.length);
+  return `${where}${path}: ${first.message}`;
 }
 
 export function installProblemHandlers(app: FastifyInstance): void {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { type Broker, isBrokerUnavailable, type OutgoingMessage, type PublishOutcome } from '../broker/broker.ts';
-import { isReservedTopic, TOPIC_PATTERN } from '../config/fields.ts';
+import { topic } from '../config/fields.ts';
 import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
@@ -202,20 +202,15 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
   );
 };
 
-function checkTopic(topic: string): string {
-  if (!TOPIC_PATTERN.test(topic)) {
-    throw new ProblemError(
-      'TOPIC_INVALID',
-      `topic "${topic.slice(0, 50)}": expected 1-200 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit`,
-    );
+const TopicName = topic();
+
+/** The topic, or TOPIC_INVALID with the same words the configuration uses. */
+function checkTopic(name: string): string {
+  const result = TopicName.safeParse(name);
+  if (!result.success) {
+    throw new ProblemError('TOPIC_INVALID', `topic "${name.slice(0, 50)}": ${result.error.issues[0]?.message}`);
   }
-  if (isReservedTopic(topic)) {
-    throw new ProblemError(
-      'TOPIC_INVALID',
-      `topic "${topic}": names starting with "amq." or "outrigger." are reserved`,
-    );
-  }
-  return topic;
+  return result.data;
 }
 
 function checkId(id: string): string {

@@ -7,8 +7,8 @@ import { parseSize, SIZE_PATTERN } from './size.ts';
 /** Topic names, as in the contract: `[A-Za-z0-9][A-Za-z0-9._-]{0,199}`. */
 export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 /** Topic names the pattern allows but RabbitMQ (amq.) or the sidecar itself (outrigger.) reserve. */
-export const RESERVED_TOPIC_PREFIXES = ['amq.', 'outrigger.'] as const;
-export const isReservedTopic = (topic: string) => RESERVED_TOPIC_PREFIXES.some((prefix) => topic.startsWith(prefix));
+const RESERVED_TOPIC_PREFIXES = ['amq.', 'outrigger.'] as const;
+const isReservedTopic = (topic: string) => RESERVED_TOPIC_PREFIXES.some((prefix) => topic.startsWith(prefix));
 
 /** Names of subscriptions and targets: they appear in URLs and queue names. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

@@ -25,10 +25,6 @@ export class Readiness {
     this.checks.set(check.name, check);
   }
 
-  unregister(name: string): void {
-    this.checks.delete(name);
-  }
-
   /** From here on the sidecar reports not ready, whatever the checks say. */
   markShuttingDown(): void {
     this.shuttingDown = true;
