@@ -4,6 +4,7 @@ import { buildApp } from './app.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import { parseConfig } from './config/load.ts';
 import type { ConfigInput } from './config/schema.ts';
+import { Subscriptions } from './delivery/subscriptions.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -23,7 +24,9 @@ async function appWith(input: Partial<ConfigInput> = {}, state = { closing: fals
     logger,
     metrics,
   });
-  const app = await buildApp({ config, logger, broker, metrics, isClosing: () => state.closing });
+  // Never started either: the subscriptions exist, with no consumer yet.
+  const subscriptions = new Subscriptions({ config, broker, metrics, logger });
+  const app = await buildApp({ config, logger, broker, metrics, subscriptions, isClosing: () => state.closing });
   t.teardown(() => app.close());
   return { app, metrics };
 }
@@ -74,7 +77,19 @@ t.test('metadata describes the app, its subscriptions and targets', async (t) =>
     version: VERSION,
     runtime: { node: process.versions.node },
     broker: { state: 'connecting', address: 'amqp://guest:***@127.0.0.1:5672' },
-    subscriptions: [{ name: 'new-orders', topic: 'orders.created', mode: 'push', group: 'orders' }],
+    subscriptions: [
+      {
+        name: 'new-orders',
+        topic: 'orders.created',
+        mode: 'push',
+        group: 'orders',
+        queue: 'orders:orders.created',
+        deadLetterQueue: 'orders:orders.created:dlq',
+        state: 'waiting-for-broker',
+        detail: 'not started',
+      },
+    ],
+    app: { healthy: false },
     targets: [{ name: 'payments', baseUrl: 'https://payments.example/api' }],
   });
 });
@@ -88,6 +103,7 @@ t.test('the OpenAPI document is generated from the routes', async (t) => {
   t.equal(doc.info.version, VERSION);
   const metadata = doc.paths['/v1/metadata'].get.responses['200'].content['application/json'].schema;
   t.same(Object.keys(metadata.properties).sort(), [
+    'app',
     'appId',
     'broker',
     'runtime',

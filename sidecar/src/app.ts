@@ -9,8 +9,10 @@ import { metadataRoutes } from './api/metadata.ts';
 import { openapiRoute } from './api/openapi.ts';
 import { ProblemError } from './api/problems.ts';
 import { publishRoutes } from './api/publish.ts';
+import { subscriptionRoutes } from './api/subscriptions.ts';
 import type { Broker } from './broker/broker.ts';
 import type { Config } from './config/schema.ts';
+import type { Subscriptions } from './delivery/subscriptions.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -20,6 +22,7 @@ export interface AppDeps {
   logger: Logger;
   broker: Broker;
   metrics: Metrics;
+  subscriptions: Subscriptions;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   isClosing: () => boolean;
 }
@@ -68,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(metadataRoutes, deps);
   await app.register(publishRoutes, deps);
+  await app.register(subscriptionRoutes, deps);
   await app.register(openapiRoute);
   return app;
 }

@@ -7,11 +7,15 @@ import { buildApp } from './app.ts';
 import type { Broker } from './broker/broker.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import type { Config } from './config/schema.ts';
+import { Subscriptions } from './delivery/subscriptions.ts';
 import { Readiness } from './health/readiness.ts';
 import { buildOps } from './ops/server.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
+
+/** Of the grace period, kept for closing the broker connection after the last delivery. */
+const SHUTDOWN_MARGIN_MS = 1_000;
 
 export interface SidecarAddresses {
   /** Base URL of the app API, e.g. http://127.0.0.1:3600 */
@@ -26,6 +30,7 @@ interface SidecarParts {
   metrics: Metrics;
   readiness: Readiness;
   broker: Broker;
+  subscriptions: Subscriptions;
   app: FastifyInstance;
   ops: FastifyInstance;
   lifecycle: { closing: boolean };
@@ -37,6 +42,7 @@ export class Sidecar {
   readonly metrics: Metrics;
   readonly readiness: Readiness;
   readonly broker: Broker;
+  readonly subscriptions: Subscriptions;
   private readonly app: FastifyInstance;
   private readonly ops: FastifyInstance;
   private readonly lifecycle: { closing: boolean };
@@ -47,6 +53,7 @@ export class Sidecar {
     this.metrics = parts.metrics;
     this.readiness = parts.readiness;
     this.broker = parts.broker;
+    this.subscriptions = parts.subscriptions;
     this.app = parts.app;
     this.ops = parts.ops;
     this.lifecycle = parts.lifecycle;
@@ -65,15 +72,21 @@ export class Sidecar {
       metrics,
     });
     readiness.register(broker.health);
+    const subscriptions = new Subscriptions({ config, broker, metrics, logger });
+    if (config.subscriptions.length > 0) readiness.register(subscriptions.health);
+    if (subscriptions.appHealth !== undefined && config.app.healthPath !== undefined) {
+      readiness.register(subscriptions.appHealth.health);
+    }
     const lifecycle = { closing: false };
-    const app = await buildApp({ config, logger, broker, metrics, isClosing: () => lifecycle.closing });
+    const app = await buildApp({ config, logger, broker, metrics, subscriptions, isClosing: () => lifecycle.closing });
     const ops = buildOps({ readiness, metrics, logger });
-    return new Sidecar({ config, logger, metrics, readiness, broker, app, ops, lifecycle });
+    return new Sidecar({ config, logger, metrics, readiness, broker, subscriptions, app, ops, lifecycle });
   }
 
   /** Listens on both ports and starts connecting to the broker (without waiting for it). */
   async start(): Promise<SidecarAddresses> {
     const { http, ops } = this.config;
+    this.subscriptions.start();
     await this.broker.start();
     await this.ops.listen({ host: ops.host, port: ops.port });
     await this.app.listen({ host: http.host, port: http.port });
@@ -105,7 +118,10 @@ export class Sidecar {
     const timedOut = new Promise<false>((resolve) => {
       timer = setTimeout(() => resolve(false), this.config.shutdown.grace);
     });
+    const deadline = Date.now() + this.config.shutdown.grace;
     const finished = (async () => {
+      // Deliveries first: pushes in flight finish, the rest goes back to the queue; waiting pulls end.
+      await this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS);
       await this.app.close();
       await this.broker.close();
       await this.ops.close();

@@ -2,7 +2,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Broker } from '../broker/broker.ts';
+import { subscriptionQueue } from '../broker/subscription-queue.ts';
 import type { Config } from '../config/schema.ts';
+import type { Subscriptions } from '../delivery/subscriptions.ts';
 import { VERSION } from '../version.ts';
 
 const MetadataSchema = z.object({
@@ -11,17 +13,30 @@ const MetadataSchema = z.object({
   runtime: z.object({ node: z.string() }),
   broker: z.object({ state: z.enum(['connecting', 'connected', 'blocked', 'closed']), address: z.string() }),
   subscriptions: z.array(
-    z.object({ name: z.string(), topic: z.string(), mode: z.enum(['push', 'pull']), group: z.string() }),
+    z.object({
+      name: z.string(),
+      topic: z.string(),
+      mode: z.enum(['push', 'pull']),
+      group: z.string(),
+      queue: z.string(),
+      deadLetterQueue: z.string(),
+      state: z.enum(['waiting-for-broker', 'consuming', 'paused', 'failed', 'closed']),
+      detail: z.string(),
+    }),
   ),
+  app: z.object({
+    healthy: z.boolean().describe('Whether the app takes deliveries now (true when it has no port: pull only)'),
+  }),
   targets: z.array(z.object({ name: z.string(), baseUrl: z.string() })),
 });
 
 export interface MetadataDeps {
   config: Config;
   broker: Broker;
+  subscriptions: Subscriptions;
 }
 
-export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (app, { config, broker }) => {
+export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (app, { config, broker, subscriptions }) => {
   app.get(
     '/v1/metadata',
     {
@@ -36,7 +51,21 @@ export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (app, {
       version: VERSION,
       runtime: { node: process.versions.node },
       broker: { state: broker.state, address: broker.address },
-      subscriptions: config.subscriptions.map(({ name, topic, mode, group }) => ({ name, topic, mode, group })),
+      subscriptions: config.subscriptions.map((sub) => {
+        const { queue, deadLetterQueue } = subscriptionQueue(sub);
+        const consumer = subscriptions.get(sub.name)?.consumer;
+        return {
+          name: sub.name,
+          topic: sub.topic,
+          mode: sub.mode,
+          group: sub.group,
+          queue,
+          deadLetterQueue,
+          state: consumer?.state ?? 'waiting-for-broker',
+          detail: consumer?.detail ?? 'not started',
+        };
+      }),
+      app: { healthy: subscriptions.appHealth?.isHealthy ?? true },
       targets: config.targets.map(({ name, baseUrl }) => ({ name, baseUrl })),
     }),
   );

@@ -2,6 +2,7 @@
 // its default and its validation. The file, the environment and (later) the
 // CRDs all go through this schema.
 import { z } from 'zod';
+import { deadLetterQueueName, MAX_QUEUE_NAME_BYTES, subscriptionQueueName } from '../broker/subscription-queue.ts';
 import { appPath, duration, port, positiveInt, size } from './fields.ts';
 import { SubscriptionSchema } from './subscription.ts';
 import { TargetSchema } from './target.ts';
@@ -92,7 +93,25 @@ export const ConfigSchema = z
     if (config.http.port === config.ops.port && config.http.port !== 0) {
       ctx.addIssue({ code: 'custom', path: ['ops', 'port'], message: 'must differ from http.port' });
     }
+    const queues = new Map<string, string>();
     config.subscriptions.forEach((sub, index) => {
+      const queue = subscriptionQueueName(sub.group ?? config.appId, sub.topic);
+      const other = queues.get(queue);
+      if (other !== undefined && other !== sub.name) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', index, 'group'],
+          message: `subscription "${other}" already takes topic "${sub.topic}" for this group; give one of them another group`,
+        });
+      }
+      queues.set(queue, sub.name);
+      if (Buffer.byteLength(deadLetterQueueName(queue)) > MAX_QUEUE_NAME_BYTES) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', index, 'group'],
+          message: `the queue name "<group>:<topic>:dlq" would exceed ${MAX_QUEUE_NAME_BYTES} bytes; use a shorter group or topic`,
+        });
+      }
       if (sub.mode === 'push' && config.app.port === undefined) {
         ctx.addIssue({
           code: 'custom',

@@ -26,7 +26,17 @@ export const SubscriptionSchema = z
     retry: SubscriptionRetrySchema.prefault({}),
     deadLetter: z.boolean().default(true).describe("Park in the group's dead-letter queue after the last attempt"),
     ordered: z.boolean().default(false).describe('Single active consumer, one delivery at a time'),
-    queueType: z.enum(['classic', 'quorum']).default('classic'),
+    queueType: z
+      .enum(['classic', 'quorum'])
+      .default('classic')
+      .describe('Type of the group queue and its dead-letter queue (fixed once the queue exists)'),
+    inbox: z
+      .strictObject({
+        window: duration().prefault('10m').describe('How long a processed message id is remembered'),
+        maxIds: positiveInt().default(10_000).describe('Ids remembered at most (oldest forgotten first)'),
+      })
+      .prefault({})
+      .describe('Idempotent consumption: a redelivered message the app already processed is acked, not pushed'),
   })
   .superRefine((sub, ctx) => {
     if (sub.mode === 'push' && sub.route === undefined) {

@@ -60,6 +60,41 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly deliveries = new Counter({
+    name: 'outrigger_deliveries_total',
+    help: 'Messages settled by subscription and outcome (acked, retried, dead_lettered, released, duplicate, dropped)',
+    labelNames: ['subscription', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deliveryDuration = new Histogram({
+    name: 'outrigger_delivery_duration_seconds',
+    help: "One push to the app, from the request to the app's answer, by subscription and result class",
+    labelNames: ['subscription', 'result'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly deliveriesInFlight = new Gauge({
+    name: 'outrigger_deliveries_in_flight',
+    help: 'Pushes waiting for the app, or pulled messages under lease, by subscription',
+    labelNames: ['subscription'] as const,
+    registers: [this.registry],
+  });
+
+  readonly subscriptionConsuming = new Gauge({
+    name: 'outrigger_subscription_consuming',
+    help: '1 while the subscription has a consumer on its queue',
+    labelNames: ['subscription'] as const,
+    registers: [this.registry],
+  });
+
+  readonly appHealthy = new Gauge({
+    name: 'outrigger_app_healthy',
+    help: "1 while the app's health check passes (always 1 when none is configured)",
+    registers: [this.registry],
+  });
+
   constructor(labels: { version: string; appId: string }) {
     collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: labels.version, app_id: labels.appId }, 1);

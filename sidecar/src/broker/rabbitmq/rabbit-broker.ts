@@ -1,10 +1,22 @@
-// The Broker on RabbitMQ: one recovering connection, a confirm publisher, and
-// the topology they need, re-created on every reconnect.
+// The Broker on RabbitMQ: one recovering connection, a confirm publisher, the
+// subscriptions' consumers, and the topology they need, re-created on every
+// reconnect.
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
-import { type Broker, BrokerUnavailableError, type OutgoingMessage, type PublishOutcome } from '../broker.ts';
+import {
+  type Broker,
+  BrokerUnavailableError,
+  type Consumer,
+  type DeadLetterStore,
+  type Delivery,
+  type OutgoingMessage,
+  type PublishOutcome,
+  type SubscriptionQueue,
+} from '../broker.ts';
 import { ConfirmPublisher } from './confirm-publisher.ts';
 import { RabbitConnection } from './connection.ts';
+import { RabbitDeadLetterStore } from './dead-letter-store.ts';
 import {
   bindTopicToCascade,
   declareDelayCascade,
@@ -12,6 +24,8 @@ import {
   delaySeconds,
   MAX_DELAY_MS,
 } from './delay-cascade.ts';
+import { publishProperties } from './message-codec.ts';
+import { RabbitConsumer } from './rabbit-consumer.ts';
 import { DeclareOnce, declareTopic, topicExchange } from './topology.ts';
 
 export interface RabbitBrokerOptions {
@@ -27,10 +41,14 @@ export class RabbitBroker implements Broker {
   private readonly connection: RabbitConnection;
   private readonly publisher: ConfirmPublisher;
   private readonly declarations = new DeclareOnce();
+  private readonly consumers = new Set<RabbitConsumer>();
+  private model: ChannelModel | undefined;
   private readonly appId: string;
+  private readonly logger: Logger;
 
   constructor(options: RabbitBrokerOptions) {
     this.appId = options.appId;
+    this.logger = options.logger;
     this.connection = new RabbitConnection({
       url: options.url,
       heartbeatMs: options.heartbeatMs,
@@ -41,12 +59,19 @@ export class RabbitBroker implements Broker {
     });
     this.publisher = new ConfirmPublisher(options.logger);
     this.connection.onConnected(async (model) => {
-      model.once('close', () => this.publisher.detach());
+      model.once('close', () => {
+        if (this.model === model) this.model = undefined;
+        this.publisher.detach();
+        for (const consumer of this.consumers) consumer.detach();
+      });
       // The shared delay cascade: idempotent, and cheap when it exists (about 35 ms).
       const setup = await model.createChannel();
       await declareDelayCascade(setup);
       await setup.close();
       await this.publisher.attach(model);
+      this.model = model;
+      // Each consumer on its own channel; one that cannot declare or consume reports it and retries alone.
+      await Promise.all([...this.consumers].map((consumer) => consumer.attach(model)));
     });
   }
 
@@ -72,7 +97,38 @@ export class RabbitBroker implements Broker {
     return this.connection.start();
   }
 
+  consume(spec: SubscriptionQueue, onDelivery: (delivery: Delivery) => void): Consumer {
+    const consumer: RabbitConsumer = new RabbitConsumer({
+      spec,
+      appId: this.appId,
+      publisher: this.publisher,
+      logger: this.logger,
+      onDelivery,
+      onClosed: () => this.consumers.delete(consumer),
+    });
+    this.consumers.add(consumer);
+    if (this.model !== undefined) void consumer.attach(this.model);
+    return consumer;
+  }
+
+  deadLetters(spec: SubscriptionQueue): DeadLetterStore {
+    return new RabbitDeadLetterStore(spec, () => this.openConfirmChannel());
+  }
+
+  private async openConfirmChannel(): Promise<ConfirmChannel> {
+    const model = this.model;
+    if (model === undefined || this.connection.state === 'connecting') {
+      throw new BrokerUnavailableError(`not connected to the broker (${this.connection.state})`);
+    }
+    try {
+      return await model.createConfirmChannel();
+    } catch (error) {
+      throw new BrokerUnavailableError((error as Error).message);
+    }
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
     await this.publisher.close();
     await this.connection.close();
   }
@@ -82,13 +138,7 @@ export class RabbitBroker implements Broker {
       throw new BrokerUnavailableError(`not connected to the broker (${this.connection.state})`);
     }
     const { topic } = message;
-    const properties = {
-      messageId: message.id,
-      contentType: message.contentType,
-      timestamp: Math.floor(Date.now() / 1000),
-      appId: this.appId,
-      headers: message.headers,
-    };
+    const properties = publishProperties(message, this.appId);
     const seconds = delaySeconds(message.delayMs ?? 0);
     if (seconds === 0) {
       return this.publisher.publish(topicExchange(topic), topic, message.body, properties, (channel) =>

@@ -1,0 +1,121 @@
+// The sidecar's HTTP client to the app: one kept-alive undici pool for every
+// push and health check, sized to the subscriptions' concurrency.
+import { Pool } from 'undici';
+import { parseRetryAfter } from './backoff.ts';
+import type { PushResult } from './outcome.ts';
+
+export interface AppClientOptions {
+  host: string;
+  port: number;
+  /** Connections kept to the app at most (the sum of the push subscriptions' concurrency). */
+  connections: number;
+  /** Sent as `outrigger-app-token` on every call, when set. */
+  appToken?: string | undefined;
+}
+
+export interface PushRequest {
+  path: string;
+  body: Buffer;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  /** Aborts the push (the grace period of a shutdown ran out). */
+  signal?: AbortSignal | undefined;
+}
+
+/** How much of an error answer's body travels with the message as its last error. */
+const MAX_DETAIL_BYTES = 300;
+
+export class AppClient {
+  private readonly pool: Pool;
+  private readonly appToken: string | undefined;
+  readonly origin: string;
+
+  constructor(options: AppClientOptions) {
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    this.origin = `http://${host}:${options.port}`;
+    this.appToken = options.appToken;
+    this.pool = new Pool(this.origin, {
+      connections: Math.max(1, options.connections),
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+    });
+  }
+
+  /** POSTs one message to the app; never throws. */
+  async push(request: PushRequest): Promise<PushResult> {
+    const headers =
+      this.appToken === undefined ? request.headers : { ...request.headers, 'outrigger-app-token': this.appToken };
+    const timeout = AbortSignal.timeout(request.timeoutMs);
+    const signal = request.signal === undefined ? timeout : AbortSignal.any([timeout, request.signal]);
+    try {
+      const response = await this.pool.request({
+        method: 'POST',
+        path: request.path,
+        headers,
+        body: request.body,
+        signal,
+      });
+      const { statusCode } = response;
+      let detail: string | undefined;
+      if (statusCode >= 300) detail = await readSome(response.body, MAX_DETAIL_BYTES, signal);
+      else await response.body.dump();
+      return {
+        kind: 'answered',
+        status: statusCode,
+        retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+        detail,
+      };
+    } catch (error) {
+      const timedOut = timeout.aborted;
+      return {
+        kind: 'failed',
+        timedOut,
+        error: timedOut ? `no answer from the app within ${request.timeoutMs} ms` : describe(error),
+      };
+    }
+  }
+
+  /** GET `path`; true for a 2xx within `timeoutMs`. */
+  async healthy(path: string, timeoutMs: number): Promise<boolean> {
+    try {
+      const response = await this.pool.request({
+        method: 'GET',
+        path,
+        headers: this.appToken === undefined ? {} : { 'outrigger-app-token': this.appToken },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body.dump();
+      return response.statusCode >= 200 && response.statusCode < 300;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+async function readSome(body: AsyncIterable<Buffer> & { dump(): Promise<void> }, limit: number, signal: AbortSignal) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      if (signal.aborted) break;
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= limit) break;
+    }
+  } catch {
+    // A body cut short still tells what it had.
+  }
+  await body.dump().catch(() => {});
+  const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\s+/g, ' ').trim();
+  return text === '' ? undefined : text;
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  return code === undefined ? message : `${code}: ${message}`;
+}

@@ -1,0 +1,91 @@
+// Whether the app can take messages: its health path answers 2xx (or, with no
+// health path, its port accepts connections). Polled every healthInterval,
+// every second while it is down, so delivery resumes soon after the app is back.
+import { connect } from 'node:net';
+import type { HealthCheck } from '../health/readiness.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { AppClient } from './app-client.ts';
+
+export interface AppHealthOptions {
+  client: AppClient;
+  host: string;
+  port: number;
+  healthPath?: string | undefined;
+  intervalMs: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+const DOWN_INTERVAL_MS = 1_000;
+
+export class AppHealth {
+  private healthy: boolean | undefined;
+  private why = 'not checked yet';
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly listeners: ((healthy: boolean) => void)[] = [];
+  private readonly options: AppHealthOptions;
+
+  constructor(options: AppHealthOptions) {
+    this.options = options;
+  }
+
+  get isHealthy(): boolean {
+    return this.healthy === true;
+  }
+
+  /** For readiness: only when the app has a health path of its own. */
+  readonly health: HealthCheck = {
+    name: 'app',
+    check: () => ({ ok: this.healthy === true, detail: this.why }),
+  };
+
+  onChange(listener: (healthy: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  start(): void {
+    void this.poll();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async poll(): Promise<void> {
+    if (this.stopped) return;
+    const { client, healthPath, intervalMs, host, port } = this.options;
+    const timeoutMs = Math.min(intervalMs, 2_000);
+    const ok =
+      healthPath === undefined ? await portOpen(host, port, timeoutMs) : await client.healthy(healthPath, timeoutMs);
+    if (this.stopped) return;
+    const what = healthPath === undefined ? `port ${port}` : `GET ${healthPath}`;
+    this.why = ok ? `${what} answers` : `${what} does not answer${healthPath === undefined ? '' : ' 2xx'}`;
+    if (ok !== this.healthy) {
+      this.healthy = ok;
+      this.options.metrics.appHealthy.set(ok ? 1 : 0);
+      this.options.logger[ok ? 'info' : 'warn'](
+        { check: what },
+        ok ? 'app is healthy: delivering' : 'app is unhealthy: delivery paused',
+      );
+      for (const listener of this.listeners) listener(ok);
+    }
+    this.timer = setTimeout(() => void this.poll(), ok ? intervalMs : Math.min(intervalMs, DOWN_INTERVAL_MS));
+    this.timer.unref();
+  }
+}
+
+function portOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,208 @@
+// Pull delivery for one subscription: the consumer fills a small buffer (at
+// most the prefetch, counting leased messages), `pull` hands messages out
+// under a lease, `ack`/`nack` settle them, and a lease that runs out is a
+// nack (attempt + 1, after the back-off). Messages nobody pulls for a while
+// go back to the queue, so other replicas can take them.
+import { randomUUID } from 'node:crypto';
+import type { Delivery } from '../broker/broker.ts';
+import type { Subscription } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { Inbox } from './inbox.ts';
+import { type FailureOutcome, type Settler, settleFailure } from './settle.ts';
+
+/** A buffered message nobody pulled within this long goes back to the queue (attempt unchanged). */
+export const UNPULLED_RELEASE_MS = 10_000;
+
+export interface Leased {
+  ackId: string;
+  delivery: Delivery;
+}
+
+interface Lease {
+  delivery: Delivery;
+  timer: NodeJS.Timeout;
+}
+
+interface Waiter {
+  max: number;
+  leaseMs: number;
+  resolve: (messages: Leased[]) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface PullQueueOptions {
+  subscription: Subscription;
+  inbox: Inbox;
+  settler: Settler;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface SettleReport {
+  /** ackIds settled now. */
+  settled: string[];
+  /** ackIds not (or no longer) leased: expired, settled before, or never issued. */
+  unknown: string[];
+}
+
+export class PullQueue {
+  private readonly buffer: { delivery: Delivery; since: number }[] = [];
+  private readonly leases = new Map<string, Lease>();
+  private readonly waiters: Waiter[] = [];
+  private sweeper: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly options: PullQueueOptions;
+  private readonly log: Logger;
+
+  constructor(options: PullQueueOptions) {
+    this.options = options;
+    this.log = options.logger.child({ subscription: options.subscription.name });
+  }
+
+  get leased(): number {
+    return this.leases.size;
+  }
+
+  /** The consumer's callback. */
+  readonly accept = (delivery: Delivery): void => {
+    if (this.stopping) {
+      void delivery.release();
+      return;
+    }
+    if (this.options.inbox.has(delivery.id)) {
+      void delivery.ack();
+      this.count('duplicate');
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      clearTimeout(waiter.timer);
+      waiter.resolve([this.lease(delivery, waiter.leaseMs)]);
+      return;
+    }
+    this.buffer.push({ delivery, since: Date.now() });
+    this.sweepLater();
+  };
+
+  /** Up to `max` messages, waiting up to `waitMs` for the first; leased for `leaseMs`. */
+  pull(max: number, waitMs: number, leaseMs: number): Promise<Leased[]> {
+    if (this.buffer.length > 0 || waitMs <= 0 || this.stopping) {
+      const taken = this.buffer.splice(0, max).map(({ delivery }) => this.lease(delivery, leaseMs));
+      return Promise.resolve(taken);
+    }
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        max,
+        leaseMs,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          resolve([]);
+        }, waitMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  async ack(ackIds: string[]): Promise<SettleReport> {
+    return this.settle(ackIds, async (delivery) => {
+      this.options.inbox.remember(delivery.id);
+      await delivery.ack();
+      this.count('acked');
+    });
+  }
+
+  async nack(
+    ackIds: string[],
+    options: { retryAfterMs?: number | undefined; deadLetter?: boolean },
+  ): Promise<SettleReport> {
+    return this.settle(ackIds, async (delivery) => {
+      const error = 'the app nacked the message';
+      const outcome = options.deadLetter
+        ? await settleFailure(this.options.settler, delivery, { action: 'dead-letter', error, reason: 'nacked' })
+        : await settleFailure(this.options.settler, delivery, {
+            action: 'retry',
+            error,
+            retryAfterMs: options.retryAfterMs,
+          });
+      this.count(outcome);
+    });
+  }
+
+  /** Shutdown: nothing new; waiting pulls answered empty; buffered and leased messages go back, attempt unchanged. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.sweeper);
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.resolve([]);
+    }
+    const back = [...this.buffer.splice(0).map(({ delivery }) => delivery)];
+    for (const [ackId, lease] of this.leases) {
+      clearTimeout(lease.timer);
+      this.leases.delete(ackId);
+      back.push(lease.delivery);
+    }
+    await Promise.all(back.map((delivery) => delivery.release()));
+    this.updateGauge();
+  }
+
+  private lease(delivery: Delivery, leaseMs: number): Leased {
+    const ackId = randomUUID();
+    const timer = setTimeout(() => {
+      if (!this.leases.delete(ackId)) return;
+      this.updateGauge();
+      this.log.debug({ id: delivery.id, attempt: delivery.attempt }, 'lease expired: treated as a nack');
+      void settleFailure(this.options.settler, delivery, {
+        action: 'retry',
+        error: `the lease of ${leaseMs} ms ran out before an ack`,
+      }).then((outcome) => this.count(outcome));
+    }, leaseMs);
+    this.leases.set(ackId, { delivery, timer });
+    this.updateGauge();
+    return { ackId, delivery };
+  }
+
+  private async settle(ackIds: string[], settle: (delivery: Delivery) => Promise<void>): Promise<SettleReport> {
+    const report: SettleReport = { settled: [], unknown: [] };
+    const work: Promise<void>[] = [];
+    for (const ackId of new Set(ackIds)) {
+      const lease = this.leases.get(ackId);
+      if (lease === undefined) {
+        report.unknown.push(ackId);
+        continue;
+      }
+      clearTimeout(lease.timer);
+      this.leases.delete(ackId);
+      report.settled.push(ackId);
+      work.push(settle(lease.delivery));
+    }
+    await Promise.all(work);
+    this.updateGauge();
+    return report;
+  }
+
+  /** Hands back buffered messages nobody pulled in time. */
+  private sweepLater(): void {
+    if (this.sweeper !== undefined) return;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      const cutoff = Date.now() - UNPULLED_RELEASE_MS;
+      while (this.buffer[0] !== undefined && this.buffer[0].since <= cutoff) {
+        void this.buffer.shift()?.delivery.release();
+        this.count('released');
+      }
+      if (this.buffer.length > 0) this.sweepLater();
+    }, UNPULLED_RELEASE_MS);
+    this.sweeper.unref();
+  }
+
+  private count(outcome: FailureOutcome | 'acked' | 'released' | 'duplicate'): void {
+    this.options.metrics.deliveries.inc({ subscription: this.options.subscription.name, outcome });
+  }
+
+  private updateGauge(): void {
+    this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.leases.size);
+  }
+}

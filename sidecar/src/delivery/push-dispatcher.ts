@@ -1,0 +1,128 @@
+// Push delivery for one subscription: messages from its consumer go to the
+// app's route with up to `concurrency` in flight (the rest wait, up to the
+// prefetch), and the app's answer decides each message's fate (outcome.ts).
+// Retries are re-published into the delay cascade, so they wait in the
+// broker, not here.
+import type { Consumer, Delivery } from '../broker/broker.ts';
+import type { Subscription } from '../config/schema.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import type { AppClient } from './app-client.ts';
+import type { Inbox } from './inbox.ts';
+import { verdictOf } from './outcome.ts';
+import { pushHeaders } from './push-headers.ts';
+import { type Settler, settleFailure } from './settle.ts';
+
+export interface PushDispatcherOptions {
+  subscription: Subscription;
+  client: AppClient;
+  inbox: Inbox;
+  settler: Settler;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export class PushDispatcher {
+  private readonly waiting: Delivery[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Aborts the pushes still running when the grace period of a shutdown ends. */
+  private readonly abort = new AbortController();
+  private stopping = false;
+  private readonly options: PushDispatcherOptions;
+  private readonly log: Logger;
+  consumer: Consumer | undefined;
+
+  constructor(options: PushDispatcherOptions) {
+    this.options = options;
+    this.log = options.logger.child({ subscription: options.subscription.name });
+  }
+
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /** The consumer's callback: start the push now, or queue it behind the ones in flight. */
+  readonly accept = (delivery: Delivery): void => {
+    const { inbox, metrics, subscription } = this.options;
+    if (this.stopping) {
+      void delivery.release();
+      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'released' });
+      return;
+    }
+    if (inbox.has(delivery.id)) {
+      void delivery.ack();
+      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
+      return;
+    }
+    if (this.inFlight.size < subscription.concurrency) this.run(delivery);
+    else this.waiting.push(delivery);
+  };
+
+  /** Hands back what waits here (not yet pushed); pushes in flight finish. */
+  releaseWaiting(): void {
+    const { metrics, subscription } = this.options;
+    for (const delivery of this.waiting.splice(0)) {
+      void delivery.release();
+      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'released' });
+    }
+  }
+
+  /**
+   * Shutdown: take nothing new, hand back what waits, let pushes in flight
+   * finish until `deadline`, then abort them (their messages go back to the queue).
+   */
+  async stop(deadline: number): Promise<void> {
+    this.stopping = true;
+    this.releaseWaiting();
+    const timer = setTimeout(() => this.abort.abort(), Math.max(0, deadline - Date.now()));
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    clearTimeout(timer);
+  }
+
+  private run(delivery: Delivery): void {
+    const running = this.push(delivery).finally(() => {
+      this.inFlight.delete(running);
+      this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
+      const next = this.waiting.shift();
+      if (next !== undefined) this.run(next);
+    });
+    this.inFlight.add(running);
+    this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
+  }
+
+  private async push(delivery: Delivery): Promise<void> {
+    const { subscription, client, inbox, metrics, settler } = this.options;
+    const labels = { subscription: subscription.name };
+    const started = performance.now();
+    const result = await client.push({
+      path: subscription.route as string,
+      body: delivery.body,
+      headers: pushHeaders(delivery, subscription.name),
+      timeoutMs: subscription.timeout,
+      signal: this.abort.signal,
+    });
+    const verdict = verdictOf(result);
+    metrics.deliveryDuration.observe(
+      { ...labels, result: result.kind === 'answered' ? `${Math.floor(result.status / 100)}xx` : 'error' },
+      (performance.now() - started) / 1000,
+    );
+    if (verdict.action === 'ack') {
+      inbox.remember(delivery.id);
+      await delivery.ack();
+      metrics.deliveries.inc({ ...labels, outcome: 'acked' });
+      return;
+    }
+    if (this.stopping && verdict.action === 'retry') {
+      // The app or the sidecar is going away: not the message's fault, so no attempt is counted.
+      await delivery.release();
+      metrics.deliveries.inc({ ...labels, outcome: 'released' });
+      return;
+    }
+    const outcome = await settleFailure(settler, delivery, verdict);
+    metrics.deliveries.inc({ ...labels, outcome });
+    this.log[outcome === 'retried' ? 'debug' : 'warn'](
+      { id: delivery.id, attempt: delivery.attempt, outcome, err: verdict.error },
+      'delivery failed',
+    );
+  }
+}

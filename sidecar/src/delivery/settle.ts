@@ -1,0 +1,42 @@
+// What happens to a message that was not processed, for push and pull alike:
+// another attempt after a back-off that waits in the broker, or, after the
+// last attempt (or when the app said it never can), the dead-letter queue.
+import type { DeadLetterReason, Delivery } from '../broker/broker.ts';
+import { type BackoffPolicy, backoffMs } from './backoff.ts';
+
+export interface Settler {
+  retry: BackoffPolicy & { maxAttempts: number };
+  /** false: a message that ran out of attempts is dropped (logged and counted) instead of parked. */
+  deadLetter: boolean;
+  /** The broker's longest delay. */
+  maxDelayMs: number;
+  random?: () => number;
+}
+
+export type FailureVerdict =
+  | { action: 'retry'; status?: number | undefined; error: string; retryAfterMs?: number | undefined }
+  | { action: 'dead-letter'; status?: number | undefined; error: string; reason?: DeadLetterReason };
+
+export type FailureOutcome = 'retried' | 'dead_lettered' | 'dropped';
+
+export async function settleFailure(
+  settler: Settler,
+  delivery: Delivery,
+  verdict: FailureVerdict,
+): Promise<FailureOutcome> {
+  const failure = { status: verdict.status, error: verdict.error };
+  const park = async (reason: DeadLetterReason): Promise<FailureOutcome> => {
+    if (!settler.deadLetter) {
+      await delivery.ack();
+      return 'dropped';
+    }
+    await delivery.deadLetter(reason, failure);
+    return 'dead_lettered';
+  };
+  if (verdict.action === 'dead-letter') return park(verdict.reason ?? 'rejected');
+  if (delivery.attempt >= settler.retry.maxAttempts) return park('max-attempts');
+  const backoff = backoffMs(settler.retry, delivery.attempt, settler.random);
+  const delayMs = Math.min(settler.maxDelayMs, Math.max(backoff, verdict.retryAfterMs ?? 0));
+  await delivery.retry(delayMs, failure);
+  return 'retried';
+}
