@@ -24,6 +24,7 @@ export class AppHealth {
   private why = 'not checked yet';
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private rechecking = false;
   private readonly listeners: ((healthy: boolean) => void)[] = [];
   private readonly options: AppHealthOptions;
 
@@ -49,12 +50,25 @@ export class AppHealth {
     void this.poll();
   }
 
+  /**
+   * Something suggests the app is gone: check now, and tell every listener the
+   * result even if it did not change (they may have paused in the meantime).
+   */
+  recheck(): void {
+    if (this.stopped || this.rechecking) return;
+    this.rechecking = true;
+    clearTimeout(this.timer);
+    void this.poll(true).finally(() => {
+      this.rechecking = false;
+    });
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
   }
 
-  private async poll(): Promise<void> {
+  private async poll(announce = false): Promise<void> {
     if (this.stopped) return;
     const { client, healthPath, intervalMs, host, port } = this.options;
     const timeoutMs = Math.min(intervalMs, 2_000);

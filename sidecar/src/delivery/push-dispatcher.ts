@@ -20,6 +20,8 @@ export interface PushDispatcherOptions {
   settler: Settler;
   metrics: Metrics;
   logger: Logger;
+  /** The app refused the connection: it is not there (restarting, shutting down). */
+  onAppUnreachable?: () => void;
 }
 
 export class PushDispatcher {
@@ -112,8 +114,11 @@ export class PushDispatcher {
       metrics.deliveries.inc({ ...labels, outcome: 'acked' });
       return;
     }
-    if (this.stopping && verdict.action === 'retry') {
+    const refused = result.kind === 'failed' && result.error.startsWith('ECONNREFUSED');
+    if ((this.stopping || refused) && verdict.action === 'retry') {
       // The app or the sidecar is going away: not the message's fault, so no attempt is counted.
+      // A refused connection also stops delivery until the app's health check passes again.
+      if (refused) this.options.onAppUnreachable?.();
       await delivery.release();
       metrics.deliveries.inc({ ...labels, outcome: 'released' });
       return;

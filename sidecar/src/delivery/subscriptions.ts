@@ -36,6 +36,7 @@ export class Subscriptions {
   private readonly client: AppClient | undefined;
   readonly appHealth: AppHealth | undefined;
   private readonly options: SubscriptionsOptions;
+  private stopping = false;
 
   constructor(options: SubscriptionsOptions) {
     this.options = options;
@@ -103,6 +104,7 @@ export class Subscriptions {
           settler,
           metrics,
           logger,
+          onAppUnreachable: () => this.appUnreachable(),
         });
         const consumer = broker.consume(spec, push.accept);
         // The queue is declared at once, so messages wait for the app; taking them waits for its health.
@@ -110,18 +112,29 @@ export class Subscriptions {
         this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, push });
       }
     }
-    this.appHealth?.onChange((healthy) => {
-      for (const { consumer, push } of this.active.values()) {
-        if (push === undefined) continue;
-        if (healthy) consumer.resume();
-        else {
-          consumer.pause('the app is unhealthy');
-          push.releaseWaiting();
-        }
-      }
-    });
+    this.appHealth?.onChange((healthy) => this.gate(healthy, 'the app is unhealthy'));
     this.appHealth?.start();
     setInterval(() => this.observe(), 1_000).unref();
+  }
+
+  /** Push consumers take messages only while the app can take them. */
+  private gate(healthy: boolean, reason: string): void {
+    if (this.stopping) return;
+    for (const { consumer, push } of this.active.values()) {
+      if (push === undefined) continue;
+      if (healthy) consumer.resume();
+      else {
+        consumer.pause(reason);
+        push.releaseWaiting();
+      }
+    }
+  }
+
+  /** A push found the app's port closed: pause at once, and resume when a fresh check passes. */
+  private appUnreachable(): void {
+    if (this.appHealth === undefined) return;
+    this.gate(false, 'the app refused a connection; checking its health');
+    this.appHealth.recheck();
   }
 
   get(name: string): ActiveSubscription | undefined {
@@ -137,6 +150,7 @@ export class Subscriptions {
    * `deadline`, hand back everything else (no attempt counted), close the consumers.
    */
   async stop(deadline: number): Promise<void> {
+    this.stopping = true;
     this.appHealth?.stop();
     for (const { consumer } of this.active.values()) consumer.pause('shutting down');
     await Promise.all(
