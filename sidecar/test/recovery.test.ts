@@ -55,6 +55,14 @@ function dropQueuesAfter(t: Test, ...queues: string[]) {
   });
 }
 
+interface Metadata {
+  broker: { state: string };
+  subscriptions: { state: string }[];
+}
+const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T;
+const deadLettersOf = (api: string) =>
+  getJson<{ messages: unknown[] }>(`${api}/v1/subscriptions/orders/deadletters`).then((body) => body.messages);
+
 const ids = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
 
 t.test('broker restarts mid-stream: every confirmed message is delivered, consumers come back once', async (t) => {
@@ -78,9 +86,13 @@ t.test('broker restarts mid-stream: every confirmed message is delivered, consum
     for (const id of all) await publishReliably(sidecar.api, topic, id);
   })();
   for (let restart = 1; restart <= 5; restart++) {
-    await until('some progress between restarts', () => delivered.size >= restart * 20 || delivered.size === all.length, {
-      timeoutMs: 30_000,
-    });
+    await until(
+      'some progress between restarts',
+      () => delivered.size >= restart * 20 || delivered.size === all.length,
+      {
+        timeoutMs: 30_000,
+      },
+    );
     await node.stopApp();
     await sleep(300);
     await node.startApp();
@@ -162,8 +174,7 @@ t.test('a 5xx storm: messages wait in the broker and all get through once the ap
   const most = Math.max(...attempts.values());
   // Back-off 1 s, 2 s, 2 s...: a 3.5 s storm costs each message at most 4 tries, not a hot loop.
   t.ok(most <= 5, `each message was tried at most ${most} times`);
-  const dead = await (await fetch(`${sidecar.api}/v1/subscriptions/orders/deadletters`)).json();
-  t.same(dead.messages, [], 'nothing dead-lettered');
+  t.same(await deadLettersOf(sidecar.api), [], 'nothing dead-lettered');
 });
 
 t.test('a retry waits in the broker across a sidecar restart', async (t) => {
@@ -232,8 +243,7 @@ t.test('SIGTERM with pushes in flight: they finish, the rest goes back without c
     later.every((request) => request.headers['outrigger-attempt'] === '1'),
     'handed back without an attempt counted',
   );
-  const dead = await (await fetch(`${second.api}/v1/subscriptions/orders/deadletters`)).json();
-  t.same(dead.messages, [], 'nothing dead-lettered because of the shutdown');
+  t.same(await deadLettersOf(second.api), [], 'nothing dead-lettered because of the shutdown');
   await second.stop('SIGTERM');
 });
 
@@ -255,8 +265,8 @@ t.test("while the app's health check fails, nothing is pushed; delivery resumes 
     subscriptions: [{ name: 'orders', topic, route: '/orders', retry: FAST_RETRY }],
   });
   await until('the broker connected', async () => {
-    const metadata = await (await fetch(`${sidecar.api}/v1/metadata`)).json();
-    return metadata.broker.state === 'connected' && metadata.subscriptions[0].state === 'paused';
+    const metadata = await getJson<Metadata>(`${sidecar.api}/v1/metadata`);
+    return metadata.broker.state === 'connected' && metadata.subscriptions[0]?.state === 'paused';
   });
   await publishReliably(sidecar.api, topic, 'waits');
   await sleep(1_500);
@@ -269,8 +279,39 @@ t.test("while the app's health check fails, nothing is pushed; delivery resumes 
   t.equal(await statusOf(`${sidecar.ops}/readyz`), 200, 'ready');
   healthy = false;
   await until('paused again', async () => {
-    const metadata = await (await fetch(`${sidecar.api}/v1/metadata`)).json();
-    return metadata.subscriptions[0].state === 'paused';
+    const metadata = await getJson<Metadata>(`${sidecar.api}/v1/metadata`);
+    return metadata.subscriptions[0]?.state === 'paused';
   });
+  await sidecar.stop('SIGTERM');
+});
+
+t.test('the app restarts: refused pushes go back without an attempt, delivery resumes when it is back', async (t) => {
+  const app = await startApp(t);
+  const topic = uniqueTopic('app-restart');
+  dropQueuesAfter(t, `app-restart:${topic}`);
+  const sidecar = await startSidecar(t, {
+    appId: 'app-restart',
+    app: { port: app.port, healthInterval: '10s' },
+    broker: { url: BROKER_URL },
+    subscriptions: [{ name: 'orders', topic, route: '/orders', retry: { ...FAST_RETRY, maxAttempts: 2 } }],
+  });
+  await until('ready', async () => (await statusOf(`${sidecar.ops}/readyz`)) === 200);
+  await app.stop();
+  const all = ids('refused', 20);
+  await Promise.all(all.map((id) => publishReliably(sidecar.api, topic, id)));
+  await until('delivery paused', async () => {
+    const metadata = await getJson<Metadata>(`${sidecar.api}/v1/metadata`);
+    return metadata.subscriptions[0]?.state === 'paused';
+  });
+  await sleep(2_500);
+  await app.start();
+  await until('all delivered', () => new Set(app.received.map((r) => r.headers['ce-id'])).size === all.length, {
+    timeoutMs: 10_000,
+  });
+  t.ok(
+    app.received.every((request) => request.headers['outrigger-attempt'] === '1'),
+    'no attempt was counted while the app was away',
+  );
+  t.same(await deadLettersOf(sidecar.api), [], 'nothing dead-lettered (maxAttempts is 2)');
   await sidecar.stop('SIGTERM');
 });

@@ -24,7 +24,9 @@ export class AppHealth {
   private why = 'not checked yet';
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private rechecking = false;
+  private polling = false;
+  /** Tell the listeners the next result even if it is unchanged. */
+  private announce = false;
   private readonly listeners: ((healthy: boolean) => void)[] = [];
   private readonly options: AppHealthOptions;
 
@@ -55,12 +57,8 @@ export class AppHealth {
    * result even if it did not change (they may have paused in the meantime).
    */
   recheck(): void {
-    if (this.stopped || this.rechecking) return;
-    this.rechecking = true;
-    clearTimeout(this.timer);
-    void this.poll(true).finally(() => {
-      this.rechecking = false;
-    });
+    this.announce = true;
+    void this.poll();
   }
 
   stop(): void {
@@ -68,22 +66,33 @@ export class AppHealth {
     clearTimeout(this.timer);
   }
 
-  private async poll(announce = false): Promise<void> {
-    if (this.stopped) return;
+  private async poll(): Promise<void> {
+    if (this.stopped || this.polling) return;
+    this.polling = true;
+    clearTimeout(this.timer);
     const { client, healthPath, intervalMs, host, port } = this.options;
-    const timeoutMs = Math.min(intervalMs, 2_000);
-    const ok =
-      healthPath === undefined ? await portOpen(host, port, timeoutMs) : await client.healthy(healthPath, timeoutMs);
+    let ok = false;
+    try {
+      const timeoutMs = Math.min(intervalMs, 2_000);
+      ok =
+        healthPath === undefined ? await portOpen(host, port, timeoutMs) : await client.healthy(healthPath, timeoutMs);
+    } finally {
+      this.polling = false;
+    }
     if (this.stopped) return;
     const what = healthPath === undefined ? `port ${port}` : `GET ${healthPath}`;
     this.why = ok ? `${what} answers` : `${what} does not answer${healthPath === undefined ? '' : ' 2xx'}`;
-    if (ok !== this.healthy) {
+    const changed = ok !== this.healthy;
+    if (changed) {
       this.healthy = ok;
       this.options.metrics.appHealthy.set(ok ? 1 : 0);
       this.options.logger[ok ? 'info' : 'warn'](
         { check: what },
         ok ? 'app is healthy: delivering' : 'app is unhealthy: delivery paused',
       );
+    }
+    if (changed || this.announce) {
+      this.announce = false;
       for (const listener of this.listeners) listener(ok);
     }
     this.timer = setTimeout(() => void this.poll(), ok ? intervalMs : Math.min(intervalMs, DOWN_INTERVAL_MS));

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { backoffMs, parseRetryAfter } from './backoff.ts';
-import { type PushResult, verdictOf } from './outcome.ts';
 import { Inbox } from './inbox.ts';
+import { type PushResult, verdictOf } from './outcome.ts';
 
 const policy = { initial: 1_000, max: 60_000, multiplier: 2, jitter: 0.2 };
 
@@ -10,9 +10,21 @@ t.test('the back-off grows by the multiplier up to max, less up to jitter of it'
     [1, 2, 3, 7, 8].map((attempt) => backoffMs({ ...policy, jitter: 0 }, attempt)),
     [1_000, 2_000, 4_000, 60_000, 60_000],
   );
-  t.equal(backoffMs(policy, 3, () => 0), 4_000, 'no jitter drawn: the full value');
-  t.equal(backoffMs(policy, 3, () => 1), 3_200, 'the most jitter takes 20% off');
-  t.equal(backoffMs({ ...policy, jitter: 1 }, 3, () => 1), 0, 'full jitter can go to zero');
+  t.equal(
+    backoffMs(policy, 3, () => 0),
+    4_000,
+    'no jitter drawn: the full value',
+  );
+  t.equal(
+    backoffMs(policy, 3, () => 1),
+    3_200,
+    'the most jitter takes 20% off',
+  );
+  t.equal(
+    backoffMs({ ...policy, jitter: 1 }, 3, () => 1),
+    0,
+    'full jitter can go to zero',
+  );
 });
 
 t.test('retry-after is read as seconds or as an HTTP date', async (t) => {

@@ -75,9 +75,8 @@ export class PullQueue {
       this.count('duplicate');
       return;
     }
-    const waiter = this.waiters.shift();
+    const waiter = this.waiters[0];
     if (waiter !== undefined) {
-      clearTimeout(waiter.timer);
       waiter.resolve([this.lease(delivery, waiter.leaseMs)]);
       return;
     }
@@ -85,23 +84,39 @@ export class PullQueue {
     this.sweepLater();
   };
 
-  /** Up to `max` messages, waiting up to `waitMs` for the first; leased for `leaseMs`. */
-  pull(max: number, waitMs: number, leaseMs: number): Promise<Leased[]> {
-    if (this.buffer.length > 0 || waitMs <= 0 || this.stopping) {
-      const taken = this.buffer.splice(0, max).map(({ delivery }) => this.lease(delivery, leaseMs));
-      return Promise.resolve(taken);
-    }
+  /**
+   * Up to `max` messages, waiting up to `waitMs` for the first; leased for `leaseMs`.
+   * When `signal` aborts (the caller went away) while waiting, the wait ends empty,
+   * so no message is leased to nobody.
+   */
+  pull(max: number, waitMs: number, leaseMs: number, signal?: AbortSignal): Promise<Leased[]> {
+    const taken = this.take(max, leaseMs);
+    if (taken.length > 0 || waitMs <= 0 || this.stopping || signal?.aborted) return Promise.resolve(taken);
     return new Promise((resolve) => {
+      const done = (messages: Leased[]) => {
+        clearTimeout(waiter.timer);
+        signal?.removeEventListener('abort', abandon);
+        const index = this.waiters.indexOf(waiter);
+        if (index !== -1) this.waiters.splice(index, 1);
+        resolve(messages);
+      };
+      const abandon = () => done([]);
       const waiter: Waiter = {
         max,
         leaseMs,
-        resolve,
-        timer: setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
-          resolve([]);
-        }, waitMs),
+        resolve: done,
+        timer: setTimeout(abandon, waitMs),
       };
+      signal?.addEventListener('abort', abandon, { once: true });
       this.waiters.push(waiter);
+    });
+  }
+
+  /** Hands leased messages back to the queue at once, attempt unchanged (their puller never got them). */
+  async release(ackIds: string[]): Promise<SettleReport> {
+    return this.settle(ackIds, async (delivery) => {
+      await delivery.release();
+      this.count('released');
     });
   }
 
@@ -134,10 +149,7 @@ export class PullQueue {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.sweeper);
-    for (const waiter of this.waiters.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.resolve([]);
-    }
+    for (const waiter of [...this.waiters]) waiter.resolve([]);
     const back = [...this.buffer.splice(0).map(({ delivery }) => delivery)];
     for (const [ackId, lease] of this.leases) {
       clearTimeout(lease.timer);
@@ -146,6 +158,25 @@ export class PullQueue {
     }
     await Promise.all(back.map((delivery) => delivery.release()));
     this.updateGauge();
+  }
+
+  /**
+   * Up to `max` buffered messages, leased. A copy of a message acked since it
+   * was buffered (the publisher sent it twice) is acked, not handed out again.
+   */
+  private take(max: number, leaseMs: number): Leased[] {
+    const taken: Leased[] = [];
+    while (taken.length < max) {
+      const next = this.buffer.shift();
+      if (next === undefined) break;
+      if (this.options.inbox.has(next.delivery.id)) {
+        void next.delivery.ack();
+        this.count('duplicate');
+        continue;
+      }
+      taken.push(this.lease(next.delivery, leaseMs));
+    }
+    return taken;
   }
 
   private lease(delivery: Delivery, leaseMs: number): Leased {
