@@ -32,6 +32,7 @@ t.test('the demo starts every service with its sidecar and stops cleanly', async
     t.match(out, new RegExp(`^${service} sidecar +\\| sidecar stopped`, 'm'), `${service}'s sidecar stopped`);
   }
   t.match(out, /^ingestion +\| listening on 127\.0\.0\.1:8081/m, 'the TypeScript service ran');
-  t.match(out, /^sensor-sim +\| (published|sidecar answered)/m, 'the Python service called its sidecar');
+  t.match(out, /^sensor-sim +\| published sensor-1-1 .* -> 202/m, 'the Python service published through its sidecar');
+  t.match(out, /^ingestion +\| received sensor-1-\d+ \(attempt \d\)/m, 'the TypeScript service got readings by push');
   t.match(out, /demo: stopped cleanly/);
 });

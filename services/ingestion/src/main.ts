@@ -5,6 +5,9 @@ import { createServer, type IncomingMessage } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8081);
 let count = 0;
+let seen = 0;
+/** Every so often the first attempt fails, to show retries that wait in the broker. */
+const HICCUP_EVERY = Number(process.env.HICCUP_EVERY ?? 4);
 let sum = 0;
 
 async function body(request: IncomingMessage): Promise<string> {
@@ -20,9 +23,16 @@ const server = createServer(async (request, response) => {
   }
   if (request.method === 'POST' && request.url === '/events/readings') {
     const reading = JSON.parse(await body(request)) as { id: string; celsius: number };
+    const attempt = request.headers['outrigger-attempt'];
+    seen += 1;
+    if (seen % HICCUP_EVERY === 0 && attempt === '1') {
+      // A transient failure: the sidecar parks the message in the broker and pushes it again after the back-off.
+      console.log(`hiccup on ${reading.id}: answering 503; the sidecar retries it`);
+      response.writeHead(503).end('simulated hiccup');
+      return;
+    }
     count += 1;
     sum += reading.celsius;
-    const attempt = request.headers['outrigger-attempt'];
     console.log(
       `received ${reading.id} (attempt ${attempt}): ${reading.celsius} C, average ${(sum / count).toFixed(2)} C`,
     );

@@ -84,12 +84,12 @@ export class AppHealth {
     this.why = ok ? `${what} answers` : `${what} does not answer${healthPath === undefined ? '' : ' 2xx'}`;
     const changed = ok !== this.healthy;
     if (changed) {
-      this.healthy = ok;
       this.options.metrics.appHealthy.set(ok ? 1 : 0);
-      this.options.logger[ok ? 'info' : 'warn'](
-        { check: what },
-        ok ? 'app is healthy: delivering' : 'app is unhealthy: delivery paused',
-      );
+      const first = this.healthy === undefined;
+      if (ok) this.options.logger.info({ check: what }, 'app is healthy: delivering');
+      else if (first) this.options.logger.info({ check: what }, 'app is not up yet: messages wait in the broker');
+      else this.options.logger.warn({ check: what }, 'app is unhealthy: delivery paused');
+      this.healthy = ok;
     }
     if (changed || this.announce) {
       this.announce = false;
