@@ -1,14 +1,18 @@
 // A subscription's dead-letter queue, read and moved without a management
 // plugin: basic.get on a channel of its own, messages held unacknowledged while
 // it looks, and the channel's close hands back everything it did not take, in
-// its place. Two calls at once on the same queue each see only what the other
-// does not hold.
-import type { ConfirmChannel, GetMessage } from 'amqplib';
+// its place (a quorum queue hands back behind what it handed back before, so
+// there every call holds the whole queue). Two calls at once on the same queue
+// each see only what the other does not hold.
+import type { ConfirmChannel, GetMessage, Message } from 'amqplib';
 import type { DeadLetter, DeadLetterStore, SubscriptionQueue } from '../broker.ts';
 import { decodeDeadLetter, replayProperties } from './message-codec.ts';
 
 /** Messages one call looks at, at most; replaying everything in a larger queue takes more calls. */
 export const MAX_SCAN = 10_000;
+
+/** Tells a replayed copy the broker returned apart from the others; an `outrigger-` header, so no consumer sees it. */
+const REPLAY_TAG = 'outrigger-replay';
 
 export class RabbitDeadLetterStore implements DeadLetterStore {
   private readonly openChannel: () => Promise<ConfirmChannel>;
@@ -20,24 +24,33 @@ export class RabbitDeadLetterStore implements DeadLetterStore {
   }
 
   peek(limit: number): Promise<DeadLetter[]> {
-    return this.scan(limit, async (held) => held.map(decodeDeadLetter));
+    // A quorum queue puts what it hands back at its tail: holding only the head would move
+    // it behind the rest. Holding (and handing back) all of it keeps the order.
+    const scanned = this.spec.queueType === 'quorum' ? Math.max(limit, MAX_SCAN) : limit;
+    return this.scan(scanned, async (held) => held.slice(0, limit).map(decodeDeadLetter));
   }
 
   replay(selection: { ids: string[] } | { all: true }): Promise<string[]> {
     const wanted = 'ids' in selection ? new Set(selection.ids) : undefined;
     return this.scan(MAX_SCAN, async (held, channel) => {
       const chosen = held.filter((message) => wanted === undefined || wanted.has(decodeDeadLetter(message).id));
-      for (const message of chosen) {
+      // A copy the broker returns (the subscription's queue is gone) was dropped: its original stays parked.
+      const returned = new Set<string>();
+      channel.on('return', (message: Message) => returned.add(String(message.properties.headers?.[REPLAY_TAG])));
+      chosen.forEach((message, index) => {
+        const properties = replayProperties(message);
         channel.publish('', this.spec.queue, message.content, {
-          ...replayProperties(message),
+          ...properties,
+          headers: { ...properties.headers, [REPLAY_TAG]: String(index) },
           persistent: true,
           mandatory: true,
         });
-      }
+      });
       // Acked only once the copies are durable: a failure here leaves every original parked.
       await channel.waitForConfirms();
-      for (const message of chosen) channel.ack(message);
-      return chosen.map((message) => decodeDeadLetter(message).id);
+      const replayed = chosen.filter((_message, index) => !returned.has(String(index)));
+      for (const message of replayed) channel.ack(message);
+      return replayed.map((message) => decodeDeadLetter(message).id);
     });
   }
 
