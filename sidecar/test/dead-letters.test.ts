@@ -232,6 +232,21 @@ t.test("replay while the subscription's queue is gone: nothing is lost, the mess
   t.equal(requestsFor(app, 'lost-1')[1]?.headers['outrigger-attempt'], '1');
 });
 
+t.test('a message rejected while its dead-letter queue is gone is parked in the queue declared again', async (t) => {
+  const app = await startApp(t);
+  const setup = await startPush(t, app);
+  const { api, name, deadLetterQueue } = setup;
+  const channel = await inspect(t);
+  // An operator deletes the dead-letter queue; the next rejection must not vanish.
+  await channel.deleteQueue(deadLetterQueue);
+  await parkRejected(app, setup, ['orphan-1']);
+  t.same(
+    (await list(api, name)).map((message) => [message.id, message.reason]),
+    [['orphan-1', 'rejected']],
+    'parked, not lost',
+  );
+});
+
 t.test('replay by id and {"all": true}: delivered again with attempt 1, gone from the dead letters', async (t) => {
   const app = await startApp(t);
   const setup = await startPush(t, app);

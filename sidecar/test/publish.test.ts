@@ -135,7 +135,11 @@ t.test('a batch is published in order, one result per entry', async (t) => {
       ['b-3', '"three"', 'application/json'],
     ],
   );
-  t.same(messages[2]?.properties.headers, { 'ce-type': 'x.y' });
+  t.same(
+    messages[2]?.properties.headers,
+    { 'ce-type': 'x.y', 'outrigger-topic': topic },
+    'only the kept headers travel, and the topic for consumers reached through the delay cascade',
+  );
 });
 
 t.test('bad input gets its code and publishes nothing', async (t) => {

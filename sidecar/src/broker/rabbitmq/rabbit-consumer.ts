@@ -200,11 +200,20 @@ export class RabbitConsumer implements Consumer {
         log.debug({ err: (error as Error).message, what }, 'could not settle a delivery; the broker redelivers it');
       }
     };
-    /** Publishes the next copy, confirmed, then acks this one; hands it back if the copy failed. */
+    /**
+     * Publishes the next copy, confirmed, then acks this one. A copy no queue
+     * took (someone deleted the dead-letter queue) is published once more after
+     * declaring the queues again; a copy that still failed hands the message back.
+     */
     const forward = (exchange: string, routingKey: string, properties: ReturnType<typeof retryProperties>) =>
       once('forward', async () => {
         try {
-          await publisher.publish(exchange, routingKey, message.content, properties);
+          let { routed } = await publisher.publish(exchange, routingKey, message.content, properties);
+          if (!routed) {
+            await declareSubscriptionQueue(channel, this.options.spec);
+            ({ routed } = await publisher.publish(exchange, routingKey, message.content, properties));
+          }
+          if (!routed) throw new Error(`no queue took the copy sent to ${routingKey}`);
         } catch (error) {
           log.warn({ err: (error as Error).message }, 'could not re-publish a delivery; handing it back');
           channel.nack(message, false, true);

@@ -10,8 +10,16 @@ import { declareTopic, topicExchange } from './topology.ts';
  * retries; idempotent. Fails (closing the channel) when a queue exists with
  * other arguments, e.g. after changing `queueType` or `ordered`.
  */
+const QUORUM_DELIVERY_LIMIT = 1_000_000_000;
+
 export async function declareSubscriptionQueue(channel: Channel, spec: SubscriptionQueue): Promise<void> {
-  const type = { 'x-queue-type': spec.queueType };
+  const type =
+    spec.queueType === 'quorum'
+      ? // RabbitMQ 4 gives quorum queues a delivery limit of 20 by default and drops a message past it; every
+        // hand-back (shutdown, an app restart, listing dead letters) counts as a delivery, so the sidecar sets
+        // its own limit, high enough never to be reached. Attempts are counted by the sidecar.
+        { 'x-queue-type': 'quorum', 'x-delivery-limit': QUORUM_DELIVERY_LIMIT }
+      : { 'x-queue-type': 'classic' };
   await channel.assertQueue(spec.deadLetterQueue, { durable: true, arguments: type });
   await channel.assertQueue(spec.queue, {
     durable: true,
