@@ -61,7 +61,11 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
   });
 
   /** Publishes one message (or answers from the dedupe window). Throws ProblemError. */
-  async function publishOne(message: OutgoingMessage, delay: Delay | undefined): Promise<Accepted> {
+  /**
+   * `keyed`: the id came from the caller (idempotency-key, ce-id, a batch entry's id), so a
+   * repeat must be recognised. An id the sidecar made cannot repeat and is not remembered.
+   */
+  async function publishOne(message: OutgoingMessage, delay: Delay | undefined, keyed: boolean): Promise<Accepted> {
     if (broker.publishesInFlight >= config.publish.maxInFlight) {
       metrics.publishes.inc({ topic: message.topic, outcome: 'backpressure' });
       throw new ProblemError(
@@ -73,7 +77,9 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
       );
     }
     const started = performance.now();
-    const { result, duplicate } = dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message));
+    const { result, duplicate } = keyed
+      ? dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
+      : { result: broker.publish(message), duplicate: false };
     try {
       const { routed } = await result;
       metrics.publishes.inc({
@@ -121,7 +127,8 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         const topic = checkTopic(request.params.topic);
         const delay = parseDelay(request.query, broker.maxDelayMs);
         const headers = request.headers;
-        const id = checkId(headers['idempotency-key'] ?? headers['ce-id'] ?? randomUUID());
+        const key = headers['idempotency-key'] ?? headers['ce-id'];
+        const id = checkId(key ?? randomUUID());
         const kept: Record<string, string> = {};
         for (const name of KEPT_HEADERS) {
           const value = headers[name];
@@ -132,6 +139,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         const accepted = await publishOne(
           { topic, body, id, contentType, headers: kept, delayMs: delay?.delayMs },
           delay,
+          key !== undefined,
         );
         return reply.code(202).send(accepted);
       },
@@ -180,7 +188,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
             ),
             delayMs: delay?.delayMs,
           };
-          return { message, delay };
+          return { message, delay, keyed: entry.id !== undefined };
         } catch (error) {
           if (error instanceof ProblemError) {
             throw new ProblemError(error.code, `entry [${index}]: ${error.detail}`);
@@ -188,7 +196,9 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
           throw error;
         }
       });
-      const settled = await Promise.allSettled(prepared.map(({ message, delay }) => publishOne(message, delay)));
+      const settled = await Promise.allSettled(
+        prepared.map(({ message, delay, keyed }) => publishOne(message, delay, keyed)),
+      );
       const results = settled.map((outcome, index) => {
         if (outcome.status === 'fulfilled') return outcome.value;
         const problem =
