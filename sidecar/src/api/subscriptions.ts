@@ -75,12 +75,27 @@ export const subscriptionRoutes: FastifyPluginAsyncZod<SubscriptionRoutesDeps> =
           .prefault({}),
         response: { 200: z.object({ messages: z.array(Message.extend({ ackId: z.string() })) }) },
       },
+      // No body at all means the defaults (fastify hands the validator null, which prefault does not cover).
+      preValidation: async (request) => {
+        const raw = request as { body: unknown };
+        raw.body ??= {};
+      },
     },
-    async (request) => {
+    async (request, reply) => {
       const pull = pullOf(request.params.name);
       const waitMs = durationOf('wait', request.body.wait, 0, MAX_WAIT_MS);
       const leaseMs = durationOf('lease', request.body.lease, 1_000, MAX_LEASE_MS);
-      const leased = await pull.pull(request.body.max, waitMs, leaseMs);
+      // A caller that gives up (a client timeout shorter than `wait`, a closed
+      // connection) must not take messages with it for a whole lease.
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      });
+      const leased = await pull.pull(request.body.max, waitMs, leaseMs, gone.signal);
+      if (gone.signal.aborted) {
+        await pull.release(leased.map(({ ackId }) => ackId));
+        return { messages: [] };
+      }
       return {
         messages: leased.map(({ ackId, delivery }) => ({
           ackId,

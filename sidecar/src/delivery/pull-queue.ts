@@ -132,15 +132,22 @@ export class PullQueue {
     ackIds: string[],
     options: { retryAfterMs?: number | undefined; deadLetter?: boolean },
   ): Promise<SettleReport> {
+    const { settler } = this.options;
+    const { retryAfterMs } = options;
+    // The app's retryAfter replaces the back-off (docs/api.md), shorter or longer;
+    // settleFailure alone would only let it lengthen the back-off.
+    const retrying =
+      retryAfterMs === undefined
+        ? settler
+        : {
+            ...settler,
+            retry: { ...settler.retry, initial: retryAfterMs, max: retryAfterMs, multiplier: 1, jitter: 0 },
+          };
     return this.settle(ackIds, async (delivery) => {
       const error = 'the app nacked the message';
       const outcome = options.deadLetter
-        ? await settleFailure(this.options.settler, delivery, { action: 'dead-letter', error, reason: 'nacked' })
-        : await settleFailure(this.options.settler, delivery, {
-            action: 'retry',
-            error,
-            retryAfterMs: options.retryAfterMs,
-          });
+        ? await settleFailure(settler, delivery, { action: 'dead-letter', error, reason: 'nacked' })
+        : await settleFailure(retrying, delivery, { action: 'retry', error, retryAfterMs });
       this.count(outcome);
     });
   }
@@ -216,16 +223,22 @@ export class PullQueue {
 
   /** Hands back buffered messages nobody pulled in time. */
   private sweepLater(): void {
-    if (this.sweeper !== undefined) return;
-    this.sweeper = setTimeout(() => {
-      this.sweeper = undefined;
-      const cutoff = Date.now() - UNPULLED_RELEASE_MS;
-      while (this.buffer[0] !== undefined && this.buffer[0].since <= cutoff) {
-        void this.buffer.shift()?.delivery.release();
-        this.count('released');
-      }
-      if (this.buffer.length > 0) this.sweepLater();
-    }, UNPULLED_RELEASE_MS);
+    const oldest = this.buffer[0];
+    if (this.sweeper !== undefined || oldest === undefined) return;
+    // Due when the oldest buffered message is: a sweep every 10 s would let
+    // one that came in just after a sweep was scheduled wait almost 20 s.
+    this.sweeper = setTimeout(
+      () => {
+        this.sweeper = undefined;
+        const cutoff = Date.now() - UNPULLED_RELEASE_MS;
+        while (this.buffer[0] !== undefined && this.buffer[0].since <= cutoff) {
+          void this.buffer.shift()?.delivery.release();
+          this.count('released');
+        }
+        this.sweepLater();
+      },
+      Math.max(0, oldest.since + UNPULLED_RELEASE_MS - Date.now()),
+    );
     this.sweeper.unref();
   }
 
