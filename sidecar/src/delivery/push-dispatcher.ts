@@ -81,12 +81,21 @@ export class PushDispatcher {
     clearTimeout(timer);
   }
 
+  /** The next waiting delivery the app has not already processed (a copy of it may have waited here). */
+  private runNextWaiting(): void {
+    const { inbox, metrics, subscription } = this.options;
+    for (let next = this.waiting.shift(); next !== undefined; next = this.waiting.shift()) {
+      if (!inbox.has(next.id)) return this.run(next);
+      void next.ack();
+      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
+    }
+  }
+
   private run(delivery: Delivery): void {
     const running = this.push(delivery).finally(() => {
       this.inFlight.delete(running);
       this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
-      const next = this.waiting.shift();
-      if (next !== undefined) this.run(next);
+      this.runNextWaiting();
     });
     this.inFlight.add(running);
     this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
