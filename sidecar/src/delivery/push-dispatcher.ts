@@ -85,7 +85,10 @@ export class PushDispatcher {
   private runNextWaiting(): void {
     const { inbox, metrics, subscription } = this.options;
     for (let next = this.waiting.shift(); next !== undefined; next = this.waiting.shift()) {
-      if (!inbox.has(next.id)) return this.run(next);
+      if (!inbox.has(next.id)) {
+        this.run(next);
+        return;
+      }
       void next.ack();
       metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
     }
