@@ -7,10 +7,33 @@ import { join } from 'node:path';
 const CLI = new URL('../sidecar/dist/cli/main.js', import.meta.url).pathname;
 export const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+export interface SidecarExtras {
+  /** More configuration (app, subscriptions, ...), merged over the defaults. */
+  config?: Record<string, unknown>;
+  /** Flags for node itself, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+}
+
 /** `outrigger sidecar` with app id "bench" on the given ports, logging warnings only. */
-export function spawnSidecar(ports: { http: number; ops: number }): ChildProcess {
+export function spawnSidecar(ports: { http: number; ops: number }, extras: SidecarExtras = {}): ChildProcess {
   const config = join(mkdtempSync(join(tmpdir(), 'outrigger-bench-')), 'outrigger.yaml');
   const settings = { appId: 'bench', broker: { url: BROKER }, http: { port: ports.http }, ops: { port: ports.ops } };
-  writeFileSync(config, JSON.stringify({ ...settings, log: { level: 'warn' } }));
-  return spawn(process.execPath, [CLI, 'sidecar', '--config', config], { stdio: 'ignore' });
+  writeFileSync(config, JSON.stringify({ ...settings, log: { level: 'warn' }, ...extras.config }));
+  return spawn(process.execPath, [...(extras.nodeArgs ?? []), CLI, 'sidecar', '--config', config], {
+    stdio: 'ignore',
+  });
+}
+
+/** Polls the sidecar's `/readyz` until it answers 200 (at most `limitMs`). */
+export async function untilReady(opsPort: number, limitMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (Date.now() - started < limitMs) {
+    const status = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`the sidecar was not ready within ${limitMs} ms`);
 }
