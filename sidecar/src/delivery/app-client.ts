@@ -45,19 +45,21 @@ export class AppClient {
   async push(request: PushRequest): Promise<PushResult> {
     const headers =
       this.appToken === undefined ? request.headers : { ...request.headers, 'outrigger-app-token': this.appToken };
-    const timeout = AbortSignal.timeout(request.timeoutMs);
-    const signal = request.signal === undefined ? timeout : AbortSignal.any([timeout, request.signal]);
     try {
+      // undici's own timers rather than an AbortSignal per push: a signal lives until its timer fires
+      // (30 s by default), which under load held hundreds of MB and caused long GC pauses.
       const response = await this.pool.request({
         method: 'POST',
         path: request.path,
         headers,
         body: request.body,
-        signal,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+        signal: request.signal,
       });
       const { statusCode } = response;
       let detail: string | undefined;
-      if (statusCode >= 300) detail = await readSome(response.body, MAX_DETAIL_BYTES, signal);
+      if (statusCode >= 300) detail = await readSome(response.body, MAX_DETAIL_BYTES);
       else await response.body.dump();
       return {
         kind: 'answered',
@@ -66,7 +68,8 @@ export class AppClient {
         detail,
       };
     } catch (error) {
-      const timedOut = timeout.aborted;
+      const code = (error as { code?: string }).code;
+      const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
       return {
         kind: 'failed',
         timedOut,
@@ -96,12 +99,11 @@ export class AppClient {
   }
 }
 
-async function readSome(body: AsyncIterable<Buffer> & { dump(): Promise<void> }, limit: number, signal: AbortSignal) {
+async function readSome(body: AsyncIterable<Buffer> & { dump(): Promise<void> }, limit: number) {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of body) {
-      if (signal.aborted) break;
       chunks.push(chunk);
       size += chunk.length;
       if (size >= limit) break;

@@ -72,3 +72,18 @@ t.test('the inbox remembers processed ids for its window, and at most maxIds of 
   t.notOk(inbox.has('b'), 'the oldest goes first');
   t.ok(inbox.has('e'));
 });
+
+t.test('remembering an id again extends its window', async (t) => {
+  let now = 0;
+  const inbox = new Inbox({ windowMs: 1_000, maxIds: 10, now: () => now });
+  inbox.remember('a');
+  now = 500;
+  inbox.remember('a');
+  now = 1_200;
+  inbox.remember('b');
+  t.ok(inbox.has('a'), 'the second remember counts');
+  now = 1_600;
+  inbox.remember('c');
+  t.notOk(inbox.has('a'));
+  t.equal(inbox.size, 2);
+});

@@ -11,8 +11,15 @@ export interface InboxOptions {
 }
 
 export class Inbox {
-  /** id -> expiry, in insertion (= expiry) order. */
+  /** id -> expiry. */
   private readonly ids = new Map<string, number>();
+  /**
+   * The same entries in the order they expire, oldest from `head` on. Evicting
+   * from the front of the Map itself got slow once it was full (V8 walks past
+   * the deleted entries), so the order lives in an array.
+   */
+  private order: { id: string; expires: number }[] = [];
+  private head = 0;
   private readonly windowMs: number;
   private readonly maxIds: number;
   private readonly now: () => number;
@@ -34,11 +41,19 @@ export class Inbox {
 
   remember(id: string): void {
     const now = this.now();
-    this.ids.delete(id);
-    this.ids.set(id, now + this.windowMs);
-    for (const [key, expires] of this.ids) {
-      if (expires > now && this.ids.size <= this.maxIds) break;
-      this.ids.delete(key);
+    const expires = now + this.windowMs;
+    this.ids.set(id, expires);
+    this.order.push({ id, expires });
+    while (this.head < this.order.length) {
+      const oldest = this.order[this.head] as { id: string; expires: number };
+      if (oldest.expires > now && this.ids.size <= this.maxIds) break;
+      this.head += 1;
+      // A later remember of the same id moved its expiry: only the newest entry removes it.
+      if (this.ids.get(oldest.id) === oldest.expires) this.ids.delete(oldest.id);
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 }
