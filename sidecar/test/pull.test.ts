@@ -5,7 +5,7 @@ import { connect } from 'amqplib';
 import t, { type Test } from 'tap';
 import type { SubscriptionInput } from '../src/config/subscription.ts';
 import type { Sidecar } from '../src/sidecar.ts';
-import { BROKER_URL, startInProcess, uniqueTopic } from './support/in-process.ts';
+import { BROKER_URL, deleteQueuesAtEnd, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { until } from './support/wait.ts';
 
 interface Pulled {
@@ -82,17 +82,6 @@ let groups = 0;
 const uniqueGroup = (name: string) => `pull-${name}-${process.pid}-${Date.now()}-${groups++}`;
 
 /** Deletes `<group>:<topic>` and its dead-letter queue once the test (and its sidecars) are done. */
-async function cleanUpQueues(t: Test, group: string, topic: string): Promise<void> {
-  const connection = await connect(BROKER_URL);
-  // Teardowns run last-registered first: the sidecars started after this stop before the queues go.
-  t.teardown(async () => {
-    const channel = await connection.createChannel();
-    await channel.deleteQueue(`${group}:${topic}`);
-    await channel.deleteQueue(`${group}:${topic}:dlq`);
-    await connection.close();
-  });
-}
-
 /** A sidecar with one pull subscription, consuming. */
 async function startPull(
   t: Test,
@@ -144,7 +133,7 @@ async function startPull(
 async function fresh(t: Test, label: string, options: Omit<Parameters<typeof startPull>[1], 'group' | 'topic'> = {}) {
   const group = uniqueGroup(label);
   const topic = uniqueTopic(`pull.${label}`);
-  await cleanUpQueues(t, group, topic);
+  deleteQueuesAtEnd(t, `${group}:${topic}`);
   return startPull(t, { ...options, group, topic });
 }
 
@@ -429,7 +418,7 @@ t.test('a copy of an acked message that was already buffered is not handed out a
 t.test('competing consumers: two sidecars in one group each get a share, every message once', async (t) => {
   const group = uniqueGroup('compete');
   const topic = uniqueTopic('pull.compete');
-  await cleanUpQueues(t, group, topic);
+  deleteQueuesAtEnd(t, `${group}:${topic}`);
   const a = await startPull(t, { appId: 'worker-a', group, topic });
   const b = await startPull(t, { appId: 'worker-b', group, topic });
   const count = 40;
@@ -467,7 +456,7 @@ t.test('competing consumers: two sidecars in one group each get a share, every m
 t.test('a message one replica buffered but nobody pulled goes to another replica after 10 s', async (t) => {
   const group = uniqueGroup('release');
   const topic = uniqueTopic('pull.release');
-  await cleanUpQueues(t, group, topic);
+  deleteQueuesAtEnd(t, `${group}:${topic}`);
   const queue = `${group}:${topic}`;
   // The broker hands messages to its consumers in turn, first to the one that came first.
   const a = await startPull(t, { appId: 'idle-a', group, topic });
@@ -507,7 +496,7 @@ t.test('a message one replica buffered but nobody pulled goes to another replica
 t.test('shutdown: a waiting pull ends empty, leased messages go back with attempt unchanged', async (t) => {
   const group = uniqueGroup('shutdown');
   const topic = uniqueTopic('pull.shutdown');
-  await cleanUpQueues(t, group, topic);
+  deleteQueuesAtEnd(t, `${group}:${topic}`);
   const first = await startPull(t, { group, topic });
   await first.publish('kept', { 'content-type': 'text/plain', 'idempotency-key': 'kept-1' });
   const leased = await pullOne(t, first, { lease: '60s' });
@@ -532,8 +521,8 @@ t.test('errors: unknown subscription, push subscription, bad bodies', async (t) 
   const group = uniqueGroup('errors');
   const topic = uniqueTopic('pull.errors');
   const pushTopic = uniqueTopic('pull.errors.push');
-  await cleanUpQueues(t, group, topic);
-  await cleanUpQueues(t, group, pushTopic);
+  deleteQueuesAtEnd(t, `${group}:${topic}`);
+  deleteQueuesAtEnd(t, `${group}:${pushTopic}`);
   const closedPort = await new Promise<number>((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };

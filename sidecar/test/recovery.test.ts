@@ -4,10 +4,9 @@
 // between two attempts, or is stopped with pushes in flight. Real broker
 // nodes, real sidecar processes, a real HTTP app.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect } from 'amqplib';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { answer, startApp, type TestApp } from './support/app-server.ts';
-import { BROKER_URL, uniqueTopic } from './support/in-process.ts';
+import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
 import { startRabbitNode } from './support/rabbitmq-node.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { statusOf, until } from './support/wait.ts';
@@ -44,16 +43,6 @@ const acceptedIds = (app: TestApp, status = () => 200) => {
   });
   return ids;
 };
-
-/** Deletes the queues a test's subscription made on the shared broker. */
-function dropQueuesAfter(t: Test, ...queues: string[]) {
-  t.teardown(async () => {
-    const connection = await connect(BROKER_URL);
-    const channel = await connection.createChannel();
-    for (const queue of queues.flatMap((name) => [name, `${name}:dlq`])) await channel.deleteQueue(queue);
-    await connection.close();
-  });
-}
 
 interface Metadata {
   broker: { state: string };
@@ -116,7 +105,7 @@ t.test('broker restarts mid-stream: every confirmed message is delivered, consum
 t.test('the sidecar is killed mid-consumption: the unacknowledged messages come back', async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('sigkill');
-  dropQueuesAfter(t, `sigkill:${topic}`);
+  deleteQueuesAtEnd(t, `sigkill:${topic}`);
   const delivered = new Set<string>();
   app.handle((request, response) => {
     // A slow app, so that many deliveries are in flight when the sidecar dies.
@@ -148,7 +137,7 @@ t.test('the sidecar is killed mid-consumption: the unacknowledged messages come 
 t.test('a 5xx storm: messages wait in the broker and all get through once the app recovers', async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('storm');
-  dropQueuesAfter(t, `storm:${topic}`);
+  deleteQueuesAtEnd(t, `storm:${topic}`);
   let storming = true;
   const attempts = new Map<string, number>();
   const delivered = new Set<string>();
@@ -180,7 +169,7 @@ t.test('a 5xx storm: messages wait in the broker and all get through once the ap
 t.test('a retry waits in the broker across a sidecar restart', async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('retry-restart');
-  dropQueuesAfter(t, `retry-restart:${topic}`);
+  deleteQueuesAtEnd(t, `retry-restart:${topic}`);
   app.handle(answer(503));
   const config = {
     appId: 'retry-restart',
@@ -211,7 +200,7 @@ t.test('a retry waits in the broker across a sidecar restart', async (t) => {
 t.test('SIGTERM with pushes in flight: they finish, the rest goes back without counting an attempt', async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('graceful');
-  dropQueuesAfter(t, `graceful:${topic}`);
+  deleteQueuesAtEnd(t, `graceful:${topic}`);
   app.handle((_request, response) => {
     setTimeout(() => response.writeHead(200).end(), 1_000);
   });
@@ -250,7 +239,7 @@ t.test('SIGTERM with pushes in flight: they finish, the rest goes back without c
 t.test("while the app's health check fails, nothing is pushed; delivery resumes when it recovers", async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('gating');
-  dropQueuesAfter(t, `gating:${topic}`);
+  deleteQueuesAtEnd(t, `gating:${topic}`);
   let healthy = false;
   const pushed: string[] = [];
   app.handle((request, response) => {
@@ -288,7 +277,7 @@ t.test("while the app's health check fails, nothing is pushed; delivery resumes 
 t.test('the app restarts: refused pushes go back without an attempt, delivery resumes when it is back', async (t) => {
   const app = await startApp(t);
   const topic = uniqueTopic('app-restart');
-  dropQueuesAfter(t, `app-restart:${topic}`);
+  deleteQueuesAtEnd(t, `app-restart:${topic}`);
   const sidecar = await startSidecar(t, {
     appId: 'app-restart',
     app: { port: app.port, healthInterval: '10s' },

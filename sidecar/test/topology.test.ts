@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { inspect, startInProcess, uniqueTopic } from './support/in-process.ts';
+import { deleteQueuesAtEnd, inspect, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { statusOf, until } from './support/wait.ts';
 
 const run = promisify(execFile);
@@ -24,13 +24,8 @@ async function queueTypes(part: string): Promise<Record<string, string>> {
 
 t.test('classic by default, quorum on request; the dead-letter queue always of the same type', async (t) => {
   const topic = uniqueTopic('types');
-  const channel = await inspect(t);
-  t.teardown(async () => {
-    for (const queue of ['classic', 'quorum'].flatMap((group) => [`${group}:${topic}`, `${group}:${topic}:dlq`])) {
-      await channel.deleteQueue(queue).catch(() => {});
-    }
-  });
-  const { sidecar } = await startInProcess(t, {
+  deleteQueuesAtEnd(t, `classic:${topic}`, `quorum:${topic}`);
+  const { sidecar, ops } = await startInProcess(t, {
     appId: 'types',
     subscriptions: [
       { name: 'plain', topic, mode: 'pull', group: 'classic' },
@@ -40,6 +35,8 @@ t.test('classic by default, quorum on request; the dead-letter queue always of t
   await until('both consuming', () =>
     ['plain', 'replicated'].every((name) => sidecar.subscriptions.get(name)?.consumer.state === 'consuming'),
   );
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  t.match(metrics, /^outrigger_subscription_consuming\{subscription="plain"\} 1$/m, 'consuming, in /metrics');
   t.same(await queueTypes(topic), {
     [`classic:${topic}`]: 'classic',
     [`classic:${topic}:dlq`]: 'classic',
@@ -50,8 +47,8 @@ t.test('classic by default, quorum on request; the dead-letter queue always of t
 
 t.test('queues exist before any consumer: a message published while no sidecar runs waits', async (t) => {
   const topic = uniqueTopic('early');
+  deleteQueuesAtEnd(t, `early:${topic}`);
   const channel = await inspect(t);
-  t.teardown(() => channel.deleteQueue(`early:${topic}`).then(() => channel.deleteQueue(`early:${topic}:dlq`)));
   const config = { appId: 'early', subscriptions: [{ name: 'jobs', topic, mode: 'pull' as const }] };
   const first = await startInProcess(t, config);
   await until('consuming', () => first.sidecar.subscriptions.get('jobs')?.consumer.state === 'consuming');
@@ -76,11 +73,7 @@ t.test('a queue that exists with another type fails its subscription alone, sayi
   const channel = await inspect(t);
   // Someone declared the group's queue as quorum before; this config says classic.
   await channel.assertQueue(`clash:${topic}`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
-  t.teardown(async () => {
-    for (const queue of [`clash:${topic}`, `clash:${topic}:dlq`, `fine:${topic}`, `fine:${topic}:dlq`]) {
-      await channel.deleteQueue(queue).catch(() => {});
-    }
-  });
+  deleteQueuesAtEnd(t, `clash:${topic}`, `fine:${topic}`);
   const { sidecar, api, ops } = await startInProcess(t, {
     appId: 'clash',
     subscriptions: [
@@ -115,8 +108,7 @@ t.test('a queue that exists with another type fails its subscription alone, sayi
 
 t.test('the queue names are reported where an operator looks', async (t) => {
   const topic = uniqueTopic('names');
-  const channel = await inspect(t);
-  t.teardown(() => channel.deleteQueue(`names:${topic}`).then(() => channel.deleteQueue(`names:${topic}:dlq`)));
+  deleteQueuesAtEnd(t, `names:${topic}`);
   const { api } = await startInProcess(t, {
     appId: 'names',
     subscriptions: [{ name: 'jobs', topic, mode: 'pull' }],

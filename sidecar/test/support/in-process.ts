@@ -45,6 +45,24 @@ export async function queueOn(t: Test, channel: Channel, topic: string): Promise
   return queue;
 }
 
+/**
+ * Deletes each subscription queue (`<group>:<topic>`) and its dead-letter queue
+ * when the test ends, on a connection of its own. Teardowns run last-registered
+ * first: register this before starting the sidecars, so they stop before the
+ * queues go and nothing declares them again.
+ */
+export function deleteQueuesAtEnd(t: Test, ...queues: string[]): void {
+  t.teardown(async () => {
+    const connection = await connect(BROKER_URL);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of queues.flatMap((name) => [name, `${name}:dlq`])) await channel.deleteQueue(queue);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+  });
+}
+
 /** Every message waiting in `queue`, taken off it (acked). */
 export async function drain(channel: Channel, queue: string): Promise<GetMessage[]> {
   const messages: GetMessage[] = [];

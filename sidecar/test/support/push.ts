@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import type { SubscriptionInput } from '../../src/config/subscription.ts';
 import type { Sidecar } from '../../src/sidecar.ts';
 import type { Received, TestApp } from './app-server.ts';
-import { BROKER_URL, startInProcess, uniqueTopic } from './in-process.ts';
+import { BROKER_URL, deleteQueuesAtEnd, startInProcess, uniqueTopic } from './in-process.ts';
 import { until } from './wait.ts';
 
 let counter = 0;
@@ -57,8 +57,7 @@ export async function startPush(
   const group = sub.group ?? appId;
   const queue = `${group}:${topic}`;
   const deadLetterQueue = `${queue}:dlq`;
-  // Teardowns run last-registered first: this one after the sidecar stopped, so nothing declares them again.
-  deleteQueuesAtEnd(t, [queue, deadLetterQueue]);
+  deleteQueuesAtEnd(t, queue);
   const started = await startInProcess(t, {
     appId,
     // Checked once at start (every second while down), so an app that stops mid-test is not noticed.
@@ -69,19 +68,6 @@ export async function startPush(
     await until(`${name} consuming`, () => started.sidecar.subscriptions.get(name)?.consumer.state === 'consuming');
   }
   return { ...started, appId, topic, queue, deadLetterQueue, name };
-}
-
-/** Deletes `queues` when the test ends, on a connection of its own. */
-export function deleteQueuesAtEnd(t: Test, queues: string[]): void {
-  t.teardown(async () => {
-    const connection = await connect(BROKER_URL);
-    try {
-      const channel = await connection.createChannel();
-      for (const queue of queues) await channel.deleteQueue(queue);
-    } finally {
-      await connection.close().catch(() => {});
-    }
-  });
 }
 
 /** Ready messages in `queue` (the sidecar must have stopped for unacked ones to count). */
