@@ -2,7 +2,7 @@
 // "Pull" and "Dead letters").
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { isBrokerUnavailable } from '../broker/broker.ts';
+import { type InboundMessage, isBrokerUnavailable } from '../broker/broker.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { ActiveSubscription, Subscriptions } from '../delivery/subscriptions.ts';
 import { encodePayload } from '../messaging/payload.ts';
@@ -97,16 +97,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod<SubscriptionRoutesDeps> =
         return { messages: [] };
       }
       return {
-        messages: leased.map(({ ackId, delivery }) => ({
-          ackId,
-          id: delivery.id,
-          topic: delivery.topic,
-          contentType: delivery.contentType,
-          ...encodePayload(delivery.body, delivery.contentType),
-          headers: delivery.headers,
-          attempt: delivery.attempt,
-          publishedAt: delivery.publishedAt?.toISOString(),
-        })),
+        messages: leased.map(({ ackId, delivery }) => ({ ackId, ...messageJson(delivery), attempt: delivery.attempt })),
       };
     },
   );
@@ -172,12 +163,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod<SubscriptionRoutesDeps> =
       const parked = await brokerCall(() => find(request.params.name).deadLetters.peek(request.query.limit));
       return {
         messages: parked.map((message) => ({
-          id: message.id,
-          topic: message.topic,
-          contentType: message.contentType,
-          ...encodePayload(message.body, message.contentType),
-          headers: message.headers,
-          publishedAt: message.publishedAt?.toISOString(),
+          ...messageJson(message),
           reason: message.reason,
           lastStatus: message.lastStatus,
           lastError: message.lastError,
@@ -229,6 +215,18 @@ export const subscriptionRoutes: FastifyPluginAsyncZod<SubscriptionRoutesDeps> =
     },
   );
 };
+
+/** What pulled and parked messages have in common, as JSON. */
+function messageJson(message: InboundMessage) {
+  return {
+    id: message.id,
+    topic: message.topic,
+    contentType: message.contentType,
+    ...encodePayload(message.body, message.contentType),
+    headers: message.headers,
+    publishedAt: message.publishedAt?.toISOString(),
+  };
+}
 
 function durationOf(field: string, text: string, min: number, max: number): number {
   const ms = parseDuration(text);

@@ -3,31 +3,14 @@
 // dropped between the app's 2xx and the ack) is acked without reaching the
 // app again. In memory and bounded: the oldest ids go first when it is full.
 // The app still gets `ce-id` on every delivery to dedupe in its own transaction.
-
-export interface InboxOptions {
-  windowMs: number;
-  maxIds: number;
-  now?: () => number;
-}
+import type { Delivery } from '../broker/broker.ts';
+import { RecentKeys } from '../messaging/recent-keys.ts';
 
 export class Inbox {
-  /** id -> expiry. */
-  private readonly ids = new Map<string, number>();
-  /**
-   * The same entries in the order they expire, oldest from `head` on. Evicting
-   * from the front of the Map itself got slow once it was full (V8 walks past
-   * the deleted entries), so the order lives in an array.
-   */
-  private order: { id: string; expires: number }[] = [];
-  private head = 0;
-  private readonly windowMs: number;
-  private readonly maxIds: number;
-  private readonly now: () => number;
+  private readonly ids: RecentKeys<true>;
 
-  constructor({ windowMs, maxIds, now = Date.now }: InboxOptions) {
-    this.windowMs = windowMs;
-    this.maxIds = maxIds;
-    this.now = now;
+  constructor({ windowMs, maxIds, now }: { windowMs: number; maxIds: number; now?: () => number }) {
+    this.ids = new RecentKeys({ windowMs, maxKeys: maxIds, now });
   }
 
   get size(): number {
@@ -35,25 +18,22 @@ export class Inbox {
   }
 
   has(id: string): boolean {
-    const expires = this.ids.get(id);
-    return expires !== undefined && expires > this.now();
+    return this.ids.get(id) !== undefined;
   }
 
+  /** The app processed this message. */
   remember(id: string): void {
-    const now = this.now();
-    const expires = now + this.windowMs;
-    this.ids.set(id, expires);
-    this.order.push({ id, expires });
-    while (this.head < this.order.length) {
-      const oldest = this.order[this.head] as { id: string; expires: number };
-      if (oldest.expires > now && this.ids.size <= this.maxIds) break;
-      this.head += 1;
-      // A later remember of the same id moved its expiry: only the newest entry removes it.
-      if (this.ids.get(oldest.id) === oldest.expires) this.ids.delete(oldest.id);
-    }
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
-    }
+    this.ids.set(id, true);
+  }
+
+  /**
+   * True when the app already processed this message: then it is acked here,
+   * and the caller hands it to nobody. Checked on arrival and again right
+   * before a message that waited is handed out (a copy may have been acked meanwhile).
+   */
+  absorb(delivery: Delivery): boolean {
+    if (!this.has(delivery.id)) return false;
+    void delivery.ack();
+    return true;
   }
 }

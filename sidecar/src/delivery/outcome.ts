@@ -1,14 +1,13 @@
 // The contract's outcome table (docs/api.md, "Push delivery"): what the app's
 // answer to a push means for the message.
+import type { FailureVerdict } from './settle.ts';
 
 export type PushResult =
   | { kind: 'answered'; status: number; retryAfterMs?: number | undefined; detail?: string | undefined }
   | { kind: 'failed'; error: string; timedOut: boolean };
 
-export type Verdict =
-  | { action: 'ack' }
-  | { action: 'retry'; status?: number | undefined; error: string; retryAfterMs?: number | undefined }
-  | { action: 'dead-letter'; status: number; error: string };
+/** What becomes of the message; the failures are settled by settle.ts. */
+export type Verdict = { action: 'ack' } | FailureVerdict;
 
 /** 2xx: ack. 408, 429, 5xx, timeouts and connection errors: retry. Any other 4xx: dead-letter at once. */
 export function verdictOf(result: PushResult): Verdict {

@@ -12,7 +12,7 @@ import type { Inbox } from './inbox.ts';
 import { type FailureOutcome, type Settler, settleFailure } from './settle.ts';
 
 /** A buffered message nobody pulled within this long goes back to the queue (attempt unchanged). */
-export const UNPULLED_RELEASE_MS = 10_000;
+const UNPULLED_RELEASE_MS = 10_000;
 
 export interface Leased {
   ackId: string;
@@ -25,7 +25,6 @@ interface Lease {
 }
 
 interface Waiter {
-  max: number;
   leaseMs: number;
   resolve: (messages: Leased[]) => void;
   timer: NodeJS.Timeout;
@@ -60,18 +59,13 @@ export class PullQueue {
     this.log = options.logger.child({ subscription: options.subscription.name });
   }
 
-  get leased(): number {
-    return this.leases.size;
-  }
-
   /** The consumer's callback. */
   readonly accept = (delivery: Delivery): void => {
     if (this.stopping) {
       void delivery.release();
       return;
     }
-    if (this.options.inbox.has(delivery.id)) {
-      void delivery.ack();
+    if (this.options.inbox.absorb(delivery)) {
       this.count('duplicate');
       return;
     }
@@ -102,7 +96,6 @@ export class PullQueue {
       };
       const abandon = () => done([]);
       const waiter: Waiter = {
-        max,
         leaseMs,
         resolve: done,
         timer: setTimeout(abandon, waitMs),
@@ -133,21 +126,11 @@ export class PullQueue {
     options: { retryAfterMs?: number | undefined; deadLetter?: boolean },
   ): Promise<SettleReport> {
     const { settler } = this.options;
-    const { retryAfterMs } = options;
-    // The app's retryAfter replaces the back-off (docs/api.md), shorter or longer;
-    // settleFailure alone would only let it lengthen the back-off.
-    const retrying =
-      retryAfterMs === undefined
-        ? settler
-        : {
-            ...settler,
-            retry: { ...settler.retry, initial: retryAfterMs, max: retryAfterMs, multiplier: 1, jitter: 0 },
-          };
     return this.settle(ackIds, async (delivery) => {
       const error = 'the app nacked the message';
       const outcome = options.deadLetter
         ? await settleFailure(settler, delivery, { action: 'dead-letter', error, reason: 'nacked' })
-        : await settleFailure(retrying, delivery, { action: 'retry', error, retryAfterMs });
+        : await settleFailure(settler, delivery, { action: 'retry', error, delayMs: options.retryAfterMs });
       this.count(outcome);
     });
   }
@@ -176,8 +159,7 @@ export class PullQueue {
     while (taken.length < max) {
       const next = this.buffer.shift();
       if (next === undefined) break;
-      if (this.options.inbox.has(next.delivery.id)) {
-        void next.delivery.ack();
+      if (this.options.inbox.absorb(next.delivery)) {
         this.count('duplicate');
         continue;
       }

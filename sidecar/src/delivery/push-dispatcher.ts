@@ -3,7 +3,7 @@
 // prefetch), and the app's answer decides each message's fate (outcome.ts).
 // Retries are re-published into the delay cascade, so they wait in the
 // broker, not here.
-import type { Consumer, Delivery } from '../broker/broker.ts';
+import type { Delivery } from '../broker/broker.ts';
 import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
@@ -32,32 +32,21 @@ export class PushDispatcher {
   private stopping = false;
   private readonly options: PushDispatcherOptions;
   private readonly log: Logger;
-  consumer: Consumer | undefined;
 
   constructor(options: PushDispatcherOptions) {
     this.options = options;
     this.log = options.logger.child({ subscription: options.subscription.name });
   }
 
-  get active(): number {
-    return this.inFlight.size;
-  }
-
-  /** The consumer's callback: start the push now, or queue it behind the ones in flight. */
+  /** The consumer's callback: push it now, or once one of the pushes in flight is done. */
   readonly accept = (delivery: Delivery): void => {
-    const { inbox, metrics, subscription } = this.options;
     if (this.stopping) {
       void delivery.release();
-      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'released' });
+      this.options.metrics.deliveries.inc({ subscription: this.options.subscription.name, outcome: 'released' });
       return;
     }
-    if (inbox.has(delivery.id)) {
-      void delivery.ack();
-      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
-      return;
-    }
-    if (this.inFlight.size < subscription.concurrency) this.run(delivery);
-    else this.waiting.push(delivery);
+    this.waiting.push(delivery);
+    this.pump();
   };
 
   /** Hands back what waits here (not yet pushed); pushes in flight finish. */
@@ -81,16 +70,17 @@ export class PushDispatcher {
     clearTimeout(timer);
   }
 
-  /** The next waiting delivery the app has not already processed (a copy of it may have waited here). */
-  private runNextWaiting(): void {
+  /**
+   * Starts waiting deliveries while there is room. One the app already processed
+   * (a copy of it may have waited here while the first was acked) is acked instead.
+   */
+  private pump(): void {
     const { inbox, metrics, subscription } = this.options;
-    for (let next = this.waiting.shift(); next !== undefined; next = this.waiting.shift()) {
-      if (!inbox.has(next.id)) {
-        this.run(next);
-        return;
-      }
-      void next.ack();
-      metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
+    while (this.inFlight.size < subscription.concurrency) {
+      const next = this.waiting.shift();
+      if (next === undefined) return;
+      if (inbox.absorb(next)) metrics.deliveries.inc({ subscription: subscription.name, outcome: 'duplicate' });
+      else this.run(next);
     }
   }
 
@@ -98,7 +88,7 @@ export class PushDispatcher {
     const running = this.push(delivery).finally(() => {
       this.inFlight.delete(running);
       this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
-      this.runNextWaiting();
+      this.pump();
     });
     this.inFlight.add(running);
     this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);

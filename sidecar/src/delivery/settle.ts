@@ -14,7 +14,15 @@ export interface Settler {
 }
 
 export type FailureVerdict =
-  | { action: 'retry'; status?: number | undefined; error: string; retryAfterMs?: number | undefined }
+  | {
+      action: 'retry';
+      status?: number | undefined;
+      error: string;
+      /** The app's `retry-after`: wait at least this long. */
+      retryAfterMs?: number | undefined;
+      /** A pull's nack with `retryAfter`: wait exactly this long instead of the back-off. */
+      delayMs?: number | undefined;
+    }
   | { action: 'dead-letter'; status?: number | undefined; error: string; reason?: DeadLetterReason };
 
 export type FailureOutcome = 'retried' | 'dead_lettered' | 'dropped';
@@ -35,8 +43,9 @@ export async function settleFailure(
   };
   if (verdict.action === 'dead-letter') return park(verdict.reason ?? 'rejected');
   if (delivery.attempt >= settler.retry.maxAttempts) return park('max-attempts');
-  const backoff = backoffMs(settler.retry, delivery.attempt, settler.random);
-  const delayMs = Math.min(settler.maxDelayMs, Math.max(backoff, verdict.retryAfterMs ?? 0));
+  const waitMs =
+    verdict.delayMs ?? Math.max(backoffMs(settler.retry, delivery.attempt, settler.random), verdict.retryAfterMs ?? 0);
+  const delayMs = Math.min(settler.maxDelayMs, waitMs);
   await delivery.retry(delayMs, failure);
   return 'retried';
 }

@@ -62,6 +62,11 @@ export class Subscriptions {
     } else {
       metrics.appHealthy.set(1);
     }
+    metrics.onScrape(() => {
+      for (const { config: sub, consumer } of this.active.values()) {
+        metrics.subscriptionConsuming.set({ subscription: sub.name }, consumer.state === 'consuming' ? 1 : 0);
+      }
+    });
   }
 
   /** Readiness: every subscription consuming, or paused only because the app is unhealthy. */
@@ -114,7 +119,6 @@ export class Subscriptions {
     }
     this.appHealth?.onChange((healthy) => this.gate(healthy, 'the app is unhealthy'));
     this.appHealth?.start();
-    setInterval(() => this.observe(), 1_000).unref();
   }
 
   /** Push consumers take messages only while the app can take them. */
@@ -141,10 +145,6 @@ export class Subscriptions {
     return this.active.get(name);
   }
 
-  list(): ActiveSubscription[] {
-    return [...this.active.values()];
-  }
-
   /**
    * Shutdown: stop taking messages, let pushes in flight finish until
    * `deadline`, hand back everything else (no attempt counted), close the consumers.
@@ -160,16 +160,6 @@ export class Subscriptions {
         await consumer.close();
       }),
     );
-    this.observe();
     await this.client?.close();
-  }
-
-  private observe(): void {
-    for (const { config, consumer } of this.active.values()) {
-      this.options.metrics.subscriptionConsuming.set(
-        { subscription: config.name },
-        consumer.state === 'consuming' ? 1 : 0,
-      );
-    }
   }
 }

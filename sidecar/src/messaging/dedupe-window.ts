@@ -2,32 +2,17 @@
 // the same idempotency key is answered with the first one's result instead of
 // being sent twice. Bounded: the oldest keys go first when it is full.
 // In memory, per sidecar: consumers still dedupe by message id (ce-id).
-
-export interface DedupeOptions {
-  windowMs: number;
-  maxKeys: number;
-  now?: () => number;
-}
-
-interface Entry<T> {
-  expires: number;
-  result: Promise<T>;
-}
+import { RecentKeys, type RecentKeysOptions } from './recent-keys.ts';
 
 export class DedupeWindow<T> {
-  private readonly entries = new Map<string, Entry<T>>();
-  private readonly windowMs: number;
-  private readonly maxKeys: number;
-  private readonly now: () => number;
+  private readonly results: RecentKeys<Promise<T>>;
 
-  constructor({ windowMs, maxKeys, now = Date.now }: DedupeOptions) {
-    this.windowMs = windowMs;
-    this.maxKeys = maxKeys;
-    this.now = now;
+  constructor(options: RecentKeysOptions) {
+    this.results = new RecentKeys(options);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.results.size;
   }
 
   /**
@@ -36,25 +21,11 @@ export class DedupeWindow<T> {
    * retry after a failure really retries.
    */
   run(key: string, work: () => Promise<T>): { result: Promise<T>; duplicate: boolean } {
-    const now = this.now();
-    this.evict(now);
-    const existing = this.entries.get(key);
-    if (existing !== undefined && existing.expires > now) return { result: existing.result, duplicate: true };
+    const existing = this.results.get(key);
+    if (existing !== undefined) return { result: existing, duplicate: true };
     const result = work();
-    const entry = { expires: now + this.windowMs, result };
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    result.catch(() => {
-      if (this.entries.get(key) === entry) this.entries.delete(key);
-    });
+    this.results.set(key, result);
+    result.catch(() => this.results.forget(key, result));
     return { result, duplicate: false };
-  }
-
-  private evict(now: number): void {
-    // Entries are in insertion order, which is expiry order: stop at the first live one.
-    for (const [key, entry] of this.entries) {
-      if (entry.expires > now && this.entries.size < this.maxKeys) break;
-      this.entries.delete(key);
-    }
   }
 }

@@ -20,6 +20,8 @@ export function buildOps({ readiness, metrics, logger }: OpsDeps): FastifyInstan
   });
   installProblemHandlers(ops);
 
+  metrics.onScrape(() => metrics.ready.set(readiness.report().ready ? 1 : 0));
+
   ops.get('/healthz', async () => ({ status: 'alive' }));
 
   ops.get('/readyz', async (_request, reply) => {
@@ -28,9 +30,8 @@ export function buildOps({ readiness, metrics, logger }: OpsDeps): FastifyInstan
     return reply.code(report.ready ? 200 : 503).send({ status: report.ready ? 'ready' : 'not ready', ...report });
   });
 
-  ops.get('/metrics', async (_request, reply) => {
-    metrics.ready.set(readiness.report().ready ? 1 : 0);
-    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
+  ops.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.scrape()),
+  );
   return ops;
 }

@@ -95,6 +95,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set gauges that mirror state kept elsewhere (readiness, consumers) right before a scrape. */
+  private readonly refreshers: (() => void)[] = [];
+
+  onScrape(refresh: () => void): void {
+    this.refreshers.push(refresh);
+  }
+
+  /** The Prometheus text of every series, the mirrored gauges fresh. */
+  async scrape(): Promise<string> {
+    for (const refresh of this.refreshers) refresh();
+    return this.registry.metrics();
+  }
+
   constructor(labels: { version: string; appId: string }) {
     collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: labels.version, app_id: labels.appId }, 1);
