@@ -4,13 +4,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const CLI = new URL('../sidecar/dist/cli/main.js', import.meta.url).pathname;
+/** The `outrigger` launcher, so the sidecar runs with the Node flags it ships with. */
+const CLI = new URL('../sidecar/bin/outrigger', import.meta.url).pathname;
 export const BROKER = process.env.OUTRIGGER_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 export interface SidecarExtras {
   /** More configuration (app, subscriptions, ...), merged over the defaults. */
   config?: Record<string, unknown>;
-  /** Flags for node itself, e.g. `--cpu-prof`. */
+  /** Flags for node itself, e.g. `--cpu-prof` (passed in NODE_OPTIONS). */
   nodeArgs?: string[];
 }
 
@@ -19,8 +20,10 @@ export function spawnSidecar(ports: { http: number; ops: number }, extras: Sidec
   const config = join(mkdtempSync(join(tmpdir(), 'outrigger-bench-')), 'outrigger.yaml');
   const settings = { appId: 'bench', broker: { url: BROKER }, http: { port: ports.http }, ops: { port: ports.ops } };
   writeFileSync(config, JSON.stringify({ ...settings, log: { level: 'warn' }, ...extras.config }));
-  return spawn(process.execPath, [...(extras.nodeArgs ?? []), CLI, 'sidecar', '--config', config], {
+  const nodeOptions = [process.env.NODE_OPTIONS, ...(extras.nodeArgs ?? [])].filter(Boolean).join(' ');
+  return spawn(CLI, ['sidecar', '--config', config], {
     stdio: 'ignore',
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
   });
 }
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
-const cli = `${root}sidecar/dist/cli/main.js`;
+const cli = `${root}sidecar/bin/outrigger`;
 
 interface Service {
   name: string;
@@ -53,7 +53,7 @@ function render(line: string): { text: string; fromSidecar: boolean; level: stri
 }
 
 function start(service: Service): ChildProcess {
-  const child = spawn(process.execPath, [cli, 'run', '--config', 'outrigger.yaml', '--', ...service.command], {
+  const child = spawn(cli, ['run', '--config', 'outrigger.yaml', '--', ...service.command], {
     cwd: `${root}${service.dir}`,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, OUTRIGGER_LOG_LEVEL: process.env.OUTRIGGER_LOG_LEVEL ?? 'info' },
