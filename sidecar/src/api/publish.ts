@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { endSpan, startSend } from '../telemetry/spans.ts';
 import { ProblemError } from './problems.ts';
 
 /** CloudEvents binary-mode attributes (and trace context) kept as message headers. */
@@ -77,11 +78,17 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
       );
     }
     const started = performance.now();
+    const span = startSend({ topic: message.topic, id: message.id, bodySize: message.body.length }, message.headers);
     const { result, duplicate } = keyed
       ? dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
       : { result: broker.publish(message), duplicate: false };
     try {
       const { routed } = await result;
+      endSpan(span, {
+        'outrigger.routed': routed,
+        'outrigger.duplicate': duplicate,
+        ...(message.delayMs === undefined ? {} : { 'outrigger.delay_ms': message.delayMs }),
+      });
       metrics.publishes.inc({
         topic: message.topic,
         outcome: duplicate ? 'duplicate' : routed ? 'routed' : 'unroutable',
@@ -95,6 +102,11 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         routed,
       };
     } catch (error) {
+      endSpan(
+        span,
+        { 'error.type': isBrokerUnavailable(error) ? 'BROKER_UNAVAILABLE' : 'INTERNAL' },
+        (error as Error).message,
+      );
       if (!isBrokerUnavailable(error)) throw error;
       metrics.publishes.inc({ topic: message.topic, outcome: 'broker_unavailable' });
       throw new ProblemError('BROKER_UNAVAILABLE', `the message was not published: ${error.message}`, {

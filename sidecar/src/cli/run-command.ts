@@ -6,6 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Sidecar } from '../sidecar.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { startTracing } from '../telemetry/tracing.ts';
+import { VERSION } from '../version.ts';
 import {
   describeListenError,
   firstSignal,
@@ -33,20 +36,28 @@ export async function runCommand(args: string[]): Promise<number> {
   if (config === undefined) return 2;
 
   const signal = firstSignal();
-  const sidecar = await Sidecar.create(config);
+  const logger = createLogger(config.log.level);
+  const tracing = startTracing({ serviceName: config.appId, version: VERSION, logger });
+  const sidecar = await Sidecar.create(config, { logger });
+  /** The sidecar, then the spans still buffered (the last ones describe the shutdown). */
+  const stop = async () => {
+    const clean = await sidecar.stop();
+    await tracing.shutdown();
+    return clean;
+  };
   let api: string;
   try {
     api = (await sidecar.start()).api;
   } catch (error) {
     process.stderr.write(`outrigger: ${describeListenError(error)}\n`);
-    await sidecar.stop();
+    await stop();
     return 1;
   }
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.
   const early = await Promise.race([brokerConnected(sidecar, BROKER_WAIT_MS), signal]);
   if (early !== undefined) {
     sidecar.logger.info({ signal: early }, 'signal received before the app started');
-    return (await sidecar.stop()) ? 0 : 1;
+    return (await stop()) ? 0 : 1;
   }
 
   const [program, ...programArgs] = command as [string, ...string[]];
@@ -74,7 +85,7 @@ export async function runCommand(args: string[]): Promise<number> {
     code = await exited;
     clearTimeout(timer);
   }
-  const clean = await sidecar.stop();
+  const clean = await stop();
   return clean ? code : Math.max(code, 1);
 }
 

@@ -76,6 +76,14 @@ export const ConfigSchema = z
       })
       .prefault({}),
     log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+    tracing: z
+      .strictObject({
+        messageParent: z
+          .enum(['child', 'link'])
+          .default('child')
+          .describe("A consumer's span: child of the producer's (one trace per workflow) or a new trace linked to it"),
+      })
+      .prefault({}),
     shutdown: z
       .strictObject({ grace: duration().prefault('20s').describe('Time to finish in-flight work on SIGTERM') })
       .prefault({}),

@@ -3,10 +3,12 @@
 // prefetch), and the app's answer decides each message's fate (outcome.ts).
 // Retries are re-published into the delay cascade, so they wait in the
 // broker, not here.
+import type { Span } from '@opentelemetry/api';
 import type { Delivery } from '../broker/broker.ts';
 import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { endSpan, type MessageParent, startHttpClient, startProcess, withSpan } from '../telemetry/spans.ts';
 import type { AppClient } from './app-client.ts';
 import type { Inbox } from './inbox.ts';
 import { verdictOf } from './outcome.ts';
@@ -22,6 +24,8 @@ export interface PushDispatcherOptions {
   logger: Logger;
   /** The app refused the connection: it is not there (restarting, shutting down). */
   onAppUnreachable?: () => void;
+  /** How each delivery's span relates to the producer's (config `tracing.messageParent`). */
+  messageParent: MessageParent;
 }
 
 export class PushDispatcher {
@@ -94,17 +98,52 @@ export class PushDispatcher {
     this.options.metrics.deliveriesInFlight.set({ subscription: this.options.subscription.name }, this.inFlight.size);
   }
 
+  /** One delivery under its `process` span, which ends with the delivery's outcome. */
   private async push(delivery: Delivery): Promise<void> {
+    const { subscription, messageParent } = this.options;
+    const span = startProcess(
+      {
+        topic: delivery.topic,
+        id: delivery.id,
+        bodySize: delivery.body.length,
+        subscription: subscription.name,
+        group: subscription.group,
+        attempt: delivery.attempt,
+        headers: delivery.headers,
+      },
+      messageParent,
+    );
+    try {
+      const outcome = await withSpan(span, () => this.deliver(delivery, span));
+      endSpan(span, { 'outrigger.outcome': outcome }, outcome === 'acked' ? undefined : outcome);
+    } catch (error) {
+      endSpan(span, { 'error.type': 'settle_failed' }, (error as Error).message);
+      throw error;
+    }
+  }
+
+  private async deliver(delivery: Delivery, span: Span | undefined): Promise<string> {
     const { subscription, client, inbox, metrics, settler } = this.options;
     const labels = { subscription: subscription.name };
     const started = performance.now();
+    const path = subscription.route as string;
+    const headers = pushHeaders(delivery, subscription.name);
+    const call = startHttpClient(span, { method: 'POST', origin: client.origin, path }, headers);
     const result = await client.push({
-      path: subscription.route as string,
+      path,
       body: delivery.body,
-      headers: pushHeaders(delivery, subscription.name),
+      headers,
       timeoutMs: subscription.timeout,
       signal: this.abort.signal,
     });
+    if (result.kind === 'failed')
+      endSpan(call, { 'error.type': result.timedOut ? 'timeout' : 'connect_error' }, result.error);
+    else
+      endSpan(
+        call,
+        { 'http.response.status_code': result.status },
+        result.status >= 500 ? `${result.status}` : undefined,
+      );
     const verdict = verdictOf(result);
     metrics.deliveryDuration.observe(
       { ...labels, result: result.kind === 'answered' ? `${Math.floor(result.status / 100)}xx` : 'error' },
@@ -114,7 +153,7 @@ export class PushDispatcher {
       inbox.remember(delivery.id);
       await delivery.ack();
       metrics.deliveries.inc({ ...labels, outcome: 'acked' });
-      return;
+      return 'acked';
     }
     const refused = result.kind === 'failed' && result.error.startsWith('ECONNREFUSED');
     if ((this.stopping || refused) && verdict.action === 'retry') {
@@ -123,7 +162,7 @@ export class PushDispatcher {
       if (refused) this.options.onAppUnreachable?.();
       await delivery.release();
       metrics.deliveries.inc({ ...labels, outcome: 'released' });
-      return;
+      return 'released';
     }
     const outcome = await settleFailure(settler, delivery, verdict);
     metrics.deliveries.inc({ ...labels, outcome });
@@ -131,5 +170,6 @@ export class PushDispatcher {
       { id: delivery.id, attempt: delivery.attempt, outcome, err: verdict.error },
       'delivery failed',
     );
+    return outcome;
   }
 }

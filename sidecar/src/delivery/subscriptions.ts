@@ -110,6 +110,7 @@ export class Subscriptions {
           metrics,
           logger,
           onAppUnreachable: () => this.appUnreachable(),
+          messageParent: config.tracing.messageParent,
         });
         const consumer = broker.consume(spec, push.accept);
         // The queue is declared at once, so messages wait for the app; taking them waits for its health.

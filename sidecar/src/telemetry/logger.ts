@@ -1,5 +1,8 @@
 // JSON logs with pino. Secrets never reach a log line: tokens and credentials
-// are redacted by path, and broker URLs are logged through redactUrl().
+// are redacted by path, and broker URLs are logged through redactUrl(). A line
+// written while a span is active (a request, a delivery) carries its trace_id
+// and span_id, so logs and traces join.
+import { trace } from '@opentelemetry/api';
 import { type Logger, pino } from 'pino';
 
 export type { Logger };
@@ -21,9 +24,16 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
+      mixin: traceIds,
     },
     destination,
   );
+}
+
+function traceIds(): Record<string, string> {
+  const span = trace.getActiveSpan()?.spanContext();
+  if (span === undefined) return {};
+  return { trace_id: span.traceId, span_id: span.spanId };
 }
 
 /** `amqp://guest:***@host:5672/vhost`: safe to log and to show in metadata. */

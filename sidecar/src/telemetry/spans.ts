@@ -1,0 +1,149 @@
+// The sidecar's spans on a message's way: `send {topic}` when it is
+// published, `process {topic}` when a subscription takes it, and the push to
+// the app inside that. Attributes follow the OpenTelemetry messaging and HTTP
+// semantic conventions. The trace context travels in the message's
+// `traceparent`/`tracestate` headers, as @opentelemetry/instrumentation-amqplib
+// writes them, so traces join with services that use amqplib directly.
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Link,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { VERSION } from '../version.ts';
+import { tracingActive } from './tracing.ts';
+
+const tracer = () => trace.getTracer('outrigger', VERSION);
+
+/** How a consumer's span relates to the producer's: one trace (child), or a new trace linked to it. */
+export type MessageParent = 'child' | 'link';
+
+export interface MessageFacts {
+  topic: string;
+  id: string;
+  bodySize: number;
+}
+
+/**
+ * A PRODUCER span for one publish, child of the active context (the request's
+ * server span). Its context is written into `headers`, replacing the app's
+ * own trace context. Undefined when tracing is off: the app's headers travel as they are.
+ */
+export function startSend(message: MessageFacts, headers: Record<string, string>): Span | undefined {
+  if (!tracingActive()) return undefined;
+  const span = tracer().startSpan(`send ${message.topic}`, {
+    kind: SpanKind.PRODUCER,
+    attributes: {
+      ...messagingAttributes(message),
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'publish',
+    },
+  });
+  delete headers.traceparent;
+  delete headers.tracestate;
+  propagation.inject(trace.setSpan(context.active(), span), headers);
+  return span;
+}
+
+export interface ProcessFacts extends MessageFacts {
+  subscription: string;
+  group: string;
+  attempt: number;
+  headers: Record<string, string>;
+}
+
+/**
+ * A CONSUMER span for one delivery of a message to the app: by default a child
+ * of the producer's span found in the message's headers (one trace for the
+ * whole workflow), or with `link`, the root of a new trace linked to it.
+ */
+export function startProcess(message: ProcessFacts, parent: MessageParent): Span | undefined {
+  if (!tracingActive()) return undefined;
+  const producer = propagation.extract(ROOT_CONTEXT, message.headers);
+  const producerSpan = trace.getSpanContext(producer);
+  const links: Link[] = parent === 'link' && producerSpan !== undefined ? [{ context: producerSpan }] : [];
+  return tracer().startSpan(
+    `process ${message.topic}`,
+    {
+      kind: SpanKind.CONSUMER,
+      links,
+      attributes: {
+        ...messagingAttributes(message),
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.subscription.name': message.subscription,
+        'messaging.consumer.group.name': message.group,
+        'outrigger.attempt': message.attempt,
+      },
+    },
+    parent === 'child' ? producer : ROOT_CONTEXT,
+  );
+}
+
+/**
+ * A CLIENT span for one HTTP call the sidecar makes (a push to the app) as a
+ * child of `parent`; its context is written into `headers` so the app continues the trace.
+ */
+export function startHttpClient(
+  parent: Span | undefined,
+  request: { method: string; origin: string; path: string },
+  headers: Record<string, string>,
+): Span | undefined {
+  if (parent === undefined) return undefined;
+  const url = new URL(request.path, request.origin);
+  const span = tracer().startSpan(
+    request.method,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': request.method,
+        'server.address': url.hostname,
+        'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+        'url.full': `${url.origin}${url.pathname}`,
+      },
+    },
+    trace.setSpan(context.active(), parent),
+  );
+  delete headers.traceparent;
+  delete headers.tracestate;
+  propagation.inject(trace.setSpan(context.active(), span), headers);
+  return span;
+}
+
+/** Ends a span: `error` (a short reason, no payload) marks it failed. */
+export function endSpan(span: Span | undefined, attributes: Attributes = {}, error?: string): void {
+  if (span === undefined) return;
+  span.setAttributes(attributes);
+  if (error !== undefined) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+    if (attributes['error.type'] === undefined) span.setAttribute('error.type', 'error');
+  }
+  span.end();
+}
+
+/** Runs `work` with `span` as the active span (so log lines and child spans find it). */
+export function withSpan<T>(span: Span | undefined, work: () => T): T {
+  if (span === undefined) return work();
+  return context.with(trace.setSpan(context.active(), span), work);
+}
+
+/** The active context, or the one carried by `headers` when nothing is active. */
+export function contextFrom(headers: Record<string, string | string[] | undefined>): Context {
+  return propagation.extract(context.active(), headers);
+}
+
+function messagingAttributes(message: MessageFacts): Attributes {
+  return {
+    'messaging.system': 'rabbitmq',
+    'messaging.destination.name': message.topic,
+    'messaging.rabbitmq.destination.routing_key': message.topic,
+    'messaging.message.id': message.id,
+    'messaging.message.body.size': message.bodySize,
+  };
+}
