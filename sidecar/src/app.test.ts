@@ -90,7 +90,7 @@ t.test('metadata describes the app, its subscriptions and targets', async (t) =>
       },
     ],
     app: { healthy: false },
-    targets: [{ name: 'payments', baseUrl: 'https://payments.example/api' }],
+    targets: [{ name: 'payments', baseUrl: 'https://payments.example/api', circuit: 'closed' }],
   });
 });
 

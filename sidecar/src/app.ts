@@ -7,12 +7,14 @@ import { installApiTokenCheck } from './api/auth.ts';
 import { installProblemHandlers } from './api/errors.ts';
 import { metadataRoutes } from './api/metadata.ts';
 import { openapiRoute } from './api/openapi.ts';
+import { outboundRoutes } from './api/outbound.ts';
 import { ProblemError } from './api/problems.ts';
 import { publishRoutes } from './api/publish.ts';
 import { subscriptionRoutes } from './api/subscriptions.ts';
 import type { Broker } from './broker/broker.ts';
 import type { Config } from './config/schema.ts';
 import type { Subscriptions } from './delivery/subscriptions.ts';
+import { Outbound } from './outbound/outbound.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -23,6 +25,8 @@ export interface AppDeps {
   broker: Broker;
   metrics: Metrics;
   subscriptions: Subscriptions;
+  /** The outbound targets; built from config.targets (and closed with the app) when not given. */
+  outbound?: Outbound;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   isClosing: () => boolean;
 }
@@ -69,9 +73,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(metadataRoutes, deps);
+  let { outbound } = deps;
+  if (outbound === undefined) {
+    const own = Outbound.create(config.targets, { metrics, logger });
+    app.addHook('onClose', () => own.close());
+    outbound = own;
+  }
+  await app.register(metadataRoutes, { ...deps, outbound });
   await app.register(publishRoutes, deps);
   await app.register(subscriptionRoutes, deps);
+  await app.register(outboundRoutes, { outbound });
   await app.register(openapiRoute);
   return app;
 }

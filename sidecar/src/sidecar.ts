@@ -10,6 +10,7 @@ import type { Config } from './config/schema.ts';
 import { Subscriptions } from './delivery/subscriptions.ts';
 import { Readiness } from './health/readiness.ts';
 import { buildOps } from './ops/server.ts';
+import { Outbound } from './outbound/outbound.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -31,6 +32,7 @@ interface SidecarParts {
   readiness: Readiness;
   broker: Broker;
   subscriptions: Subscriptions;
+  outbound: Outbound;
   app: FastifyInstance;
   ops: FastifyInstance;
   lifecycle: { closing: boolean };
@@ -43,6 +45,7 @@ export class Sidecar {
   readonly readiness: Readiness;
   readonly broker: Broker;
   readonly subscriptions: Subscriptions;
+  readonly outbound: Outbound;
   private readonly app: FastifyInstance;
   private readonly ops: FastifyInstance;
   private readonly lifecycle: { closing: boolean };
@@ -54,14 +57,17 @@ export class Sidecar {
     this.readiness = parts.readiness;
     this.broker = parts.broker;
     this.subscriptions = parts.subscriptions;
+    this.outbound = parts.outbound;
     this.app = parts.app;
     this.ops = parts.ops;
     this.lifecycle = parts.lifecycle;
   }
 
-  static async create(config: Config, options: { logger?: Logger } = {}): Promise<Sidecar> {
+  /** Throws a ConfigError when a target's secret header cannot be resolved (before anything starts). */
+  static async create(config: Config, options: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<Sidecar> {
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });
+    const outbound = Outbound.create(config.targets, { metrics, logger, env: options.env });
     const readiness = new Readiness();
     const broker = new RabbitBroker({
       url: config.broker.url,
@@ -78,9 +84,17 @@ export class Sidecar {
       readiness.register(subscriptions.appHealth.health);
     }
     const lifecycle = { closing: false };
-    const app = await buildApp({ config, logger, broker, metrics, subscriptions, isClosing: () => lifecycle.closing });
+    const app = await buildApp({
+      config,
+      logger,
+      broker,
+      metrics,
+      subscriptions,
+      outbound,
+      isClosing: () => lifecycle.closing,
+    });
     const ops = buildOps({ readiness, metrics, logger });
-    return new Sidecar({ config, logger, metrics, readiness, broker, subscriptions, app, ops, lifecycle });
+    return new Sidecar({ config, logger, metrics, readiness, broker, subscriptions, outbound, app, ops, lifecycle });
   }
 
   /** Listens on both ports and starts connecting to the broker (without waiting for it). */
@@ -123,6 +137,8 @@ export class Sidecar {
       // Deliveries first: pushes in flight finish, the rest goes back to the queue; waiting pulls end.
       await this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS);
       await this.app.close();
+      // After the app API: outbound calls in flight have answered; their connections close now.
+      await this.outbound.close();
       await this.broker.close();
       await this.ops.close();
       return true as const;

@@ -5,6 +5,7 @@ import type { Broker } from '../broker/broker.ts';
 import { subscriptionQueue } from '../broker/subscription-queue.ts';
 import type { Config } from '../config/schema.ts';
 import type { Subscriptions } from '../delivery/subscriptions.ts';
+import type { Outbound } from '../outbound/outbound.ts';
 import { VERSION } from '../version.ts';
 
 const MetadataSchema = z.object({
@@ -27,16 +28,26 @@ const MetadataSchema = z.object({
   app: z.object({
     healthy: z.boolean().describe('Whether the app takes deliveries now (true when it has no port: pull only)'),
   }),
-  targets: z.array(z.object({ name: z.string(), baseUrl: z.string() })),
+  targets: z.array(
+    z.object({
+      name: z.string(),
+      baseUrl: z.string(),
+      circuit: z.enum(['closed', 'half-open', 'open']).describe("The target's circuit breaker"),
+    }),
+  ),
 });
 
 export interface MetadataDeps {
   config: Config;
   broker: Broker;
   subscriptions: Subscriptions;
+  outbound: Outbound;
 }
 
-export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (app, { config, broker, subscriptions }) => {
+export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (
+  app,
+  { config, broker, subscriptions, outbound },
+) => {
   app.get(
     '/v1/metadata',
     {
@@ -66,7 +77,7 @@ export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (app, {
         };
       }),
       app: { healthy: subscriptions.appHealth?.isHealthy ?? true },
-      targets: config.targets.map(({ name, baseUrl }) => ({ name, baseUrl })),
+      targets: outbound.states(),
     }),
   );
 };

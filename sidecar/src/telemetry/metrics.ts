@@ -95,6 +95,58 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Outbound calls (ambassador): labels are the target's name, a known verb (else "other"),
+  // the status sent to the app (or the sidecar's error code) and bounded outcomes; never a path.
+  readonly outboundRequests = new Counter({
+    name: 'outrigger_outbound_requests_total',
+    help: 'Outbound calls by target, method and what the app got: the HTTP status, or the error code',
+    labelNames: ['target', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundRequestDuration = new Histogram({
+    name: 'outrigger_outbound_request_duration_seconds',
+    help: 'One outbound call, all its attempts and back-offs included, to the end of the response',
+    labelNames: ['target', 'method'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly outboundAttempts = new Counter({
+    name: 'outrigger_outbound_attempts_total',
+    help: 'Attempts sent to a target, by outcome: 1xx-5xx, connect_error, reset, timeout, aborted, error',
+    labelNames: ['target', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundBudgetExhausted = new Counter({
+    name: 'outrigger_outbound_retries_budget_exhausted_total',
+    help: "Retries not made because the target's retry budget was spent",
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundCircuitState = new Gauge({
+    name: 'outrigger_outbound_circuit_state',
+    help: "The target's circuit breaker: 0 closed, 1 half-open, 2 open",
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundInFlight = new Gauge({
+    name: 'outrigger_outbound_in_flight',
+    help: 'Outbound calls holding a bulkhead slot (sending, waiting or streaming the answer)',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboundRejected = new Counter({
+    name: 'outrigger_outbound_rejected_total',
+    help: 'Outbound calls refused without being sent, by reason: bulkhead, circuit',
+    labelNames: ['target', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   /** Set gauges that mirror state kept elsewhere (readiness, consumers) right before a scrape. */
   private readonly refreshers: (() => void)[] = [];
 

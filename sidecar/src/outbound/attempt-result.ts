@@ -1,0 +1,64 @@
+// What one attempt at a target came to: an answer (any status), or a failure
+// of a kind that `retry.on` can name. Errors are matched on their stable
+// codes (Node's and undici's), never on messages.
+import type { Dispatcher } from 'undici';
+
+export type FailureKind = 'connect-error' | 'reset' | 'timeout' | 'aborted' | 'error';
+
+export type AttemptResult =
+  | {
+      kind: 'answer';
+      status: number;
+      headers: Record<string, string | string[] | undefined>;
+      body: Dispatcher.ResponseData['body'];
+    }
+  | { kind: 'failure'; failure: FailureKind; code: string };
+
+const CONNECT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const ABORTED = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
+
+export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
+  const code = String((error as { code?: unknown }).code ?? (error as { name?: unknown }).name ?? 'error');
+  return { kind: 'failure', failure: failureKind(code), code };
+}
+
+function failureKind(code: string): FailureKind {
+  if (CONNECT.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT')) return 'connect-error';
+  if (RESET.has(code)) return 'reset';
+  if (TIMEOUT.has(code)) return 'timeout';
+  if (ABORTED.has(code) || code === 'AbortError') return 'aborted';
+  return 'error';
+}
+
+/** The outcome label of outrigger_outbound_attempts_total. */
+export const outcomeOf = (result: AttemptResult): string =>
+  result.kind === 'answer' ? `${Math.floor(result.status / 100)}xx` : result.failure.replace('-', '_');
+
+/** Errors the breaker counts: no answer at all (but not the app going away), or a 5xx. */
+export const isBreakerFailure = (result: AttemptResult): boolean =>
+  result.kind === 'failure' ? result.failure !== 'aborted' : result.status >= 500;
+
+/** What the app is told when the last attempt had no answer. */
+export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number): string {
+  switch (result.failure) {
+    case 'timeout':
+      return `no answer within ${timeoutMs} ms`;
+    case 'connect-error':
+      return `could not connect (${result.code})`;
+    case 'reset':
+      return `the connection was reset or closed (${result.code})`;
+    default:
+      return `the call failed (${result.code})`;
+  }
+}

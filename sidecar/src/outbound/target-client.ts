@@ -1,0 +1,432 @@
+// One outbound target: a kept-alive undici pool and the target's policies.
+// A call goes bulkhead (whole call, until the answer has streamed back) ->
+// retries (our loop: idempotency, retry.on, back-off, retry-after, budget) ->
+// circuit breaker (each attempt) -> timeout (each attempt, until the answer's
+// headers). cockatiel provides the bulkhead, breaker and timeout; retries are
+// our own because cockatiel's retry policy has no budget and no retry-after.
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type BulkheadPolicy,
+  bulkhead,
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhenResult,
+  isBrokenCircuitError,
+  isBulkheadRejectedError,
+  isTaskCancelledError,
+  type TimeoutPolicy,
+  TimeoutStrategy,
+  timeout,
+} from 'cockatiel';
+import { Pool } from 'undici';
+import { isProblemError, ProblemError } from '../api/problems.ts';
+import type { Target } from '../config/schema.ts';
+import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
+import { VERSION } from '../version.ts';
+import { type AttemptResult, describeFailure, failureOf, isBreakerFailure, outcomeOf } from './attempt-result.ts';
+import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
+import { type RequestBody, readRequestBody } from './request-body.ts';
+import { RetryBudget } from './retry-budget.ts';
+import type { TargetHeaders } from './target-headers.ts';
+import { basePathOf, type PathCheck, redirectPath, upstreamPath } from './target-path.ts';
+
+/** RFC 9110 §9.2.2; TRACE is not routed at all (it would echo the secret headers). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+/** Told to a call refused by a full bulkhead, or while a half-open trial is in flight. */
+const BUSY_RETRY_AFTER_S = 1;
+
+const tracer = trace.getTracer('outrigger-sidecar', VERSION);
+
+export type CircuitStateName = 'closed' | 'half-open' | 'open';
+const CIRCUIT_GAUGE: Record<CircuitStateName, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface OutboundCall {
+  method: string;
+  /** The upstream path and query, from pathFor(). */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The app's request, read as the body. */
+  request: IncomingMessage;
+  /** Aborted when the app goes away. */
+  signal: AbortSignal;
+}
+
+export interface OutboundAnswer {
+  status: number;
+  headers: HeaderMap;
+  body: Readable;
+  /** Call once the answer has gone back to the app (or the app went away): frees the bulkhead slot. */
+  end(): void;
+}
+
+export interface TargetClientDeps {
+  metrics: Metrics;
+  logger: Logger;
+  headers: TargetHeaders;
+}
+
+const OPEN = Symbol('circuit open');
+
+export class TargetClient {
+  readonly name: string;
+  readonly baseUrl: string;
+  private readonly target: Target;
+  private readonly base: URL;
+  private readonly basePath: string;
+  private readonly host: string;
+  private readonly urlPrefix: string;
+  private readonly serverPort: number;
+  private readonly pool: Pool;
+  private readonly bulkhead: BulkheadPolicy;
+  private readonly breaker: CircuitBreakerPolicy;
+  private readonly timeout: TimeoutPolicy;
+  private readonly budget: RetryBudget;
+  private readonly retryOn: Set<number | string>;
+  private readonly headers: TargetHeaders;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger;
+  private openedAt = 0;
+
+  constructor(target: Target, deps: TargetClientDeps) {
+    this.target = target;
+    this.name = target.name;
+    this.baseUrl = target.baseUrl;
+    this.base = new URL(target.baseUrl);
+    this.basePath = basePathOf(this.base);
+    this.host = this.base.host;
+    this.urlPrefix = this.base.origin;
+    this.serverPort = Number(this.base.port || (this.base.protocol === 'https:' ? 443 : 80));
+    this.headers = deps.headers;
+    this.metrics = deps.metrics;
+    this.logger = deps.logger;
+    this.pool = new Pool(this.base.origin, {
+      connections: target.bulkhead.maxConcurrent,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: target.timeout,
+      bodyTimeout: target.timeout,
+    });
+    this.bulkhead = bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
+    this.breaker = circuitBreaker(
+      handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
+      {
+        halfOpenAfter: target.circuitBreaker.halfOpenAfter,
+        breaker: new ConsecutiveBreaker(target.circuitBreaker.consecutiveFailures),
+      },
+    );
+    this.breaker.onStateChange((state) => this.onCircuitChange(state));
+    // Aggressive: the attempt ends at the deadline even if undici is slow to notice the abort.
+    // abortOnReturn false: once the headers are in, the body streams on under undici's bodyTimeout.
+    this.timeout = timeout(target.timeout, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+    this.budget = new RetryBudget(target.budget.ratio, target.budget.minPerSecond);
+    this.retryOn = new Set(target.retry.on);
+    this.metrics.outboundCircuitState.set({ target: this.name }, 0);
+    this.metrics.outboundInFlight.set({ target: this.name }, 0);
+  }
+
+  get circuitState(): CircuitStateName {
+    switch (this.breaker.state) {
+      case CircuitState.Closed:
+        return 'closed';
+      case CircuitState.HalfOpen:
+        return 'half-open';
+      default:
+        // cockatiel moves to half-open on the first call after the wait; until then the next call is the trial.
+        return this.msUntilHalfOpen() === 0 ? 'half-open' : 'open';
+    }
+  }
+
+  /** The upstream path for what followed `/v1/outbound/{name}` (raw), or why it is refused. */
+  pathFor(rest: string, query: string | undefined): PathCheck {
+    return upstreamPath(this.basePath, rest, query);
+  }
+
+  /** The call's answer (any status the target gave), or a ProblemError. */
+  async call(call: OutboundCall): Promise<OutboundAnswer> {
+    const started = performance.now();
+    const method = KNOWN_METHODS.has(call.method) ? call.method : 'other';
+    try {
+      this.refuseWhileOpen();
+      return await this.inBulkhead(call, started, method);
+    } catch (error) {
+      if (isProblemError(error)) this.record(method, error.code, started);
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private inBulkhead(call: OutboundCall, started: number, method: string): Promise<OutboundAnswer> {
+    return new Promise<OutboundAnswer>((resolve, reject) => {
+      this.bulkhead
+        .execute(async () => {
+          const inFlight = this.metrics.outboundInFlight.labels({ target: this.name });
+          inFlight.inc();
+          try {
+            const { result, attempts } = await this.attempts(call);
+            const answer = this.answer(result, attempts);
+            let ended: () => void = () => {};
+            const done = new Promise<void>((resolveDone) => {
+              ended = resolveDone;
+            });
+            let once = false;
+            resolve({
+              ...answer,
+              end: () => {
+                if (once) return;
+                once = true;
+                this.record(method, String(answer.status), started);
+                ended();
+              },
+            });
+            await done;
+          } finally {
+            inFlight.dec();
+          }
+        }, call.signal)
+        .catch((error: unknown) => {
+          if (isBulkheadRejectedError(error)) {
+            this.metrics.outboundRejected.inc({ target: this.name, reason: 'bulkhead' });
+            reject(
+              new ProblemError(
+                'BULKHEAD_FULL',
+                `target "${this.name}" has ${this.target.bulkhead.maxConcurrent} calls in flight and ${this.target.bulkhead.maxQueue} waiting`,
+                { headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) } },
+              ),
+            );
+          } else reject(error);
+        });
+    });
+  }
+
+  /** Attempts until one is final: not retryable, out of attempts, out of budget, or the breaker opened. */
+  private async attempts(call: OutboundCall): Promise<{ result: AttemptResult; attempts: number }> {
+    const body = await readRequestBody(call.request);
+    const headers = requestHeaders(call.headers, this.host, this.headers.current());
+    if (body.kind === 'buffered') delete headers['content-length'];
+    const retryable =
+      body.kind !== 'stream' && (IDEMPOTENT.has(call.method) || call.headers['idempotency-key'] !== undefined);
+    const { maxAttempts } = this.target.retry;
+    this.budget.recordCall();
+    let last: AttemptResult | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.attempt(call, headers, body, attempt, last);
+      if (result === OPEN) {
+        if (last !== undefined) return { result: last, attempts: attempt - 1 };
+        throw this.circuitOpen();
+      }
+      last = result;
+      if (!retryable || attempt >= maxAttempts || call.signal.aborted || !this.isRetried(result)) {
+        return { result, attempts: attempt };
+      }
+      const delay = this.delayAfter(attempt, result);
+      if (delay === undefined) return { result, attempts: attempt };
+      if (!this.budget.tryRetry()) {
+        this.metrics.outboundBudgetExhausted.inc({ target: this.name });
+        trace.getActiveSpan()?.addEvent('outrigger.retry_budget_exhausted', { 'outrigger.target': this.name });
+        return { result, attempts: attempt };
+      }
+      trace.getActiveSpan()?.addEvent('outrigger.retry', {
+        'outrigger.target': this.name,
+        'http.request.resend_count': attempt,
+        'outrigger.retry.delay_ms': delay,
+        'outrigger.retry.reason': outcomeOf(result),
+      });
+      try {
+        await sleep(delay, undefined, { signal: call.signal });
+      } catch {
+        return { result, attempts: attempt };
+      }
+    }
+  }
+
+  private isRetried(result: AttemptResult): boolean {
+    return this.retryOn.has(result.kind === 'answer' ? result.status : result.failure);
+  }
+
+  /** The back-off before the next attempt; an upstream's retry-after wins, unless it is longer than retry.max. */
+  private delayAfter(attempt: number, result: AttemptResult): number | undefined {
+    const { initial, max, jitter } = this.target.retry;
+    if (result.kind === 'answer') {
+      const asked = parseRetryAfter(result.headers['retry-after']);
+      if (asked !== undefined) return asked > max ? undefined : asked;
+    }
+    return backoffMs({ initial, max, multiplier: 2, jitter: jitter === 'full' ? 1 : jitter }, attempt);
+  }
+
+  /** One attempt through the breaker, or OPEN when the breaker refuses it. */
+  private async attempt(
+    call: OutboundCall,
+    headers: HeaderMap,
+    body: RequestBody,
+    attempt: number,
+    previous: AttemptResult | undefined,
+  ): Promise<AttemptResult | typeof OPEN> {
+    // A half-open breaker lets one trial through; the others fail fast instead of queueing behind it.
+    if (this.breaker.state === CircuitState.HalfOpen) return OPEN;
+    try {
+      return await this.breaker.execute(async () => {
+        // The previous answer is dropped only now: had the breaker refused this attempt, it would be the one returned.
+        if (previous?.kind === 'answer') await previous.body.dump().catch(() => {});
+        return this.send(call, headers, body, attempt);
+      });
+    } catch (error) {
+      if (isBrokenCircuitError(error)) return OPEN;
+      throw error;
+    }
+  }
+
+  /** One attempt on the wire, as a CLIENT span; never throws. */
+  private async send(
+    call: OutboundCall,
+    headers: HeaderMap,
+    body: RequestBody,
+    attempt: number,
+  ): Promise<AttemptResult> {
+    const [pathOnly] = call.path.split('?', 1);
+    const span = tracer.startSpan(call.method, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': call.method,
+        'server.address': this.base.hostname,
+        'server.port': this.serverPort,
+        'url.full': `${this.urlPrefix}${pathOnly}`,
+        ...(attempt > 1 ? { 'http.request.resend_count': attempt - 1 } : {}),
+      },
+    });
+    propagation.inject(trace.setSpan(context.active(), span), headers);
+    let result: AttemptResult;
+    try {
+      result = await this.timeout.execute(
+        ({ signal }) => this.exchange(call.method, call.path, headers, body, signal),
+        call.signal,
+      );
+    } catch (error) {
+      result = isTaskCancelledError(error)
+        ? { kind: 'failure', failure: call.signal.aborted ? 'aborted' : 'timeout', code: 'timeout' }
+        : failureOf(error);
+    }
+    if (result.kind === 'answer') {
+      span.setAttribute('http.response.status_code', result.status);
+      if (result.status >= 500) {
+        span.setAttribute('error.type', String(result.status));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    } else {
+      span.setAttribute('error.type', result.failure === 'error' ? result.code : result.failure);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
+    }
+    span.end();
+    this.metrics.outboundAttempts.inc({ target: this.name, outcome: outcomeOf(result) });
+    return result;
+  }
+
+  /** The request, following same-target redirects when the target allows it. */
+  private async exchange(
+    method: string,
+    path: string,
+    headers: HeaderMap,
+    body: RequestBody,
+    signal: AbortSignal,
+  ): Promise<AttemptResult> {
+    for (let hops = 0; ; hops++) {
+      const response = await this.pool.request({
+        method,
+        path,
+        headers,
+        body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream,
+        signal,
+      });
+      const result: AttemptResult = {
+        kind: 'answer',
+        status: response.statusCode,
+        headers: response.headers,
+        body: response.body,
+      };
+      if (!this.target.followRedirects || !REDIRECTS.has(response.statusCode) || hops >= MAX_REDIRECTS) return result;
+      const location = response.headers.location;
+      const next = typeof location === 'string' ? redirectPath(this.base, this.basePath, path, location) : undefined;
+      if (next === undefined) return result;
+      const becomesGet = response.statusCode === 303 || (response.statusCode <= 302 && method === 'POST');
+      if (!becomesGet && body.kind === 'stream') return result; // cannot send a streamed body twice
+      await response.body.dump().catch(() => {});
+      if (becomesGet && method !== 'GET' && method !== 'HEAD') {
+        method = 'GET';
+        body = { kind: 'none' };
+        headers = { ...headers };
+        delete headers['content-length'];
+        delete headers['content-type'];
+      }
+      path = next;
+    }
+  }
+
+  private answer(result: AttemptResult, attempts: number): Omit<OutboundAnswer, 'end'> {
+    if (result.kind === 'failure') {
+      const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
+      const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+      throw new ProblemError(
+        code,
+        `target "${this.name}": ${describeFailure(result, this.target.timeout)} (${tries})`,
+        { headers: { 'outrigger-attempts': String(attempts) } },
+      );
+    }
+    const headers = responseHeaders(result.headers);
+    headers['outrigger-attempts'] = String(attempts);
+    return { status: result.status, headers, body: result.body };
+  }
+
+  private refuseWhileOpen(): void {
+    const state = this.breaker.state;
+    if (state === CircuitState.HalfOpen || (state === CircuitState.Open && this.msUntilHalfOpen() > 0)) {
+      throw this.circuitOpen();
+    }
+  }
+
+  private circuitOpen(): ProblemError {
+    this.metrics.outboundRejected.inc({ target: this.name, reason: 'circuit' });
+    const seconds = Math.max(BUSY_RETRY_AFTER_S, Math.ceil(this.msUntilHalfOpen() / 1000));
+    return new ProblemError(
+      'CIRCUIT_OPEN',
+      `target "${this.name}" failed ${this.target.circuitBreaker.consecutiveFailures} times in a row; calls resume after a trial in ${seconds} s`,
+      { headers: { 'retry-after': String(seconds), 'outrigger-attempts': '0' } },
+    );
+  }
+
+  private msUntilHalfOpen(): number {
+    if (this.breaker.state !== CircuitState.Open) return 0;
+    return Math.max(0, this.openedAt + this.target.circuitBreaker.halfOpenAfter - Date.now());
+  }
+
+  private onCircuitChange(state: CircuitState): void {
+    if (state === CircuitState.Open) this.openedAt = Date.now();
+    const name = this.circuitState;
+    this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[name]);
+    trace.getActiveSpan()?.addEvent('outrigger.circuit_breaker', { 'outrigger.target': this.name, state: name });
+    const log = { target: this.name, circuit: name };
+    if (state === CircuitState.Open) this.logger.warn(log, 'circuit opened: calls to the target are refused');
+    else this.logger.info(log, name === 'closed' ? 'circuit closed' : 'circuit half-open: one trial call');
+  }
+
+  /** Refreshes the circuit gauge (open becomes half-open with time alone). */
+  refreshGauges(): void {
+    this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[this.circuitState]);
+  }
+
+  private record(method: string, status: string, started: number): void {
+    this.metrics.outboundRequests.inc({ target: this.name, method, status });
+    this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
+  }
+}

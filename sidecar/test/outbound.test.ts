@@ -1,0 +1,295 @@
+// Outbound calls, policies: what is retried and how, the retry budget, the
+// per-attempt timeout, the circuit breaker and the bulkhead, against a real
+// upstream on loopback through an in-process sidecar.
+import type { ServerResponse } from 'node:http';
+import t, { type Test } from 'tap';
+import type { TargetInput } from '../src/config/target.ts';
+import { startInProcess } from './support/in-process.ts';
+import { type Answer, apiClient, reply, startUpstream } from './support/upstream.ts';
+
+async function sidecarWith(t: Test, targets: TargetInput[]) {
+  const { api, ops, sidecar } = await startInProcess(t, { appId: 'outbound', targets }, { waitForBroker: false });
+  return { api, ops, sidecar, call: apiClient(t, api) };
+}
+
+const isProblem = (t: Test, answer: Answer, code: string, status: number) => {
+  t.equal(answer.status, status, `${code} is ${status}`);
+  t.match(answer.headers['content-type'], /^application\/problem\+json/);
+  t.match(answer.json(), { code, status });
+};
+
+/** Answers with each handler in turn, the last one for every later request. */
+const sequence = (...handlers: ReturnType<typeof reply>[]) => {
+  let next = 0;
+  return (...args: Parameters<ReturnType<typeof reply>>) => {
+    const handler = handlers[Math.min(next++, handlers.length - 1)] as ReturnType<typeof reply>;
+    handler(...args);
+  };
+};
+
+const gaps = (hits: { at: number }[]) => hits.slice(1).map((hit, i) => hit.at - (hits[i] as { at: number }).at);
+
+t.test('GET is retried on a retryable status, with exponential back-off', async (t) => {
+  const upstream = await startUpstream(t, sequence(reply(503), reply(503), reply(200, {}, 'finally')));
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '100ms', max: '1s', jitter: 0 } },
+  ]);
+  const answer = await call('/v1/outbound/api/things');
+  t.equal(answer.status, 200);
+  t.equal(answer.text, 'finally');
+  t.equal(answer.headers['outrigger-attempts'], '3');
+  t.equal(upstream.hits.length, 3);
+  const [first, second] = gaps(upstream.hits) as [number, number];
+  t.ok(first >= 95 && first < 600, `first back-off ~100 ms (${first})`);
+  t.ok(second >= 195 && second < 900, `second back-off ~200 ms (${second})`);
+});
+
+t.test('full jitter keeps each back-off between 0 and the exponential value', async (t) => {
+  const upstream = await startUpstream(t, reply(503));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'api',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 4, initial: '150ms', max: '300ms', jitter: 'full' },
+      circuitBreaker: { consecutiveFailures: 100 },
+    },
+  ]);
+  const answer = await call('/v1/outbound/api/x');
+  t.equal(answer.status, 503, 'the last upstream answer');
+  t.equal(answer.headers['outrigger-attempts'], '4');
+  const [a, b, c] = gaps(upstream.hits) as [number, number, number];
+  t.ok(a < 150 + 100 && b < 300 + 100 && c < 300 + 100, `back-offs ${a}, ${b}, ${c} under 150, 300, 300 ms (+ slack)`);
+});
+
+t.test('POST is not retried; POST with idempotency-key is', async (t) => {
+  const upstream = await startUpstream(t, reply(503));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'api',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { initial: '10ms' },
+      circuitBreaker: { consecutiveFailures: 100 },
+    },
+  ]);
+  const plain = await call('/v1/outbound/api/orders', { method: 'POST', body: '{"a":1}' });
+  t.equal(plain.status, 503);
+  t.equal(plain.headers['outrigger-attempts'], '1');
+  t.equal(upstream.hits.length, 1);
+
+  const keyed = await call('/v1/outbound/api/orders', {
+    method: 'POST',
+    body: '{"a":1}',
+    headers: { 'idempotency-key': 'order-1', 'content-type': 'application/json' },
+  });
+  t.equal(keyed.status, 503);
+  t.equal(keyed.headers['outrigger-attempts'], '3');
+  t.equal(upstream.hits.length, 4);
+  t.equal(upstream.hits[3]?.headers['idempotency-key'], 'order-1', 'the key goes to the target');
+
+  const put = await call('/v1/outbound/api/orders/1', { method: 'PUT', body: 'x' });
+  t.equal(put.headers['outrigger-attempts'], '3', 'PUT is idempotent');
+});
+
+t.test('a body over 64 KiB streams through once and is not retried', async (t) => {
+  const received: number[] = [];
+  const upstream = await startUpstream(t, (request, response) => {
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    request.on('end', () => {
+      received.push(size);
+      response.writeHead(503).end();
+    });
+  });
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '10ms' } },
+  ]);
+  const big = Buffer.alloc(64 * 1024 + 1, 'a');
+  const answer = await call('/v1/outbound/api/upload', { method: 'PUT', body: big });
+  t.equal(answer.status, 503);
+  t.equal(answer.headers['outrigger-attempts'], '1');
+  t.same(received, [big.length], 'sent once, whole');
+
+  const small = Buffer.alloc(64 * 1024, 'b');
+  const retried = await call('/v1/outbound/api/upload', { method: 'PUT', body: small });
+  t.equal(retried.headers['outrigger-attempts'], '3', 'exactly 64 KiB is replayable');
+  t.same(received.slice(1), [small.length, small.length, small.length], 'the same body each time');
+});
+
+t.test("the upstream's retry-after is honoured; one longer than retry.max ends the retries", async (t) => {
+  const upstream = await startUpstream(t, sequence(reply(503, { 'retry-after': '1' }), reply(200)));
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '10ms', max: '5s' } },
+  ]);
+  const answer = await call('/v1/outbound/api/x');
+  t.equal(answer.status, 200);
+  const [gap] = gaps(upstream.hits) as [number];
+  t.ok(gap >= 950 && gap < 2_500, `waited the 1 s asked (${gap} ms)`);
+
+  const date = new Date(Date.now() + 60_000).toUTCString();
+  upstream.handle(reply(429, { 'retry-after': date }));
+  const tooLong = await call('/v1/outbound/api/x');
+  t.equal(tooLong.status, 429, "the upstream's answer goes back");
+  t.equal(tooLong.headers['retry-after'], date, 'with its retry-after');
+  t.equal(tooLong.headers['outrigger-attempts'], '1');
+});
+
+t.test('the retry budget caps retries at its ratio of calls under a failing upstream', async (t) => {
+  const upstream = await startUpstream(t, reply(503));
+  const { call, ops } = await sidecarWith(t, [
+    {
+      name: 'flaky',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 3, initial: '1ms', max: '2ms' },
+      budget: { ratio: 0.2, minPerSecond: 0 },
+      circuitBreaker: { consecutiveFailures: 1000 },
+    },
+  ]);
+  const calls = 30;
+  for (let i = 0; i < calls; i++) t.equal((await call('/v1/outbound/flaky/x')).status, 503);
+  const retries = upstream.hits.length - calls;
+  t.ok(retries <= 0.2 * calls, `retries (${retries}) <= 20% of ${calls} calls`);
+  t.ok(retries >= 0.2 * calls - 1, `and the budget was used (${retries})`);
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  t.match(metrics, /outrigger_outbound_retries_budget_exhausted_total\{target="flaky"\} [1-9]/);
+});
+
+t.test('a per-attempt timeout ends in UPSTREAM_TIMEOUT; "timeout" in retry.on retries it', async (t) => {
+  const stalled: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (_request, response) => {
+    stalled.push(response);
+  });
+  t.teardown(() => {
+    for (const response of stalled) response.destroy();
+  });
+  const { call } = await sidecarWith(t, [
+    { name: 'slow', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '200ms', retry: { initial: '10ms' } },
+    {
+      name: 'slow-retried',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      timeout: '200ms',
+      retry: { maxAttempts: 2, initial: '10ms', on: ['timeout'] },
+    },
+  ]);
+  const started = Date.now();
+  const answer = await call('/v1/outbound/slow/x');
+  const took = Date.now() - started;
+  isProblem(t, answer, 'UPSTREAM_TIMEOUT', 504);
+  t.equal(answer.headers['outrigger-attempts'], '1', 'timeouts are not retried by default');
+  t.ok(took >= 190 && took < 1_500, `answered after the 200 ms timeout (${took} ms)`);
+  t.match(answer.json().detail, /target "slow": no answer within 200 ms/);
+  t.notMatch(answer.text, /127\.0\.0\.1/, 'no internal address');
+
+  const retried = await call('/v1/outbound/slow-retried/x');
+  isProblem(t, retried, 'UPSTREAM_TIMEOUT', 504);
+  t.equal(retried.headers['outrigger-attempts'], '2');
+  t.equal(upstream.hits.length, 3);
+});
+
+t.test('the breaker opens after consecutive failures, lets one trial through, and closes', async (t) => {
+  const upstream = await startUpstream(t, reply(500));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'weak',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      circuitBreaker: { consecutiveFailures: 3, halfOpenAfter: '1s' },
+    },
+  ]);
+  const circuit = async () =>
+    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  for (let i = 0; i < 3; i++)
+    t.equal((await call('/v1/outbound/weak/x')).status, 500, 'the upstream 500 passes through');
+  t.equal(await circuit(), 'open');
+  const refused = await call('/v1/outbound/weak/x');
+  isProblem(t, refused, 'CIRCUIT_OPEN', 503);
+  t.equal(refused.headers['retry-after'], '1');
+  t.equal(upstream.hits.length, 3, 'nothing sent while open');
+
+  await new Promise((resolve) => setTimeout(resolve, 1_050));
+  t.equal(await circuit(), 'half-open');
+  t.equal((await call('/v1/outbound/weak/x')).status, 500, 'the trial fails');
+  t.equal(await circuit(), 'open', 'and the breaker opens again');
+  isProblem(t, await call('/v1/outbound/weak/x'), 'CIRCUIT_OPEN', 503);
+
+  await new Promise((resolve) => setTimeout(resolve, 1_050));
+  upstream.handle(reply(200));
+  t.equal((await call('/v1/outbound/weak/x')).status, 200, 'the trial succeeds');
+  t.equal(await circuit(), 'closed');
+  t.equal((await call('/v1/outbound/weak/x')).status, 200);
+});
+
+t.test('a breaker that opens mid-call ends its retries with the last upstream answer', async (t) => {
+  const upstream = await startUpstream(t, reply(503));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'weak',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 5, initial: '1ms' },
+      circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '10s' },
+    },
+  ]);
+  const answer = await call('/v1/outbound/weak/x');
+  t.equal(answer.status, 503);
+  t.equal(answer.text, 'upstream says 503');
+  t.equal(answer.headers['outrigger-attempts'], '2');
+  t.equal(upstream.hits.length, 2);
+});
+
+t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FULL', async (t) => {
+  const held: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    held.push(response);
+  });
+  const { call, ops } = await sidecarWith(t, [
+    { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1, maxQueue: 1 } },
+  ]);
+  const first = call('/v1/outbound/narrow/1');
+  const second = call('/v1/outbound/narrow/2');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const third = await call('/v1/outbound/narrow/3');
+  isProblem(t, third, 'BULKHEAD_FULL', 429);
+  t.equal(third.headers['retry-after'], '1');
+  t.equal(upstream.hits.length, 1, 'one in flight, one queued');
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  t.match(metrics, /outrigger_outbound_in_flight\{target="narrow"\} 1/);
+  t.match(metrics, /outrigger_outbound_rejected_total\{target="narrow",reason="bulkhead"\} 1/);
+  held.shift()?.end('one');
+  t.equal((await first).text, 'one');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  held.shift()?.end('two');
+  t.equal((await second).text, 'two');
+  t.equal(upstream.hits.length, 2);
+});
+
+t.test("an upstream's own error status passes through untouched", async (t) => {
+  const upstream = await startUpstream(
+    t,
+    reply(502, { 'content-type': 'application/json', 'x-from': 'upstream' }, '{"e":1}'),
+  );
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { maxAttempts: 1 } },
+  ]);
+  const answer = await call('/v1/outbound/api/x', { method: 'POST', body: '{}' });
+  t.equal(answer.status, 502);
+  t.equal(answer.headers['content-type'], 'application/json');
+  t.equal(answer.headers['x-from'], 'upstream');
+  t.equal(answer.text, '{"e":1}', 'not turned into UPSTREAM_UNREACHABLE');
+});
+
+t.test('a refused connection is UPSTREAM_UNREACHABLE after the retries, naming only the target', async (t) => {
+  const upstream = await startUpstream(t);
+  const port = upstream.port;
+  const { call } = await sidecarWith(t, [
+    { name: 'gone', baseUrl: `http://127.0.0.1:1`, retry: { initial: '5ms' } },
+    { name: 'fine', baseUrl: `http://127.0.0.1:${port}` },
+  ]);
+  const answer = await call('/v1/outbound/gone/x');
+  isProblem(t, answer, 'UPSTREAM_UNREACHABLE', 502);
+  t.equal(answer.headers['outrigger-attempts'], '3', 'connect-error is retried');
+  t.match(answer.json().detail, /target "gone": could not connect \(ECONNREFUSED\) \(3 attempts\)/);
+  t.notMatch(answer.text, /127\.0\.0\.1/);
+  t.equal((await call('/v1/outbound/fine/x')).status, 200, 'other targets are not affected');
+});

@@ -1,0 +1,89 @@
+// A real upstream for outbound tests: a node:http server on 127.0.0.1 that
+// notes every request as it arrives (before its body) and answers with the
+// test's handler. Bodies are not buffered unless the handler reads them.
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Test } from 'tap';
+import { Pool } from 'undici';
+
+export interface Hit {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  at: number;
+}
+
+export type UpstreamHandler = (request: IncomingMessage, response: ServerResponse, hit: Hit) => void;
+
+export interface Upstream {
+  port: number;
+  hits: Hit[];
+  handle(handler: UpstreamHandler): void;
+}
+
+/** Reads a request's body in full (for small bodies). */
+export async function bodyOf(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Answers `status` with a short text body, after reading the request's body. */
+export const reply =
+  (status: number, headers: Record<string, string> = {}, body = `upstream says ${status}`): UpstreamHandler =>
+  (request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(status, { 'content-type': 'text/plain', ...headers }).end(body));
+  };
+
+export async function startUpstream(t: Test, handler: UpstreamHandler = reply(200)): Promise<Upstream> {
+  let current = handler;
+  const hits: Hit[] = [];
+  const server = createServer((request, response) => {
+    const hit = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, at: Date.now() };
+    hits.push(hit);
+    current(request, response, hit);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    hits,
+    handle(next) {
+      current = next;
+    },
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => Record<string, unknown>;
+}
+
+/** A client for the sidecar's app API that sends paths exactly as given (no URL normalisation). */
+export function apiClient(t: Test, api: string) {
+  const pool = new Pool(api, { connections: 16 });
+  t.teardown(() => pool.close());
+  return async (
+    path: string,
+    {
+      method = 'GET',
+      headers = {},
+      body,
+    }: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  ): Promise<Answer> => {
+    const response = await pool.request({ path, method: method as 'GET', headers, body });
+    const text = await response.body.text();
+    return {
+      status: response.statusCode,
+      headers: response.headers,
+      text,
+      json: () => JSON.parse(text) as Record<string, unknown>,
+    };
+  };
+}
