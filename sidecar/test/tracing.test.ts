@@ -19,11 +19,7 @@ const otelEnv = (receiver: OtlpReceiver, protocol = 'http/json') => ({
 });
 
 /** A publishing sidecar and a consuming one (push to a test app), both exporting to `receiver`. */
-async function workflow(
-  t: Test,
-  receiver: OtlpReceiver,
-  { protocol = 'http/json', messageParent = 'child' } = {},
-) {
+async function workflow(t: Test, receiver: OtlpReceiver, { protocol = 'http/json', messageParent = 'child' } = {}) {
   const app = await startApp(t);
   const topic = uniqueTopic('trace');
   const consumerId = uniqueAppId('orders');
@@ -101,7 +97,11 @@ t.test('publish -> message hop -> push is one trace with the right parents and a
     'outrigger.attempt': 1,
     'outrigger.outcome': 'acked',
   });
-  t.match(call.attributes, { 'http.request.method': 'POST', 'server.address': '127.0.0.1', 'http.response.status_code': 200 });
+  t.match(call.attributes, {
+    'http.request.method': 'POST',
+    'server.address': '127.0.0.1',
+    'http.response.status_code': 200,
+  });
   t.equal(server.service, producer.logs.find((l) => l.msg === 'sidecar started')?.appId, 'service.name is the app id');
   t.equal(process.service, consumerId);
 
@@ -145,6 +145,47 @@ t.test('with messageParent: link, each delivery starts a trace linked to the pro
   t.same(process.links, [{ traceId, spanId: send.spanId }], 'linked to the send span');
 });
 
+t.test('a pulled message carries the trace of its lease, which ends with the ack', async (t) => {
+  const receiver = await startOtlpReceiver(t);
+  const topic = uniqueTopic('trace-pull');
+  const appId = uniqueAppId('puller');
+  deleteQueuesAtEnd(t, `${appId}:${topic}`);
+  const sidecar = await startSidecar(
+    t,
+    { appId, subscriptions: [{ name: 'jobs', topic, mode: 'pull' }] },
+    otelEnv(receiver),
+  );
+  await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
+  const traceId = hex(16);
+  await fetch(`${sidecar.api}/v1/publish/${topic}`, {
+    method: 'POST',
+    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
+    body: 'x',
+  });
+  const pulled = (await (
+    await fetch(`${sidecar.api}/v1/subscriptions/jobs/pull`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ max: 1, wait: '5s' }),
+    })
+  ).json()) as { messages: { ackId: string; headers: Record<string, string> }[] };
+  const message = pulled.messages[0];
+  const parent = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(message?.headers.traceparent ?? '');
+  t.equal(parent?.[1], traceId, 'the pulled message continues the trace');
+  await fetch(`${sidecar.api}/v1/subscriptions/jobs/ack`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ackIds: [message?.ackId] }),
+  });
+  const process = await until('the process span', () =>
+    receiver.spans.find((s) => s.traceId === traceId && s.kind === KIND.consumer),
+  );
+  const send = receiver.spans.find((s) => s.traceId === traceId && s.kind === KIND.producer);
+  t.equal(process.parentSpanId, send?.spanId, 'a child of send');
+  t.equal(parent?.[2], process.spanId, "the app's work is a child of the lease's span");
+  t.equal(process.attributes['outrigger.outcome'], 'acked');
+});
+
 t.test('OTLP protobuf (the default protocol) reaches the receiver', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const { topic, producer, app } = await workflow(t, receiver, { protocol: 'http/protobuf' });
@@ -164,23 +205,26 @@ t.test('OTLP protobuf (the default protocol) reaches the receiver', async (t) =>
   t.equal(receiver.spans.length, 0, 'nothing was sent as JSON');
 });
 
-t.test('without OTEL_* settings nothing is exported and the app gets the publisher’s traceparent as sent', async (t) => {
-  const app = await startApp(t);
-  const topic = uniqueTopic('notrace');
-  const appId = uniqueAppId('plain');
-  deleteQueuesAtEnd(t, `${appId}:${topic}`);
-  const sidecar = await startSidecar(t, {
-    appId,
-    app: { port: app.port },
-    subscriptions: [{ name: 'all', topic, route: '/events' }],
-  });
-  await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
-  const traceparent = `00-${hex(16)}-${hex(8)}-01`;
-  await fetch(`${sidecar.api}/v1/publish/${topic}`, { method: 'POST', headers: { traceparent }, body: 'x' });
-  const push = await until('the push', () => app.received[0]);
-  t.equal(push.headers.traceparent, traceparent);
-  t.notOk(
-    sidecar.logs.some((l) => l.msg === 'tracing on'),
-    'tracing stays off',
-  );
-});
+t.test(
+  'without OTEL_* settings nothing is exported and the app gets the publisher’s traceparent as sent',
+  async (t) => {
+    const app = await startApp(t);
+    const topic = uniqueTopic('notrace');
+    const appId = uniqueAppId('plain');
+    deleteQueuesAtEnd(t, `${appId}:${topic}`);
+    const sidecar = await startSidecar(t, {
+      appId,
+      app: { port: app.port },
+      subscriptions: [{ name: 'all', topic, route: '/events' }],
+    });
+    await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
+    const traceparent = `00-${hex(16)}-${hex(8)}-01`;
+    await fetch(`${sidecar.api}/v1/publish/${topic}`, { method: 'POST', headers: { traceparent }, body: 'x' });
+    const push = await until('the push', () => app.received[0]);
+    t.equal(push.headers.traceparent, traceparent);
+    t.notOk(
+      sidecar.logs.some((l) => l.msg === 'tracing on'),
+      'tracing stays off',
+    );
+  },
+);

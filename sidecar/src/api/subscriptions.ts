@@ -97,7 +97,12 @@ export const subscriptionRoutes: FastifyPluginAsyncZod<SubscriptionRoutesDeps> =
         return { messages: [] };
       }
       return {
-        messages: leased.map(({ ackId, delivery }) => ({ ackId, ...messageJson(delivery), attempt: delivery.attempt })),
+        messages: leased.map(({ ackId, delivery, headers }) => ({
+          ackId,
+          ...messageJson(delivery),
+          headers,
+          attempt: delivery.attempt,
+        })),
       };
     },
   );

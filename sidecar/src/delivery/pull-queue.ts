@@ -4,10 +4,12 @@
 // nack (attempt + 1, after the back-off). Messages nobody pulls for a while
 // go back to the queue, so other replicas can take them.
 import { randomUUID } from 'node:crypto';
+import type { Span } from '@opentelemetry/api';
 import type { Delivery } from '../broker/broker.ts';
 import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { endSpan, type MessageParent, startProcess, traceHeaders } from '../telemetry/spans.ts';
 import type { Inbox } from './inbox.ts';
 import { type FailureOutcome, type Settler, settleFailure } from './settle.ts';
 
@@ -17,11 +19,15 @@ const UNPULLED_RELEASE_MS = 10_000;
 export interface Leased {
   ackId: string;
   delivery: Delivery;
+  /** The message's headers for the app: its trace context is the lease's `process` span. */
+  headers: Record<string, string>;
 }
 
 interface Lease {
   delivery: Delivery;
   timer: NodeJS.Timeout;
+  /** From the pull to the ack, nack or expiry. */
+  span: Span | undefined;
 }
 
 interface Waiter {
@@ -36,6 +42,8 @@ export interface PullQueueOptions {
   settler: Settler;
   metrics: Metrics;
   logger: Logger;
+  /** How each lease's span relates to the producer's (config `tracing.messageParent`). */
+  messageParent: MessageParent;
 }
 
 export interface SettleReport {
@@ -110,6 +118,7 @@ export class PullQueue {
     return this.settle(ackIds, async (delivery) => {
       await delivery.release();
       this.count('released');
+      return 'released';
     });
   }
 
@@ -118,6 +127,7 @@ export class PullQueue {
       this.options.inbox.remember(delivery.id);
       await delivery.ack();
       this.count('acked');
+      return 'acked';
     });
   }
 
@@ -132,6 +142,7 @@ export class PullQueue {
         ? await settleFailure(settler, delivery, { action: 'dead-letter', error, reason: 'nacked' })
         : await settleFailure(settler, delivery, { action: 'retry', error, delayMs: options.retryAfterMs });
       this.count(outcome);
+      return outcome;
     });
   }
 
@@ -144,6 +155,7 @@ export class PullQueue {
     for (const [ackId, lease] of this.leases) {
       clearTimeout(lease.timer);
       this.leases.delete(ackId);
+      endSpan(lease.span, { 'outrigger.outcome': 'released' }, 'released');
       back.push(lease.delivery);
     }
     await Promise.all(back.map((delivery) => delivery.release()));
@@ -170,6 +182,19 @@ export class PullQueue {
 
   private lease(delivery: Delivery, leaseMs: number): Leased {
     const ackId = randomUUID();
+    const { subscription, messageParent } = this.options;
+    const span = startProcess(
+      {
+        topic: delivery.topic,
+        id: delivery.id,
+        bodySize: delivery.body.length,
+        subscription: subscription.name,
+        group: subscription.group,
+        attempt: delivery.attempt,
+        headers: delivery.headers,
+      },
+      messageParent,
+    );
     const timer = setTimeout(() => {
       if (!this.leases.delete(ackId)) return;
       this.updateGauge();
@@ -177,14 +202,17 @@ export class PullQueue {
       void settleFailure(this.options.settler, delivery, {
         action: 'retry',
         error: `the lease of ${leaseMs} ms ran out before an ack`,
-      }).then((outcome) => this.count(outcome));
+      }).then((outcome) => {
+        endSpan(span, { 'outrigger.outcome': outcome, 'error.type': 'lease_expired' }, 'the lease ran out');
+        this.count(outcome);
+      });
     }, leaseMs);
-    this.leases.set(ackId, { delivery, timer });
+    this.leases.set(ackId, { delivery, timer, span });
     this.updateGauge();
-    return { ackId, delivery };
+    return { ackId, delivery, headers: traceHeaders(span, delivery.headers) };
   }
 
-  private async settle(ackIds: string[], settle: (delivery: Delivery) => Promise<void>): Promise<SettleReport> {
+  private async settle(ackIds: string[], settle: (delivery: Delivery) => Promise<string>): Promise<SettleReport> {
     const report: SettleReport = { settled: [], unknown: [] };
     const work: Promise<void>[] = [];
     for (const ackId of new Set(ackIds)) {
@@ -196,7 +224,15 @@ export class PullQueue {
       clearTimeout(lease.timer);
       this.leases.delete(ackId);
       report.settled.push(ackId);
-      work.push(settle(lease.delivery));
+      work.push(
+        settle(lease.delivery).then(
+          (outcome) => endSpan(lease.span, { 'outrigger.outcome': outcome }, outcome === 'acked' ? undefined : outcome),
+          (error: Error) => {
+            endSpan(lease.span, { 'error.type': 'settle_failed' }, error.message);
+            throw error;
+          },
+        ),
+      );
     }
     await Promise.all(work);
     this.updateGauge();

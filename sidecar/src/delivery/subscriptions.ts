@@ -98,7 +98,14 @@ export class Subscriptions {
       const settler: Settler = { retry: sub.retry, deadLetter: sub.deadLetter, maxDelayMs: broker.maxDelayMs };
       const deadLetters = broker.deadLetters(spec);
       if (sub.mode === 'pull') {
-        const pull = new PullQueue({ subscription: sub, inbox, settler, metrics, logger });
+        const pull = new PullQueue({
+          subscription: sub,
+          inbox,
+          settler,
+          metrics,
+          logger,
+          messageParent: config.tracing.messageParent,
+        });
         const consumer = broker.consume(spec, pull.accept);
         this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, pull });
       } else {

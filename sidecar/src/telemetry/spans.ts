@@ -6,7 +6,6 @@
 // writes them, so traces join with services that use amqplib directly.
 import {
   type Attributes,
-  type Context,
   context,
   type Link,
   propagation,
@@ -116,6 +115,14 @@ export function startHttpClient(
   return span;
 }
 
+/** `headers` with the trace context of `span` instead of their own (unchanged without a span). */
+export function traceHeaders(span: Span | undefined, headers: Record<string, string>): Record<string, string> {
+  if (span === undefined) return headers;
+  const { traceparent: _, tracestate: __, ...rest } = headers;
+  propagation.inject(trace.setSpan(context.active(), span), rest);
+  return rest;
+}
+
 /** Ends a span: `error` (a short reason, no payload) marks it failed. */
 export function endSpan(span: Span | undefined, attributes: Attributes = {}, error?: string): void {
   if (span === undefined) return;
@@ -131,11 +138,6 @@ export function endSpan(span: Span | undefined, attributes: Attributes = {}, err
 export function withSpan<T>(span: Span | undefined, work: () => T): T {
   if (span === undefined) return work();
   return context.with(trace.setSpan(context.active(), span), work);
-}
-
-/** The active context, or the one carried by `headers` when nothing is active. */
-export function contextFrom(headers: Record<string, string | string[] | undefined>): Context {
-  return propagation.extract(context.active(), headers);
 }
 
 function messagingAttributes(message: MessageFacts): Attributes {
