@@ -125,6 +125,48 @@ t.test('publish -> message hop -> push is one trace with the right parents and a
   t.equal(failed.status.code, 2, 'the span is marked as an error');
 });
 
+t.test('each retry is another process span under the same send, in the same trace', async (t) => {
+  const receiver = await startOtlpReceiver(t);
+  const app = await startApp(t);
+  let calls = 0;
+  app.handle((_request, response) => {
+    calls += 1;
+    response.writeHead(calls === 1 ? 503 : 200).end();
+  });
+  const topic = uniqueTopic('trace-retry');
+  const appId = uniqueAppId('retrying');
+  deleteQueuesAtEnd(t, `${appId}:${topic}`);
+  const sidecar = await startSidecar(
+    t,
+    {
+      appId,
+      app: { port: app.port },
+      subscriptions: [{ name: 'r', topic, route: '/events', retry: { maxAttempts: 3, initial: '1s', jitter: 0 } }],
+    },
+    otelEnv(receiver),
+  );
+  await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
+  const traceId = hex(16);
+  await fetch(`${sidecar.api}/v1/publish/${topic}`, {
+    method: 'POST',
+    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
+    body: 'x',
+  });
+  const attempts = await until('two process spans', () => {
+    const found = receiver.spans.filter((s) => s.traceId === traceId && s.kind === KIND.consumer);
+    return found.length >= 2 ? found : undefined;
+  });
+  const send = receiver.spans.find((s) => s.traceId === traceId && s.kind === KIND.producer);
+  attempts.sort((a, b) => Number(a.attributes['outrigger.attempt']) - Number(b.attributes['outrigger.attempt']));
+  t.same(
+    attempts.map((s) => [s.attributes['outrigger.attempt'], s.attributes['outrigger.outcome'], s.parentSpanId]),
+    [
+      [1, 'retried', send?.spanId],
+      [2, 'acked', send?.spanId],
+    ],
+  );
+});
+
 t.test('with messageParent: link, each delivery starts a trace linked to the producer', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const { topic, producer } = await workflow(t, receiver, { messageParent: 'link' });
