@@ -6,6 +6,7 @@ import { benchPublish } from './publish.ts';
 import { benchPush } from './push.ts';
 import { table } from './report.ts';
 import { benchStartup } from './startup.ts';
+import { benchTracing } from './tracing.ts';
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}`;
 const load = () =>
@@ -13,6 +14,6 @@ const load = () =>
     .map((l) => l.toFixed(2))
     .join(' ');
 console.log(`# Outrigger benchmarks\n\n${new Date().toISOString()} on ${machine}; load average at start ${load()}\n`);
-const rows = [...(await benchStartup()), ...(await benchPublish()), ...(await benchPush())];
+const rows = [...(await benchStartup()), ...(await benchPublish()), ...(await benchTracing()), ...(await benchPush())];
 console.log(table(rows));
 console.log(`\nload average at the end ${load()}`);

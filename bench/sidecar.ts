@@ -13,6 +13,8 @@ export interface SidecarExtras {
   config?: Record<string, unknown>;
   /** Flags for node itself, e.g. `--cpu-prof` (passed in NODE_OPTIONS). */
   nodeArgs?: string[];
+  /** More environment (OTEL_* for tracing, say). */
+  env?: Record<string, string>;
 }
 
 /** `outrigger sidecar` with app id "bench" on the given ports, logging warnings only. */
@@ -23,7 +25,7 @@ export function spawnSidecar(ports: { http: number; ops: number }, extras: Sidec
   const nodeOptions = [process.env.NODE_OPTIONS, ...(extras.nodeArgs ?? [])].filter(Boolean).join(' ');
   return spawn(CLI, ['sidecar', '--config', config], {
     stdio: 'ignore',
-    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    env: { ...process.env, ...extras.env, NODE_OPTIONS: nodeOptions },
   });
 }
 

@@ -84,11 +84,12 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
       : { result: broker.publish(message), duplicate: false };
     try {
       const { routed } = await result;
-      endSpan(span, {
-        'outrigger.routed': routed,
-        'outrigger.duplicate': duplicate,
-        ...(message.delayMs === undefined ? {} : { 'outrigger.delay_ms': message.delayMs }),
-      });
+      if (span !== undefined) {
+        span.setAttribute('outrigger.routed', routed);
+        if (duplicate) span.setAttribute('outrigger.duplicate', true);
+        if (message.delayMs !== undefined) span.setAttribute('outrigger.delay_ms', message.delayMs);
+        span.end();
+      }
       metrics.publishes.inc({
         topic: message.topic,
         outcome: duplicate ? 'duplicate' : routed ? 'routed' : 'unroutable',

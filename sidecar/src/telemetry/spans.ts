@@ -38,14 +38,9 @@ export function startSend(message: MessageFacts, headers: Record<string, string>
   if (!tracingActive()) return undefined;
   const span = tracer().startSpan(`send ${message.topic}`, {
     kind: SpanKind.PRODUCER,
-    attributes: {
-      ...messagingAttributes(message),
-      'messaging.operation.type': 'send',
-      'messaging.operation.name': 'publish',
-    },
+    attributes: { ...messagingAttributes(message), 'messaging.operation.type': 'send' },
   });
-  delete headers.traceparent;
-  delete headers.tracestate;
+  // Overwrites the app's traceparent (and tracestate, which the span inherited from it).
   propagation.inject(trace.setSpan(context.active(), span), headers);
   return span;
 }
@@ -75,7 +70,6 @@ export function startProcess(message: ProcessFacts, parent: MessageParent): Span
       attributes: {
         ...messagingAttributes(message),
         'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
         'messaging.destination.subscription.name': message.subscription,
         'messaging.consumer.group.name': message.group,
         'outrigger.attempt': message.attempt,
@@ -109,8 +103,6 @@ export function startHttpClient(
     },
     trace.setSpan(context.active(), parent),
   );
-  delete headers.traceparent;
-  delete headers.tracestate;
   propagation.inject(trace.setSpan(context.active(), span), headers);
   return span;
 }
@@ -144,7 +136,6 @@ function messagingAttributes(message: MessageFacts): Attributes {
   return {
     'messaging.system': 'rabbitmq',
     'messaging.destination.name': message.topic,
-    'messaging.rabbitmq.destination.routing_key': message.topic,
     'messaging.message.id': message.id,
     'messaging.message.body.size': message.bodySize,
   };
