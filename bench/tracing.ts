@@ -78,7 +78,8 @@ export async function benchTracing({ count = 20_000 } = {}): Promise<Row[]> {
   );
   await untilReady(19621);
   await untilReady(19623);
-  const runs = { plain: [] as { rate: number; cpuPerMsgUs: number }[], traced: [] as typeof runs.plain };
+  type Run = { rate: number; cpuPerMsgUs: number };
+  const runs: { plain: Run[]; traced: Run[] } = { plain: [], traced: [] };
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? (['plain', 'traced'] as const) : (['traced', 'plain'] as const);
     for (const which of order) {
