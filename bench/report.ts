@@ -12,6 +12,8 @@ export interface Row {
   direct: Stats;
   note: string;
   target: string;
+  /** Instead of outrigger / direct at p50, where that quotient means nothing (lateness against ~0). */
+  ratio?: string;
 }
 
 export function percentiles(samples: number[]): Required<Stats> {
@@ -34,9 +36,9 @@ export function table(rows: Row[]): string {
         .filter((v) => v !== undefined)
         .map(fmt)
         .join(' / ');
-    const ratio = row.outrigger.p50 / row.direct.p50;
+    const ratio = row.ratio ?? `${(row.outrigger.p50 / row.direct.p50).toFixed(2)}x`;
     lines.push(
-      `| ${row.name} | ${stats(row.outrigger)} | ${stats(row.direct)} | ${ratio.toFixed(2)}x | ${row.target} | ${row.note} |`,
+      `| ${row.name} | ${stats(row.outrigger)} | ${stats(row.direct)} | ${ratio} | ${row.target} | ${row.note} |`,
     );
   }
   return lines.join('\n');

@@ -2,6 +2,7 @@
 // the same run, printed as one markdown table (copied into docs/benchmarks.md).
 // Progress and per-run numbers go to stderr.
 import { cpus, loadavg, totalmem } from 'node:os';
+import { benchDelay } from './delay.ts';
 import { benchPublish } from './publish.ts';
 import { benchPush } from './push.ts';
 import { table } from './report.ts';
