@@ -15,6 +15,12 @@ const load = () =>
     .map((l) => l.toFixed(2))
     .join(' ');
 console.log(`# Outrigger benchmarks\n\n${new Date().toISOString()} on ${machine}; load average at start ${load()}\n`);
-const rows = [...(await benchStartup()), ...(await benchPublish()), ...(await benchTracing()), ...(await benchPush())];
+const rows = [
+  ...(await benchStartup()),
+  ...(await benchPublish()),
+  ...(await benchTracing()),
+  ...(await benchPush()),
+  ...(await benchDelay()),
+];
 console.log(table(rows));
 console.log(`\nload average at the end ${load()}`);
