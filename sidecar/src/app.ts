@@ -3,6 +3,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { appMetricsRoutes } from './api/app-metrics.ts';
 import { installApiTokenCheck } from './api/auth.ts';
 import { installProblemHandlers } from './api/errors.ts';
 import { metadataRoutes } from './api/metadata.ts';
@@ -17,6 +18,7 @@ import type { Subscriptions } from './delivery/subscriptions.ts';
 import { Outbound } from './outbound/outbound.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import { installServerSpans } from './telemetry/server-spans.ts';
 import { VERSION } from './version.ts';
 
 export interface AppDeps {
@@ -45,6 +47,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
+  installServerSpans(app);
 
   app.addHook('onRequest', async () => {
     if (deps.isClosing()) throw new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere');
@@ -82,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metadataRoutes, { ...deps, outbound });
   await app.register(publishRoutes, deps);
   await app.register(subscriptionRoutes, deps);
+  await app.register(appMetricsRoutes, { appMetrics: metrics.app });
   await app.register(outboundRoutes, { outbound });
   await app.register(openapiRoute);
   return app;

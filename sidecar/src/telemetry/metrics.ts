@@ -2,9 +2,12 @@
 // series. Names follow Prometheus conventions (outrigger_ prefix, base units,
 // _total for counters); labels are bounded (route patterns, never raw paths).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AppMetrics } from './app-metrics.ts';
 
 export class Metrics {
   readonly registry = new Registry();
+  /** What the app sends to POST /v1/metrics: a registry of its own, shown after the sidecar's series. */
+  readonly app = new AppMetrics();
 
   readonly buildInfo = new Gauge({
     name: 'outrigger_build_info',
@@ -157,7 +160,7 @@ export class Metrics {
   /** The Prometheus text of every series, the mirrored gauges fresh. */
   async scrape(): Promise<string> {
     for (const refresh of this.refreshers) refresh();
-    return this.registry.metrics();
+    return (await this.registry.metrics()) + (await this.app.scrape());
   }
 
   constructor(labels: { version: string; appId: string }) {
