@@ -18,9 +18,13 @@ const otelEnv = (receiver: OtlpReceiver, protocol = 'http/json') => ({
   OTEL_BSP_SCHEDULE_DELAY: '100',
 });
 
-/** A publishing sidecar and a consuming one (push to a test app), both exporting to `receiver`. */
+/**
+ * A publishing sidecar and a consuming one (push to a test app), both exporting to
+ * `receiver`; the consuming sidecar has an outbound target `payments` (`upstream`).
+ */
 async function workflow(t: Test, receiver: OtlpReceiver, { protocol = 'http/json', messageParent = 'child' } = {}) {
   const app = await startApp(t);
+  const upstream = await startApp(t);
   const topic = uniqueTopic('trace');
   const consumerId = uniqueAppId('orders');
   deleteQueuesAtEnd(t, `${consumerId}:${topic}`);
@@ -31,99 +35,128 @@ async function workflow(t: Test, receiver: OtlpReceiver, { protocol = 'http/json
       app: { port: app.port },
       tracing: { messageParent },
       subscriptions: [{ name: 'placed', topic, route: '/events', retry: { maxAttempts: 1 } }],
+      targets: [{ name: 'payments', baseUrl: `http://127.0.0.1:${upstream.port}/api` }],
     },
     otelEnv(receiver, protocol),
   );
   const producer = await startSidecar(t, { appId: uniqueAppId('shop') }, otelEnv(receiver, protocol));
   await until('the consumer to consume', async () => (await fetch(`${consumer.ops}/readyz`)).status === 200);
   await until('the producer to be ready', async () => (await fetch(`${producer.ops}/readyz`)).status === 200);
-  return { app, topic, consumer, producer, consumerId };
+  return { app, upstream, topic, consumer, producer, consumerId };
 }
 
-t.test('publish -> message hop -> push is one trace with the right parents and attributes', async (t) => {
-  const receiver = await startOtlpReceiver(t);
-  const { app, topic, consumer, producer, consumerId } = await workflow(t, receiver);
-  const traceId = hex(16);
-  const appSpanId = hex(8);
-  const published = await fetch(`${producer.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${appSpanId}-01` },
-    body: JSON.stringify({ order: 1 }),
-  });
-  t.equal(published.status, 202);
-  const { id } = (await published.json()) as { id: string };
+t.test(
+  'publish -> message hop -> push -> outbound call is one trace with the right parents and attributes',
+  async (t) => {
+    const receiver = await startOtlpReceiver(t);
+    const { app, upstream, topic, consumer, producer, consumerId } = await workflow(t, receiver);
+    // The consuming app calls the payments API through its sidecar, passing on the trace it was given.
+    app.handle((request, response) => {
+      fetch(`${consumer.api}/v1/outbound/payments/charges?order=1`, {
+        headers: { traceparent: String(request.headers.traceparent) },
+      }).then(
+        (answer) => response.writeHead(answer.status === 200 ? 200 : 500).end(),
+        () => response.writeHead(500).end(),
+      );
+    });
+    const traceId = hex(16);
+    const appSpanId = hex(8);
+    const published = await fetch(`${producer.api}/v1/publish/${topic}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-${appSpanId}-01` },
+      body: JSON.stringify({ order: 1 }),
+    });
+    t.equal(published.status, 202);
+    const { id } = (await published.json()) as { id: string };
 
-  const push = await until('the push to reach the app', () => app.received.find((r) => r.path === '/events'));
-  const pushed = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(push.headers.traceparent));
-  t.ok(pushed, 'the app gets a sampled traceparent');
-  t.equal(pushed?.[1], traceId, "the app's push continues the publisher's trace");
+    const push = await until('the push to reach the app', () => app.received.find((r) => r.path === '/events'));
+    const pushed = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(push.headers.traceparent));
+    t.ok(pushed, 'the app gets a sampled traceparent');
+    t.equal(pushed?.[1], traceId, "the app's push continues the publisher's trace");
 
-  const spans = await until('all five spans at the receiver', () => {
-    const inTrace = receiver.spans.filter((span) => span.traceId === traceId);
-    return inTrace.length >= 4 ? inTrace : undefined;
-  });
-  const find = (name: string, kind: number) => {
-    const span = spans.find((s) => s.name === name && s.kind === kind);
-    t.ok(span, `a ${name} span of kind ${kind}`);
-    return span as ReceivedSpan;
-  };
-  const server = find('POST /v1/publish/:topic', KIND.server);
-  const send = find(`send ${topic}`, KIND.producer);
-  const process = find(`process ${topic}`, KIND.consumer);
-  const call = find('POST', KIND.client);
+    const spans = await until('all six spans at the receiver', () => {
+      const inTrace = receiver.spans.filter((span) => span.traceId === traceId);
+      return inTrace.length >= 6 ? inTrace : undefined;
+    });
+    const find = (name: string, kind: number) => {
+      const span = spans.find((s) => s.name === name && s.kind === kind);
+      t.ok(span, `a ${name} span of kind ${kind}`);
+      return span as ReceivedSpan;
+    };
+    const server = find('POST /v1/publish/:topic', KIND.server);
+    const send = find(`send ${topic}`, KIND.producer);
+    const process = find(`process ${topic}`, KIND.consumer);
+    const call = find('POST', KIND.client);
+    const outboundServer = find('GET /v1/outbound/:target/*', KIND.server);
+    const attempt = find('GET', KIND.client);
 
-  t.equal(server.parentSpanId, appSpanId, "the server span continues the app's traceparent");
-  t.equal(send.parentSpanId, server.spanId, 'send is a child of the publish request');
-  t.equal(process.parentSpanId, send.spanId, 'process is a child of send, across the broker');
-  t.equal(call.parentSpanId, process.spanId, 'the push is a child of process');
-  t.equal(pushed?.[2], call.spanId, "the app's traceparent names the push span as its parent");
+    t.equal(server.parentSpanId, appSpanId, "the server span continues the app's traceparent");
+    t.equal(send.parentSpanId, server.spanId, 'send is a child of the publish request');
+    t.equal(process.parentSpanId, send.spanId, 'process is a child of send, across the broker');
+    t.equal(call.parentSpanId, process.spanId, 'the push is a child of process');
+    t.equal(pushed?.[2], call.spanId, "the app's traceparent names the push span as its parent");
+    t.equal(outboundServer.parentSpanId, call.spanId, "the app's outbound call continues the push's trace");
+    t.equal(attempt.parentSpanId, outboundServer.spanId, 'the attempt is a child of the outbound call');
+    const charged = upstream.received.find((r) => r.path === '/api/charges?order=1');
+    t.equal(
+      charged?.headers.traceparent?.toString().split('-')[2],
+      attempt.spanId,
+      'the upstream gets the attempt span',
+    );
+    t.match(attempt.attributes, { 'http.request.method': 'GET', 'http.response.status_code': 200 });
+    t.equal(attempt.service, consumerId);
 
-  t.match(server.attributes, { 'http.request.method': 'POST', 'http.route': '/v1/publish/:topic' });
-  t.equal(server.attributes['http.response.status_code'], 202);
-  t.match(send.attributes, {
-    'messaging.system': 'rabbitmq',
-    'messaging.destination.name': topic,
-    'messaging.operation.type': 'send',
-    'messaging.message.id': id,
-    'outrigger.routed': true,
-  });
-  t.match(process.attributes, {
-    'messaging.system': 'rabbitmq',
-    'messaging.destination.name': topic,
-    'messaging.operation.type': 'process',
-    'messaging.destination.subscription.name': 'placed',
-    'messaging.consumer.group.name': consumerId,
-    'messaging.message.id': id,
-    'outrigger.attempt': 1,
-    'outrigger.outcome': 'acked',
-  });
-  t.match(call.attributes, {
-    'http.request.method': 'POST',
-    'server.address': '127.0.0.1',
-    'http.response.status_code': 200,
-  });
-  t.equal(server.service, producer.logs.find((l) => l.msg === 'sidecar started')?.appId, 'service.name is the app id');
-  t.equal(process.service, consumerId);
+    t.match(server.attributes, { 'http.request.method': 'POST', 'http.route': '/v1/publish/:topic' });
+    t.equal(server.attributes['http.response.status_code'], 202);
+    t.match(send.attributes, {
+      'messaging.system': 'rabbitmq',
+      'messaging.destination.name': topic,
+      'messaging.operation.type': 'send',
+      'messaging.message.id': id,
+      'outrigger.routed': true,
+    });
+    t.match(process.attributes, {
+      'messaging.system': 'rabbitmq',
+      'messaging.destination.name': topic,
+      'messaging.operation.type': 'process',
+      'messaging.destination.subscription.name': 'placed',
+      'messaging.consumer.group.name': consumerId,
+      'messaging.message.id': id,
+      'outrigger.attempt': 1,
+      'outrigger.outcome': 'acked',
+    });
+    t.match(call.attributes, {
+      'http.request.method': 'POST',
+      'server.address': '127.0.0.1',
+      'http.response.status_code': 200,
+    });
+    t.equal(
+      server.service,
+      producer.logs.find((l) => l.msg === 'sidecar started')?.appId,
+      'service.name is the app id',
+    );
+    t.equal(process.service, consumerId);
 
-  // A delivery the app rejects: the warning about it carries the trace it belongs to.
-  app.handle(answer(422));
-  const rejectedTrace = hex(16);
-  await fetch(`${producer.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', traceparent: `00-${rejectedTrace}-${hex(8)}-01` },
-    body: '{}',
-  });
-  const line = await until('the warning about the rejected delivery', () =>
-    consumer.logs.find((l) => l.msg === 'delivery failed'),
-  );
-  t.equal(line.trace_id, rejectedTrace, 'the log line carries the trace id');
-  const failed = await until('the failed process span', () =>
-    receiver.spans.find((s) => s.traceId === rejectedTrace && s.kind === KIND.consumer),
-  );
-  t.equal(line.span_id, failed.spanId, 'and the id of the process span');
-  t.equal(failed.attributes['outrigger.outcome'], 'dead_lettered');
-  t.equal(failed.status.code, 2, 'the span is marked as an error');
-});
+    // A delivery the app rejects: the warning about it carries the trace it belongs to.
+    app.handle(answer(422));
+    const rejectedTrace = hex(16);
+    await fetch(`${producer.api}/v1/publish/${topic}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: `00-${rejectedTrace}-${hex(8)}-01` },
+      body: '{}',
+    });
+    const line = await until('the warning about the rejected delivery', () =>
+      consumer.logs.find((l) => l.msg === 'delivery failed'),
+    );
+    t.equal(line.trace_id, rejectedTrace, 'the log line carries the trace id');
+    const failed = await until('the failed process span', () =>
+      receiver.spans.find((s) => s.traceId === rejectedTrace && s.kind === KIND.consumer),
+    );
+    t.equal(line.span_id, failed.spanId, 'and the id of the process span');
+    t.equal(failed.attributes['outrigger.outcome'], 'dead_lettered');
+    t.equal(failed.status.code, 2, 'the span is marked as an error');
+  },
+);
 
 t.test('each retry is another process span under the same send, in the same trace', async (t) => {
   const receiver = await startOtlpReceiver(t);
