@@ -2,11 +2,16 @@
 // calls"). Its own plugin context, whose one content-type parser hands the
 // body over untouched, so request bodies stream to the target instead of
 // being parsed; answers stream back as they come.
+import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Outbound } from '../outbound/outbound.ts';
+import type { OutboundAnswer } from '../outbound/target-client.ts';
 import { ProblemError } from './problems.ts';
 
 const PREFIX = '/v1/outbound/';
+/** Answers up to this size (by content-length) are read whole and written in one go. */
+const SMALL_ANSWER = 64 * 1024;
 /** TRACE is not forwarded: the target would echo the sidecar's secret headers back to the app. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
@@ -47,16 +52,14 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
       signal: gone.signal,
     });
     response.off('close', onClose);
-    if (response.destroyed) {
-      answer.body.destroy();
+    // From here the answer is written to the socket directly: one write for a small answer
+    // (status line, headers and body together), a stream with backpressure for a large one.
+    reply.hijack();
+    try {
+      await writeAnswer(response, answer);
+    } finally {
       answer.end();
-      return reply;
     }
-    response.once('close', () => {
-      if (!answer.body.readableEnded) answer.body.destroy();
-      answer.end();
-    });
-    return reply.code(answer.status).headers(answer.headers).send(answer.body);
   };
 
   const schema = {
@@ -66,3 +69,28 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
   app.route({ method: METHODS, url: '/v1/outbound/:target', exposeHeadRoute: false, schema, handler: forward });
   app.route({ method: METHODS, url: '/v1/outbound/:target/*', exposeHeadRoute: false, schema, handler: forward });
 };
+
+async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Promise<void> {
+  if (response.destroyed) {
+    answer.body.destroy();
+    return;
+  }
+  const length = Number(answer.headers['content-length']);
+  if (length <= SMALL_ANSWER) {
+    let body: Buffer;
+    try {
+      body = length === 0 ? EMPTY : Buffer.from(await answer.body.arrayBuffer());
+    } catch {
+      // The target cut its answer short before anything was sent to the app.
+      response.destroy();
+      return;
+    }
+    response.writeHead(answer.status, answer.headers).end(body);
+    return;
+  }
+  response.writeHead(answer.status, answer.headers);
+  // A target failing mid-answer, or the app going away, ends both sides; the status has been sent.
+  await pipeline(answer.body, response).catch(() => {});
+}
+
+const EMPTY = Buffer.alloc(0);

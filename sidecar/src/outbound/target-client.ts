@@ -1,9 +1,13 @@
 // One outbound target: a kept-alive undici pool and the target's policies.
 // A call goes bulkhead (whole call, until the answer has streamed back) ->
 // retries (our loop: idempotency, retry.on, back-off, retry-after, budget) ->
-// circuit breaker (each attempt) -> timeout (each attempt, until the answer's
-// headers). cockatiel provides the bulkhead, breaker and timeout; retries are
-// our own because cockatiel's retry policy has no budget and no retry-after.
+// circuit breaker (each attempt) -> timeout (each attempt). cockatiel provides
+// the bulkhead and the breaker; retries are our own because cockatiel's retry
+// policy has no budget and no retry-after. The per-attempt timeout is undici's
+// own (connect, then the answer's headers, then each gap in its body) rather
+// than cockatiel's TimeoutPolicy: that one derives two AbortControllers, their
+// listeners and a race per attempt, which halved throughput in
+// bench/outbound.ts (the same finding as the push client, delivery/app-client.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,10 +22,6 @@ import {
   handleWhenResult,
   isBrokenCircuitError,
   isBulkheadRejectedError,
-  isTaskCancelledError,
-  type TimeoutPolicy,
-  TimeoutStrategy,
-  timeout,
 } from 'cockatiel';
 import { Pool } from 'undici';
 import { isProblemError, ProblemError } from '../api/problems.ts';
@@ -64,7 +64,7 @@ export interface OutboundCall {
 export interface OutboundAnswer {
   status: number;
   headers: HeaderMap;
-  body: Readable;
+  body: Readable & { arrayBuffer(): Promise<ArrayBuffer> };
   /** Call once the answer has gone back to the app (or the app went away): frees the bulkhead slot. */
   end(): void;
 }
@@ -89,13 +89,15 @@ export class TargetClient {
   private readonly pool: Pool;
   private readonly bulkhead: BulkheadPolicy;
   private readonly breaker: CircuitBreakerPolicy;
-  private readonly timeout: TimeoutPolicy;
   private readonly budget: RetryBudget;
   private readonly retryOn: Set<number | string>;
   private readonly headers: TargetHeaders;
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private openedAt = 0;
+  /** prom-client children by label values: a lookup per call instead of hashing the labels each time. */
+  private readonly children = new Map<string, { inc(): void } | { observe(value: number): void }>();
+  private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
     this.target = target;
@@ -113,6 +115,7 @@ export class TargetClient {
       connections: target.bulkhead.maxConcurrent,
       pipelining: 1,
       keepAliveTimeout: 30_000,
+      connect: { timeout: target.timeout },
       headersTimeout: target.timeout,
       bodyTimeout: target.timeout,
     });
@@ -125,13 +128,11 @@ export class TargetClient {
       },
     );
     this.breaker.onStateChange((state) => this.onCircuitChange(state));
-    // Aggressive: the attempt ends at the deadline even if undici is slow to notice the abort.
-    // abortOnReturn false: once the headers are in, the body streams on under undici's bodyTimeout.
-    this.timeout = timeout(target.timeout, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
     this.budget = new RetryBudget(target.budget.ratio, target.budget.minPerSecond);
     this.retryOn = new Set(target.retry.on);
     this.metrics.outboundCircuitState.set({ target: this.name }, 0);
     this.metrics.outboundInFlight.set({ target: this.name }, 0);
+    this.inFlight = this.metrics.outboundInFlight.labels({ target: this.name });
   }
 
   get circuitState(): CircuitStateName {
@@ -172,7 +173,7 @@ export class TargetClient {
     return new Promise<OutboundAnswer>((resolve, reject) => {
       this.bulkhead
         .execute(async () => {
-          const inFlight = this.metrics.outboundInFlight.labels({ target: this.name });
+          const { inFlight } = this;
           inFlight.inc();
           try {
             const { result, attempts } = await this.attempts(call);
@@ -309,14 +310,9 @@ export class TargetClient {
     propagation.inject(trace.setSpan(context.active(), span), headers);
     let result: AttemptResult;
     try {
-      result = await this.timeout.execute(
-        ({ signal }) => this.exchange(call.method, call.path, headers, body, signal),
-        call.signal,
-      );
+      result = await this.exchange(call.method, call.path, headers, body, call.signal);
     } catch (error) {
-      result = isTaskCancelledError(error)
-        ? { kind: 'failure', failure: call.signal.aborted ? 'aborted' : 'timeout', code: 'timeout' }
-        : failureOf(error);
+      result = failureOf(error);
     }
     if (result.kind === 'answer') {
       span.setAttribute('http.response.status_code', result.status);
@@ -329,7 +325,9 @@ export class TargetClient {
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
     }
     span.end();
-    this.metrics.outboundAttempts.inc({ target: this.name, outcome: outcomeOf(result) });
+    this.counter('a', outcomeOf(result), () =>
+      this.metrics.outboundAttempts.labels({ target: this.name, outcome: outcomeOf(result) }),
+    ).inc();
     return result;
   }
 
@@ -426,7 +424,22 @@ export class TargetClient {
   }
 
   private record(method: string, status: string, started: number): void {
-    this.metrics.outboundRequests.inc({ target: this.name, method, status });
-    this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
+    this.counter('r', `${method} ${status}`, () =>
+      this.metrics.outboundRequests.labels({ target: this.name, method, status }),
+    ).inc();
+    const duration = this.children.get(`d ${method}`) as { observe(value: number): void } | undefined;
+    const histogram = duration ?? this.metrics.outboundRequestDuration.labels({ target: this.name, method });
+    if (duration === undefined) this.children.set(`d ${method}`, histogram);
+    histogram.observe((performance.now() - started) / 1000);
+  }
+
+  private counter(kind: string, key: string, create: () => { inc(): void }): { inc(): void } {
+    const id = `${kind} ${key}`;
+    let child = this.children.get(id) as { inc(): void } | undefined;
+    if (child === undefined) {
+      child = create();
+      this.children.set(id, child);
+    }
+    return child;
   }
 }
