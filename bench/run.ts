@@ -3,6 +3,7 @@
 // Progress and per-run numbers go to stderr.
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchDelay } from './delay.ts';
+import { benchOutbound } from './outbound.ts';
 import { benchPublish } from './publish.ts';
 import { benchPush } from './push.ts';
 import { table } from './report.ts';
@@ -21,6 +22,7 @@ const rows = [
   ...(await benchTracing()),
   ...(await benchPush()),
   ...(await benchDelay()),
+  ...(await benchOutbound()),
 ];
 console.log(table(rows));
 console.log(`\nload average at the end ${load()}`);
