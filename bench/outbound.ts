@@ -44,8 +44,9 @@ async function drive(count: number, concurrency: number, once: () => Promise<voi
   return { latencies, rate: count / ((performance.now() - started) / 1000) };
 }
 
-async function startUpstream(): Promise<ChildProcess> {
-  const child = fork(new URL('./outbound-upstream.ts', import.meta.url).pathname, [String(PORTS.upstream)], {
+/** The upstream in a process of its own, on `port`. */
+export async function startUpstream(port = PORTS.upstream): Promise<ChildProcess> {
+  const child = fork(new URL('./outbound-upstream.ts', import.meta.url).pathname, [String(port)], {
     stdio: 'inherit',
   });
   await new Promise((resolve, reject) => {
