@@ -20,6 +20,13 @@ toolchain: ## install and start what every target needs (idempotent)
 tools: toolchain ## build the pinned Go tools (helm, toxiproxy) into .tools/bin
 	@scripts/bootstrap.sh tools
 
+.PHONY: kube-tools
+kube-tools: toolchain ## build kube-apiserver and kine into .tools/bin (a real API server for tests)
+	@bash scripts/bootstrap/kube.sh
+
+# `make tools`, and so `make test`, builds them too: the control-plane tests need them.
+tools: kube-tools
+
 build: toolchain ## compile the TypeScript (tsc --build); `npx outrigger` then works from the root
 	@tsc --build
 
