@@ -38,7 +38,7 @@ t.test('the API server is ready and reports the pinned version', async (t) => {
   const versions = readFileSync(new URL('../../scripts/versions.env', import.meta.url), 'utf8');
   const pinned = /^KUBERNETES_VERSION=(\S+)/m.exec(versions)?.[1];
   const version = await kube.kubeConfig.makeApiClient(VersionApi).getCode();
-  t.equal(version.gitVersion, pinned, 'kube-apiserver was built with the version stamped in');
+  t.equal(version.gitVersion, pinned, 'kube-apiserver is the pinned version (if not: make kube-tools)');
   const namespaces = await core.listNamespace();
   t.ok(
     namespaces.items.some((ns) => ns.metadata?.name === 'default'),

@@ -3,8 +3,8 @@
 // on free 127.0.0.1 ports, with a throwaway CA and an admin kubeconfig.
 // There is no controller-manager and no scheduler: what the API server does by
 // itself is real (validation, admission, webhooks, RBAC, CRDs and their
-// Established condition); what controllers do does not happen (no default
-// ServiceAccount in a new namespace, namespaces never finish deleting, pods
+// Established condition); what controllers do does not happen (no `default`
+// ServiceAccount in any namespace, namespaces never finish deleting, pods
 // stay Pending).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -22,7 +22,7 @@ import type { Test } from 'tap';
 const BIN = new URL('../../../.tools/bin/', import.meta.url).pathname;
 export const KUBE_APISERVER = join(BIN, 'kube-apiserver');
 export const KINE = join(BIN, 'kine');
-const BUILD_HINT = 'run `make kube-tools` (scripts/bootstrap/kube.sh; about 15 min on 2 cores the first time)';
+const BUILD_HINT = 'run `make kube-tools` (scripts/bootstrap/kube.sh; about 10 min on 2 cores the first time)';
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const execFileAsync = promisify(execFile);
 
@@ -66,7 +66,7 @@ export interface ControlPlane extends Credentials {
 export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags, e.g. `--feature-gates=...`. Later flags win. */
   apiServerArgs?: string[];
-  /** How long to wait for /readyz (a cold start on a busy 2-core machine takes ~10-20 s). */
+  /** How long to wait for /readyz: about 3 s here; the default allows for a busy machine. */
   readyTimeoutMs?: number;
 }
 
@@ -117,7 +117,7 @@ async function writeCredentials(path: string, text: string): Promise<Credentials
   return { kubeconfigPath: path, kubeConfig };
 }
 
-/** GET path with mutual TLS; the status and body, or undefined when nothing answers. */
+/** GET url with mutual TLS; the status and body, or undefined when nothing answers. */
 function get(url: string, tls: { ca: string; cert: string; key: string }) {
   return new Promise<{ status: number; body: string } | undefined>((resolve) => {
     const req = request(url, { ...tls, timeout: 2_000 }, (res) => {
@@ -149,10 +149,9 @@ export async function startControlPlane(t: Test, options: ControlPlaneOptions = 
   const dir = await mkdtemp(join(tmpdir(), 'outrigger-kube-'));
   const children: ChildProcess[] = [];
   const janitor = spawn('/bin/sh', ['-c', JANITOR, 'janitor', dir], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const done = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
   const exited = (child: ChildProcess) =>
-    child.exitCode !== null || child.signalCode !== null
-      ? Promise.resolve()
-      : new Promise((resolve) => child.once('exit', resolve));
+    done(child) ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
@@ -243,7 +242,7 @@ export async function startControlPlane(t: Test, options: ControlPlaneOptions = 
         [kine, 'kine.log'],
         [apiserver, 'kube-apiserver.log'],
       ] as const) {
-        if (child.exitCode !== null || child.signalCode !== null) {
+        if (done(child)) {
           throw new Error(
             `${log.replace('.log', '')} exited (${child.exitCode ?? child.signalCode}):\n${tail(join(dir, log))}`,
           );
@@ -290,13 +289,13 @@ export async function startControlPlane(t: Test, options: ControlPlaneOptions = 
         );
       },
       async asServiceAccount(namespace, name) {
-        const request = await core.createNamespacedServiceAccountToken({
+        const tokenRequest = await core.createNamespacedServiceAccountToken({
           namespace,
           name,
           // No audiences: the API server's own (the issuer).
           body: { spec: { audiences: [], expirationSeconds: 3600 } },
         });
-        const token = request.status?.token;
+        const token = tokenRequest.status?.token;
         if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
         return writeCredentials(
           join(dir, `sa-${++identities}.kubeconfig`),
