@@ -81,7 +81,7 @@ build_kube_apiserver() {
 }
 
 # kine's main package is the module root. CGO off selects its pure-Go sqlite
-# driver (modernc.org/sqlite): no C compiler needed, as fast for tests.
+# driver (modernc.org/sqlite): no C compiler needed, and fast enough for tests.
 # It runs in a subshell of its own (see run), so the EXIT trap cleans up.
 build_kine() {
   tmp=$(mktemp -d "$bin/.build-kine.XXXXXX") || return
