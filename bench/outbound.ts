@@ -9,9 +9,9 @@
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the sidecar there
 // (summarise with `node bench/cpu-profile.ts <file>`).
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { drive, usage } from './load.ts';
 import { percentiles, type Row } from './report.ts';
 import { spawnSidecar } from './sidecar.ts';
 
@@ -22,27 +22,6 @@ const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.ur
 const PORTS = { upstream: 19_620, http: 19_621, ops: 19_622 };
 const PATH = '/orders/order-1?expand=items';
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
-
-const rssMb = (pid: number) =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-
-/** Runs `once` `count` times, `concurrency` at a time; returns each latency (ms) and the rate (calls/s). */
-async function drive(count: number, concurrency: number, once: () => Promise<void>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next += 1;
-        const t0 = performance.now();
-        await once();
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { latencies, rate: count / ((performance.now() - started) / 1000) };
-}
 
 /** The upstream in a process of its own, on `port`. */
 export async function startUpstream(port = PORTS.upstream): Promise<ChildProcess> {
@@ -113,7 +92,7 @@ export async function benchOutbound({ sequential = 5_000, concurrent = 50_000, b
     const rawPar = await drive(concurrent, 64, rawOnce);
     let peakRss = 0;
     const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, rssMb(sidecar.pid as number));
+      peakRss = Math.max(peakRss, usage(sidecar.pid as number).rssMb);
     }, 100);
     const sidecarPar = await drive(concurrent, 64, sidecarOnce);
     clearInterval(sampler);

@@ -1,39 +1,14 @@
-import { readFileSync } from 'node:fs';
 // Publish through the sidecar (HTTP on loopback -> confirm channel) beside raw
 // amqplib confirmed publishes to the same broker, same topic, same run.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import { Pool } from 'undici';
+import { drive, usage } from './load.ts';
 import { percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar } from './sidecar.ts';
 
 const TOPIC = 'bench.publish';
 const BODY = Buffer.from(JSON.stringify({ sensor: 'sensor-1', celsius: 21.5, at: '2026-01-01T00:00:00Z' }));
-
-/** Resident MB of a process: all of it, and the anonymous part (without the mapped node binary). */
-const rssMb = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { all: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 };
-};
-
-/** Runs `once` `count` times, `concurrency` at a time; returns each latency (ms) and the rate (msg/s). */
-async function drive(count: number, concurrency: number, once: () => Promise<void>) {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next += 1;
-        const t0 = performance.now();
-        await once();
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { latencies, rate: count / ((performance.now() - started) / 1000) };
-}
 
 export async function benchPublish({ sequential = 3_000, concurrent = 30_000 } = {}): Promise<Row[]> {
   const connection = await connect(BROKER);
@@ -86,9 +61,9 @@ export async function benchPublish({ sequential = 3_000, concurrent = 30_000 } =
   const rawPar = await drive(concurrent, 64, rawOnce);
   const peakRss = { all: 0, anon: 0 };
   const sampler = setInterval(() => {
-    const rss = rssMb(sidecar.pid as number);
-    peakRss.all = Math.max(peakRss.all, rss.all);
-    peakRss.anon = Math.max(peakRss.anon, rss.anon);
+    const now = usage(sidecar.pid as number);
+    peakRss.all = Math.max(peakRss.all, now.rssMb);
+    peakRss.anon = Math.max(peakRss.anon, now.anonMb);
   }, 100);
   const sidecarPar = await drive(concurrent, 64, viaSidecar);
   clearInterval(sampler);

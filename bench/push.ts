@@ -14,9 +14,9 @@
 // consumer process there (summarize one with `node bench/cpu-profile.ts <file>`).
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConfirmChannel, connect } from 'amqplib';
+import { usage } from './load.ts';
 import { percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
@@ -41,18 +41,6 @@ interface Done {
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const median = (values: number[]) => percentiles(values).p50;
-
-/** Resident set (MB) and CPU time used so far (ms) of a process, from /proc. */
-function usage(pid: number): { rssMb: number; cpuMs: number } {
-  try {
-    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th (clock ticks of 10 ms).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return { rssMb: rss, cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 };
-  } catch {
-    return { rssMb: 0, cpuMs: Number.NaN };
-  }
-}
 
 /** The app process: arm it for `count` messages, hear when the first came and when all are in. */
 class App {

@@ -4,9 +4,9 @@
 // same run, alternating.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect } from 'amqplib';
 import { Pool } from 'undici';
+import { drive, usage } from './load.ts';
 import { startUpstream } from './outbound.ts';
 import { percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
@@ -36,14 +36,9 @@ async function startSink(): Promise<{ endpoint: string; child: ChildProcess }> {
   return { endpoint: `http://127.0.0.1:${chunk.toString().trim()}`, child };
 }
 
-const cpuMs = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-};
-
 async function rate(api: string, pid: number, count: number, call: Call) {
   const pool = new Pool(api, { connections: 64, pipelining: 1 });
-  const once = async () => {
+  const request = async () => {
     const response = await pool.request({
       method: call.method,
       path: call.path,
@@ -53,24 +48,11 @@ async function rate(api: string, pid: number, count: number, call: Call) {
     await response.body.dump();
     if (response.statusCode !== call.expect) throw new Error(`sidecar answered ${response.statusCode}`);
   };
-  let next = 0;
-  const drive = (n: number) =>
-    Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < n) {
-          next += 1;
-          await once();
-        }
-      }),
-    );
-  await drive(1_000); // warm
-  next = 0;
-  const cpu0 = cpuMs(pid);
-  const started = performance.now();
-  await drive(count);
-  const seconds = (performance.now() - started) / 1000;
+  await drive(1_000, 64, request); // warm
+  const cpu0 = usage(pid).cpuMs;
+  const { rate } = await drive(count, 64, request);
   await pool.close();
-  return { rate: count / seconds, cpuPerMsgUs: ((cpuMs(pid) - cpu0) * 1000) / count };
+  return { rate, cpuPerMsgUs: ((usage(pid).cpuMs - cpu0) * 1000) / count };
 }
 
 type Run = { rate: number; cpuPerMsgUs: number };

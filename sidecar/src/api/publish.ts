@@ -78,7 +78,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
       );
     }
     const started = performance.now();
-    const span = startSend({ topic: message.topic, id: message.id, bodySize: message.body.length }, message.headers);
+    const span = startSend(message);
     const { result, duplicate } = keyed
       ? dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
       : { result: broker.publish(message), duplicate: false };

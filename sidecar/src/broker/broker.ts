@@ -92,10 +92,13 @@ export type DeadLetterReason = 'rejected' | 'max-attempts' | 'nacked';
 export interface Delivery extends InboundMessage {
   /** Done: the broker forgets the message. */
   ack(): Promise<void>;
-  /** Back to this subscription's queue only, after `delayMs`, with attempt + 1; confirmed before the ack. */
-  retry(delayMs: number, failure: Failure): Promise<void>;
-  /** Into the dead-letter queue with why; confirmed before the ack. */
-  deadLetter(reason: DeadLetterReason, failure: Failure): Promise<void>;
+  /**
+   * Back to this subscription's queue only, after `delayMs`, with attempt + 1; confirmed before the ack.
+   * False when the copy could not be sent and the message went back to the queue unchanged.
+   */
+  retry(delayMs: number, failure: Failure): Promise<boolean>;
+  /** Into the dead-letter queue with why; confirmed before the ack. False as for `retry`. */
+  deadLetter(reason: DeadLetterReason, failure: Failure): Promise<boolean>;
   /** Back to the queue at once without counting an attempt (shutdown, app going away). */
   release(): Promise<void>;
 }

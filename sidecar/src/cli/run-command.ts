@@ -5,16 +5,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Sidecar } from '../sidecar.ts';
-import { createLogger } from '../telemetry/logger.ts';
-import { startTracing } from '../telemetry/tracing.ts';
-import { VERSION } from '../version.ts';
+import type { Sidecar } from '../sidecar.ts';
 import {
-  describeListenError,
   firstSignal,
   loadConfigOrReport,
   parseCommandArgs,
   reportUsage,
+  startSidecarProcess,
   UsageError,
 } from './startup.ts';
 
@@ -36,23 +33,9 @@ export async function runCommand(args: string[]): Promise<number> {
   if (config === undefined) return 2;
 
   const signal = firstSignal();
-  const logger = createLogger(config.log.level);
-  const tracing = startTracing({ serviceName: config.appId, version: VERSION, logger });
-  const sidecar = await Sidecar.create(config, { logger });
-  /** The sidecar, then the spans still buffered (the last ones describe the shutdown). */
-  const stop = async () => {
-    const clean = await sidecar.stop();
-    await tracing.shutdown();
-    return clean;
-  };
-  let api: string;
-  try {
-    api = (await sidecar.start()).api;
-  } catch (error) {
-    process.stderr.write(`outrigger: ${describeListenError(error)}\n`);
-    await stop();
-    return 1;
-  }
+  const running = await startSidecarProcess(config);
+  if (running === undefined) return 1;
+  const { sidecar, api, stop } = running;
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.
   const early = await Promise.race([brokerConnected(sidecar, BROKER_WAIT_MS), signal]);
   if (early !== undefined) {

@@ -183,18 +183,7 @@ export class PullQueue {
   private lease(delivery: Delivery, leaseMs: number): Leased {
     const ackId = randomUUID();
     const { subscription, messageParent } = this.options;
-    const span = startProcess(
-      {
-        topic: delivery.topic,
-        id: delivery.id,
-        bodySize: delivery.body.length,
-        subscription: subscription.name,
-        group: subscription.group,
-        attempt: delivery.attempt,
-        headers: delivery.headers,
-      },
-      messageParent,
-    );
+    const span = startProcess(delivery, subscription, messageParent);
     const timer = setTimeout(() => {
       if (!this.leases.delete(ackId)) return;
       this.updateGauge();

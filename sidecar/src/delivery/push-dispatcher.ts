@@ -101,18 +101,7 @@ export class PushDispatcher {
   /** One delivery under its `process` span, which ends with the delivery's outcome. */
   private async push(delivery: Delivery): Promise<void> {
     const { subscription, messageParent } = this.options;
-    const span = startProcess(
-      {
-        topic: delivery.topic,
-        id: delivery.id,
-        bodySize: delivery.body.length,
-        subscription: subscription.name,
-        group: subscription.group,
-        attempt: delivery.attempt,
-        headers: delivery.headers,
-      },
-      messageParent,
-    );
+    const span = startProcess(delivery, subscription, messageParent);
     try {
       const outcome = await withSpan(span, () => this.deliver(delivery, span));
       endSpan(span, { 'outrigger.outcome': outcome }, outcome === 'acked' ? undefined : outcome);

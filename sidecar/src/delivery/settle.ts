@@ -25,7 +25,8 @@ export type FailureVerdict =
     }
   | { action: 'dead-letter'; status?: number | undefined; error: string; reason?: DeadLetterReason };
 
-export type FailureOutcome = 'retried' | 'dead_lettered' | 'dropped';
+/** `released`: the next copy could not be sent, so the message went back to its queue as it was. */
+export type FailureOutcome = 'retried' | 'dead_lettered' | 'dropped' | 'released';
 
 export async function settleFailure(
   settler: Settler,
@@ -38,14 +39,12 @@ export async function settleFailure(
       await delivery.ack();
       return 'dropped';
     }
-    await delivery.deadLetter(reason, failure);
-    return 'dead_lettered';
+    return (await delivery.deadLetter(reason, failure)) ? 'dead_lettered' : 'released';
   };
   if (verdict.action === 'dead-letter') return park(verdict.reason ?? 'rejected');
   if (delivery.attempt >= settler.retry.maxAttempts) return park('max-attempts');
   const waitMs =
     verdict.delayMs ?? Math.max(backoffMs(settler.retry, delivery.attempt, settler.random), verdict.retryAfterMs ?? 0);
   const delayMs = Math.min(settler.maxDelayMs, waitMs);
-  await delivery.retry(delayMs, failure);
-  return 'retried';
+  return (await delivery.retry(delayMs, failure)) ? 'retried' : 'released';
 }

@@ -23,33 +23,34 @@ const tracer = () => trace.getTracer('outrigger', VERSION);
 /** How a consumer's span relates to the producer's: one trace (child), or a new trace linked to it. */
 export type MessageParent = 'child' | 'link';
 
+/** What a published or delivered message says about itself (OutgoingMessage, InboundMessage). */
 export interface MessageFacts {
   topic: string;
   id: string;
-  bodySize: number;
+  body: Buffer;
+  headers: Record<string, string>;
 }
 
 /**
  * A PRODUCER span for one publish, child of the active context (the request's
- * server span). Its context is written into `headers`, replacing the app's
- * own trace context. Undefined when tracing is off: the app's headers travel as they are.
+ * server span). Its context is written into the message's headers, replacing the
+ * app's own trace context. Undefined when tracing is off: the app's headers travel as they are.
  */
-export function startSend(message: MessageFacts, headers: Record<string, string>): Span | undefined {
+export function startSend(message: MessageFacts): Span | undefined {
   if (!tracingActive()) return undefined;
   const span = tracer().startSpan(`send ${message.topic}`, {
     kind: SpanKind.PRODUCER,
     attributes: { ...messagingAttributes(message), 'messaging.operation.type': 'send' },
   });
   // Overwrites the app's traceparent (and tracestate, which the span inherited from it).
-  propagation.inject(trace.setSpan(context.active(), span), headers);
+  propagation.inject(trace.setSpan(context.active(), span), message.headers);
   return span;
 }
 
-export interface ProcessFacts extends MessageFacts {
-  subscription: string;
+/** Where a delivery goes: the subscription's name and its group. */
+export interface SubscriptionFacts {
+  name: string;
   group: string;
-  attempt: number;
-  headers: Record<string, string>;
 }
 
 /**
@@ -57,7 +58,11 @@ export interface ProcessFacts extends MessageFacts {
  * of the producer's span found in the message's headers (one trace for the
  * whole workflow), or with `link`, the root of a new trace linked to it.
  */
-export function startProcess(message: ProcessFacts, parent: MessageParent): Span | undefined {
+export function startProcess(
+  message: MessageFacts & { attempt: number },
+  subscription: SubscriptionFacts,
+  parent: MessageParent,
+): Span | undefined {
   if (!tracingActive()) return undefined;
   const producer = propagation.extract(ROOT_CONTEXT, message.headers);
   const producerSpan = trace.getSpanContext(producer);
@@ -70,8 +75,8 @@ export function startProcess(message: ProcessFacts, parent: MessageParent): Span
       attributes: {
         ...messagingAttributes(message),
         'messaging.operation.type': 'process',
-        'messaging.destination.subscription.name': message.subscription,
-        'messaging.consumer.group.name': message.group,
+        'messaging.destination.subscription.name': subscription.name,
+        'messaging.consumer.group.name': subscription.group,
         'outrigger.attempt': message.attempt,
       },
     },
@@ -137,6 +142,6 @@ function messagingAttributes(message: MessageFacts): Attributes {
     'messaging.system': 'rabbitmq',
     'messaging.destination.name': message.topic,
     'messaging.message.id': message.id,
-    'messaging.message.body.size': message.bodySize,
+    'messaging.message.body.size': message.body.length,
   };
 }

@@ -189,21 +189,26 @@ export class RabbitConsumer implements Consumer {
     const { queue, deadLetterQueue } = this.options.spec;
     const log = this.log;
     let settled = false;
-    /** Runs `settle` once, on the channel the message came from, if that channel is still open. */
-    const once = async (what: string, settle: () => Promise<void> | void): Promise<void> => {
-      if (settled) return;
+    /**
+     * Runs `settle` once, on the channel the message came from, if that channel is still open.
+     * False when it did not settle the message as asked (settled before, channel gone, handed back).
+     */
+    const once = async (what: string, settle: () => Promise<boolean> | boolean): Promise<boolean> => {
+      if (settled) return false;
       settled = true;
       try {
-        await settle();
+        return await settle();
       } catch (error) {
         // The channel is gone: the broker has already taken the message back.
         log.debug({ err: (error as Error).message, what }, 'could not settle a delivery; the broker redelivers it');
+        return false;
       }
     };
     /**
      * Publishes the next copy, confirmed, then acks this one. A copy no queue
      * took (someone deleted the dead-letter queue) is published once more after
-     * declaring the queues again; a copy that still failed hands the message back.
+     * declaring the queues again; a copy that still failed hands the message back
+     * (and resolves false, so nobody counts it as retried or parked).
      */
     const forward = (exchange: string, routingKey: string, properties: ReturnType<typeof retryProperties>) =>
       once('forward', async () => {
@@ -217,14 +222,25 @@ export class RabbitConsumer implements Consumer {
         } catch (error) {
           log.warn({ err: (error as Error).message }, 'could not re-publish a delivery; handing it back');
           channel.nack(message, false, true);
-          return;
+          return false;
         }
         channel.ack(message);
+        return true;
       });
     return {
       ...decodeMessage(message),
-      ack: () => once('ack', () => channel.ack(message)),
-      release: () => once('release', () => channel.nack(message, false, true)),
+      ack: async () => {
+        await once('ack', () => {
+          channel.ack(message);
+          return true;
+        });
+      },
+      release: async () => {
+        await once('release', () => {
+          channel.nack(message, false, true);
+          return true;
+        });
+      },
       retry: (delayMs: number, failure: Failure) => {
         const { exchange, routingKey } = delayedPublishAddress(delaySeconds(delayMs), { queue });
         return forward(exchange, routingKey, retryProperties(message, failure));
