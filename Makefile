@@ -9,7 +9,7 @@ SHELL := bash
 export PATH := $(CURDIR)/.tools/node/bin:$(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export npm_config_update_notifier := false
 
-.PHONY: help toolchain tools build typecheck lint format test test-unit test-process demo bench clean
+.PHONY: help toolchain tools build typecheck lint format test test-unit test-process crds demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -41,6 +41,9 @@ format: toolchain ## fix formatting and safe lint findings
 
 test: tools typecheck lint ## everything CI checks: toolchain, lint, types, all tests
 	@scripts/test.sh
+
+crds: toolchain ## regenerate charts/outrigger/crds/ from the sidecar's zod schemas (make test fails when they drift)
+	@node scripts/gen-crds.ts
 
 demo: build ## run services with their sidecars against the local RabbitMQ (Ctrl-C stops)
 	@node scripts/demo.ts

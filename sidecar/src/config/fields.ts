@@ -13,6 +13,12 @@ const isReservedTopic = (topic: string) => RESERVED_TOPIC_PREFIXES.some((prefix)
 /** Names of subscriptions and targets: they appear in URLs and queue names. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** The id of an app: a DNS label, as it names queues, resources and the injected pod's app. */
+export const appId = () =>
+  z.string({ error: 'required: the id of the app this sidecar serves' }).regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+    error: 'expected a DNS label: 1-63 lowercase letters, digits and "-"',
+  });
+
 export const positiveInt = () =>
   z.int({ error: 'expected a positive integer' }).min(1, { error: 'expected a positive integer' });
 

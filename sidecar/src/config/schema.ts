@@ -2,9 +2,9 @@
 // its default and its validation. The file, the environment and (later) the
 // CRDs all go through this schema.
 import { z } from 'zod';
-import { deadLetterQueueName, MAX_QUEUE_NAME_BYTES, subscriptionQueueName } from '../broker/subscription-queue.ts';
-import { appPath, duration, port, positiveInt, size } from './fields.ts';
+import { appId, appPath, duration, port, positiveInt, size } from './fields.ts';
 import { SubscriptionSchema } from './subscription.ts';
+import { resolveSubscription, subscriptionSetProblems } from './subscription-set.ts';
 import { TargetSchema } from './target.ts';
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
@@ -23,11 +23,7 @@ const uniqueNames = (kind: string) => (items: { name: string }[], ctx: z.Refinem
 
 export const ConfigSchema = z
   .strictObject({
-    appId: z
-      .string({ error: 'required: the id of the app this sidecar serves' })
-      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
-        error: 'expected a DNS label: 1-63 lowercase letters, digits and "-"',
-      }),
+    appId: appId(),
     app: z
       .strictObject({
         host: z.string().default('127.0.0.1').describe('Where the sidecar reaches the app'),
@@ -101,40 +97,14 @@ export const ConfigSchema = z
     if (config.http.port === config.ops.port && config.http.port !== 0) {
       ctx.addIssue({ code: 'custom', path: ['ops', 'port'], message: 'must differ from http.port' });
     }
-    const queues = new Map<string, string>();
-    config.subscriptions.forEach((sub, index) => {
-      const queue = subscriptionQueueName(sub.group ?? config.appId, sub.topic);
-      const other = queues.get(queue);
-      if (other !== undefined && other !== sub.name) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['subscriptions', index, 'group'],
-          message: `subscription "${other}" already takes topic "${sub.topic}" for this group; give one of them another group`,
-        });
-      }
-      queues.set(queue, sub.name);
-      if (Buffer.byteLength(deadLetterQueueName(queue)) > MAX_QUEUE_NAME_BYTES) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['subscriptions', index, 'group'],
-          message: `the queue name "<group>:<topic>:dlq" would exceed ${MAX_QUEUE_NAME_BYTES} bytes; use a shorter group or topic`,
-        });
-      }
-      if (sub.mode === 'push' && config.app.port === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['subscriptions', index, 'mode'],
-          message: 'push delivery needs app.port (or OUTRIGGER_APP_PORT)',
-        });
-      }
-    });
+    const problems = subscriptionSetProblems(config.subscriptions, { appId: config.appId, appPort: config.app.port });
+    for (const { index, field, message } of problems) {
+      ctx.addIssue({ code: 'custom', path: ['subscriptions', index, field], message });
+    }
   })
   .transform((config) => ({
     ...config,
-    subscriptions: config.subscriptions.map((sub) => {
-      const concurrency = sub.ordered ? 1 : sub.concurrency;
-      return { ...sub, group: sub.group ?? config.appId, concurrency, prefetch: sub.prefetch ?? concurrency * 2 };
-    }),
+    subscriptions: config.subscriptions.map((sub) => resolveSubscription(sub, config.appId)),
   }));
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -25,6 +25,7 @@ const HeaderValue = z.union(
   { error: 'expected {value: ...}, {secretEnv: NAME} or {secretFile: PATH}' },
 );
 
+/** An outbound target; the CRD's spec is the same without `name`. */
 export const TargetSchema = z.strictObject({
   name: name(),
   baseUrl: z
