@@ -2,6 +2,7 @@
 // 2 bad usage or bad configuration.
 
 import { VERSION } from '../version.ts';
+import { injectorCommand } from './injector-command.ts';
 import { runCommand } from './run-command.ts';
 import { sidecarCommand } from './sidecar-command.ts';
 
@@ -10,6 +11,7 @@ const USAGE = `usage: outrigger <command> [options]
 commands:
   sidecar [--config FILE]             run the sidecar (configuration: FILE and OUTRIGGER_* variables)
   run [--config FILE] -- COMMAND...   run COMMAND with its own sidecar, like a pod on this machine
+  injector --tls-cert F --tls-key F   run the sidecar injector webhook (HTTPS; docs/injector.md)
   version                             print the version
 
 docs: docs/api.md (the HTTP API), docs/configuration.md (the configuration file)`;
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
       return sidecarCommand(args);
     case 'run':
       return runCommand(args);
+    case 'injector':
+      return injectorCommand(args);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

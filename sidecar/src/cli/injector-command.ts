@@ -1,0 +1,106 @@
+// `outrigger injector`: the mutating admission webhook that adds the sidecar
+// to annotated pods (docs/injector.md). Runs until SIGTERM/SIGINT.
+import { parseArgs } from 'node:util';
+import { isConfigError } from '../config/load.ts';
+import { LOG_LEVELS } from '../config/schema.ts';
+import { Injector } from '../k8s/injector/injector.ts';
+import { type InjectorConfig, loadInjectorConfig } from '../k8s/injector/injector-config.ts';
+import { isCertificateError } from '../k8s/injector/serving-certificate.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { firstSignal, reportUsage, UsageError } from './startup.ts';
+
+interface InjectorArgs {
+  certFile: string;
+  keyFile: string;
+  port: number;
+  opsPort: number;
+  host: string;
+  logLevel: string;
+  config?: string | undefined;
+}
+
+function parseInjectorArgs(args: string[]): InjectorArgs {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        port: { type: 'string', default: '8443' },
+        'ops-port': { type: 'string', default: '9464' },
+        host: { type: 'string', default: '0.0.0.0' },
+        'log-level': { type: 'string', default: 'info' },
+        config: { type: 'string', short: 'c' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const port = (flag: string) => {
+    const text = values[flag] as string;
+    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+      throw new UsageError(`--${flag} ${JSON.stringify(text)}: expected a port number (0-65535; 0 picks a free port)`);
+    }
+    return Number(text);
+  };
+  for (const flag of ['tls-cert', 'tls-key']) {
+    if (values[flag] === undefined) throw new UsageError(`--${flag} FILE is required (the webhook serves HTTPS)`);
+  }
+  const logLevel = values['log-level'] as string;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return {
+    logLevel,
+    certFile: values['tls-cert'] as string,
+    keyFile: values['tls-key'] as string,
+    port: port('port'),
+    opsPort: port('ops-port'),
+    host: values.host as string,
+    config: values.config,
+  };
+}
+
+export async function injectorCommand(args: string[]): Promise<number> {
+  let parsed: InjectorArgs;
+  let config: InjectorConfig;
+  try {
+    parsed = parseInjectorArgs(args);
+    config = loadInjectorConfig(parsed.config);
+  } catch (error) {
+    if (!isConfigError(error)) return reportUsage(error);
+    for (const problem of error.problems) process.stderr.write(`outrigger: ${problem}\n`);
+    return 2;
+  }
+  // The injector's own log level; config.logLevel is the sidecars'.
+  const logger = createLogger(parsed.logLevel);
+  let injector: Injector;
+  try {
+    injector = new Injector({
+      config,
+      certificate: { certFile: parsed.certFile, keyFile: parsed.keyFile },
+      host: parsed.host,
+      port: parsed.port,
+      opsPort: parsed.opsPort,
+      logger,
+    });
+  } catch (error) {
+    if (!isCertificateError(error)) throw error;
+    process.stderr.write(`outrigger: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const signal = firstSignal();
+  try {
+    await injector.start();
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    process.stderr.write(`outrigger: cannot listen: ${code ?? message}\n`);
+    await injector.stop();
+    return 1;
+  }
+  logger.info({ signal: await signal }, 'signal received');
+  return (await injector.stop()) ? 0 : 1;
+}

@@ -1,0 +1,137 @@
+// The pod's outrigger.dev/* annotations, read into the settings of its
+// sidecar. A bad value is a problem that names the annotation (the review is
+// refused), never silently ignored; an unknown outrigger.dev/ key is a warning,
+// since it is most likely a typo.
+import { LOG_LEVELS } from '../../config/schema.ts';
+import { DNS_LABEL, deriveAppId } from './app-id.ts';
+import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
+import type { Pod } from './pod.ts';
+import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
+
+export const ANNOTATIONS = {
+  inject: 'outrigger.dev/inject',
+  injected: 'outrigger.dev/injected',
+  appId: 'outrigger.dev/app-id',
+  appPort: 'outrigger.dev/app-port',
+  logLevel: 'outrigger.dev/log-level',
+  config: 'outrigger.dev/config',
+  cpuRequest: 'outrigger.dev/cpu-request',
+  cpuLimit: 'outrigger.dev/cpu-limit',
+  memoryRequest: 'outrigger.dev/memory-request',
+  memoryLimit: 'outrigger.dev/memory-limit',
+} as const;
+
+const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
+
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface InjectionSettings {
+  appId: string;
+  appPort?: number;
+  logLevel: LogLevel;
+  /** A ConfigMap in the pod's namespace whose key outrigger.yaml is the sidecar's configuration file. */
+  configMap?: string;
+  resources: Resources;
+}
+
+export type SettingsResult = { settings: InjectionSettings; warnings: string[] } | { problems: string[] };
+
+export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
+  const annotations = pod.metadata.annotations ?? {};
+  const problems: string[] = [];
+  const bad = (annotation: string, expected: string) =>
+    problems.push(`${annotation}: ${JSON.stringify(annotations[annotation])} is not valid: ${expected}`);
+
+  let appId = annotations[ANNOTATIONS.appId];
+  if (appId !== undefined) {
+    if (!DNS_LABEL.test(appId)) bad(ANNOTATIONS.appId, DNS_LABEL_HINT);
+  } else {
+    const derived = deriveAppId(pod.metadata);
+    appId = derived?.appId;
+    if (derived === undefined || !DNS_LABEL.test(derived.appId)) {
+      const from = derived === undefined ? 'the pod has no name or owner' : `"${derived.appId}" from ${derived.source}`;
+      problems.push(
+        `${ANNOTATIONS.appId}: cannot derive an app id (${from} is not a DNS label); set ${ANNOTATIONS.appId}`,
+      );
+    }
+  }
+
+  let appPort: number | undefined;
+  const portText = annotations[ANNOTATIONS.appPort];
+  if (portText !== undefined) {
+    appPort = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
+    if (appPort < 1 || appPort > 65535) bad(ANNOTATIONS.appPort, 'expected a port number (1-65535)');
+    else if (appPort === config.httpPort || appPort === config.opsPort) {
+      bad(ANNOTATIONS.appPort, `the sidecar listens on ${config.httpPort} and ${config.opsPort} in the pod`);
+    }
+  }
+
+  const logLevel = annotations[ANNOTATIONS.logLevel] ?? config.logLevel;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    bad(ANNOTATIONS.logLevel, `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  const configMap = annotations[ANNOTATIONS.config];
+  if (configMap !== undefined && !DNS_SUBDOMAIN.test(configMap)) {
+    bad(ANNOTATIONS.config, "expected the name of a ConfigMap in the pod's namespace");
+  }
+
+  const resources = readResources(annotations, config.resources, bad, problems);
+
+  if (problems.length > 0) return { problems };
+  const warnings = Object.keys(annotations)
+    .filter((key) => key.startsWith('outrigger.dev/') && !KNOWN.has(key))
+    .map((key) => `unknown annotation ${key} is ignored (known: ${[...KNOWN].join(', ')})`);
+  const settings: InjectionSettings = { appId: appId as string, logLevel: logLevel as LogLevel, resources };
+  if (appPort !== undefined) settings.appPort = appPort;
+  if (configMap !== undefined) settings.configMap = configMap;
+  return { settings, warnings };
+}
+
+const DNS_LABEL_HINT =
+  'expected a DNS label: 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit';
+
+const RESOURCE_ANNOTATIONS = [
+  { annotation: ANNOTATIONS.cpuRequest, kind: 'requests', name: 'cpu' },
+  { annotation: ANNOTATIONS.cpuLimit, kind: 'limits', name: 'cpu' },
+  { annotation: ANNOTATIONS.memoryRequest, kind: 'requests', name: 'memory' },
+  { annotation: ANNOTATIONS.memoryLimit, kind: 'limits', name: 'memory' },
+] as const;
+
+/** The configured resources with the annotations' amounts over them; a request above its limit is a problem. */
+function readResources(
+  annotations: Record<string, string>,
+  defaults: Resources,
+  bad: (annotation: string, expected: string) => void,
+  problems: string[],
+): Resources {
+  const resources: Resources = { requests: { ...defaults.requests }, limits: { ...defaults.limits } };
+  const origin = new Map<string, string>();
+  for (const { annotation, kind, name } of RESOURCE_ANNOTATIONS) {
+    const value = annotations[annotation];
+    if (value === undefined) continue;
+    if (!isQuantity(value)) {
+      bad(annotation, QUANTITY_HINT);
+      continue;
+    }
+    (resources[kind] as Record<string, string>)[name] = value;
+    origin.set(`${kind}.${name}`, annotation);
+  }
+  for (const name of ['cpu', 'memory'] as const) {
+    const request = resources.requests?.[name];
+    const limit = resources.limits?.[name];
+    if (request === undefined || limit === undefined) continue;
+    if ((parseQuantity(request) as number) <= (parseQuantity(limit) as number)) continue;
+    const describe = (key: string, value: string) => `${value} (${origin.get(key) ?? "the injector's default"})`;
+    // The configured defaults were checked at startup, so at least one side is an annotation.
+    const named = origin.get(`requests.${name}`) ?? origin.get(`limits.${name}`) ?? 'resources';
+    problems.push(
+      `${named}: the ${name} request ${describe(`requests.${name}`, request)} is more than ` +
+        `the ${name} limit ${describe(`limits.${name}`, limit)}`,
+    );
+  }
+  for (const kind of ['requests', 'limits'] as const) {
+    if (Object.keys(resources[kind] ?? {}).length === 0) delete resources[kind];
+  }
+  return resources;
+}

@@ -1,0 +1,123 @@
+// The injector's configuration file: what every injected sidecar gets unless a
+// pod's annotations say otherwise. Every field has a default, so the file is
+// optional; a bad file stops the injector with one line per problem.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { port } from '../../config/fields.ts';
+import { ConfigError, formatPath } from '../../config/load.ts';
+import { LOG_LEVELS } from '../../config/schema.ts';
+import { VERSION } from '../../version.ts';
+import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
+import { INJECTED_ENV } from './sidecar-container.ts';
+
+/** RFC 1123 subdomain: names of Secrets and ConfigMaps. */
+export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const quantity = () => z.string({ error: QUANTITY_HINT }).refine(isQuantity, { error: QUANTITY_HINT });
+const amounts = () =>
+  z.strictObject({
+    cpu: quantity().optional(),
+    memory: quantity().optional(),
+    'ephemeral-storage': quantity().optional(),
+  });
+
+export const ResourcesSchema = z
+  .strictObject({ requests: amounts().optional(), limits: amounts().optional() })
+  .superRefine((resources, ctx) => {
+    for (const name of ['cpu', 'memory', 'ephemeral-storage'] as const) {
+      const request = resources.requests?.[name];
+      const limit = resources.limits?.[name];
+      if (request === undefined || limit === undefined) continue;
+      if ((parseQuantity(request) as number) > (parseQuantity(limit) as number)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['requests', name],
+          message: `must not exceed limits.${name} (${limit})`,
+        });
+      }
+    }
+  });
+export type Resources = z.infer<typeof ResourcesSchema>;
+
+const EnvVarSchema = z.strictObject({
+  name: z
+    .string({ error: 'expected a variable name' })
+    .regex(ENV_NAME, { error: 'expected a variable name: letters, digits and "_", not starting with a digit' }),
+  value: z.string({ error: 'expected a string (quote numbers and booleans)' }),
+});
+
+export const InjectorConfigSchema = z
+  .strictObject({
+    image: z
+      .string()
+      .min(1, { error: 'expected an image reference' })
+      .default(`ghcr.io/outrigger/outrigger:${VERSION}`),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
+    httpPort: port().default(3600),
+    opsPort: port().default(9464),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    resources: ResourcesSchema.default({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } }),
+    brokerUrlSecret: z
+      .strictObject({
+        name: z.string().regex(DNS_SUBDOMAIN, { error: 'expected a Secret name (a DNS subdomain)' }),
+        key: z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/, { error: 'expected a key: letters, digits, "-", "_", "."' }),
+      })
+      .optional(),
+    env: z.array(EnvVarSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    if (config.httpPort === config.opsPort) {
+      ctx.addIssue({ code: 'custom', path: ['opsPort'], message: 'must differ from httpPort' });
+    }
+    const seen = new Set<string>();
+    config.env.forEach(({ name }, index) => {
+      const path = ['env', index, 'name'];
+      if (seen.has(name)) ctx.addIssue({ code: 'custom', path, message: `duplicate variable "${name}"` });
+      seen.add(name);
+      // The broker URL may come from here when it is not from a Secret; the rest the injector sets itself.
+      const fromSecret = name === 'OUTRIGGER_BROKER_URL' && config.brokerUrlSecret !== undefined;
+      if ((INJECTED_ENV as readonly string[]).includes(name) && (name !== 'OUTRIGGER_BROKER_URL' || fromSecret)) {
+        ctx.addIssue({ code: 'custom', path, message: `"${name}" is set by the injector` });
+      }
+    });
+  });
+
+export type InjectorConfig = z.infer<typeof InjectorConfigSchema>;
+
+/** The configuration from `file` (YAML), or the defaults without one; throws a ConfigError naming each bad field. */
+export function loadInjectorConfig(file?: string): InjectorConfig {
+  const raw = file === undefined ? {} : readYaml(file);
+  const result = InjectorConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const prefix = file ?? 'configuration';
+  throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue)}`));
+}
+
+function readYaml(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  try {
+    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (error) {
+    if (!(error instanceof YAMLParseError)) throw error;
+    throw new ConfigError([`${file}: not valid YAML: ${error.message.split('\n')[0]?.replace(/:$/, '')}`]);
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = formatPath(issue.path);
+  const where = field === '' ? '' : `${field}: `;
+  if (issue.code === 'unrecognized_keys') return `${where}unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_value')
+    return `${where}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+    return `${where}expected ${issue.expected}`;
+  }
+  return `${where}${issue.message}`;
+}

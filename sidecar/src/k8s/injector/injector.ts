@@ -1,0 +1,89 @@
+// The injector process: the HTTPS webhook and the ops port, the serving
+// certificate swapped in place when its files change, and a graceful stop.
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { Readiness } from '../../health/readiness.ts';
+import type { Logger } from '../../telemetry/logger.ts';
+import { VERSION } from '../../version.ts';
+import type { InjectorConfig } from './injector-config.ts';
+import { InjectorMetrics } from './injector-metrics.ts';
+import { buildInjectorOps } from './ops-server.ts';
+import { type CertificateFiles, ServingCertificate } from './serving-certificate.ts';
+import { buildWebhook, type Webhook } from './webhook-server.ts';
+
+export interface InjectorOptions {
+  config: InjectorConfig;
+  certificate: CertificateFiles;
+  /** Where both servers listen: 0.0.0.0 in a pod (the API server and the kubelet call in). */
+  host: string;
+  port: number;
+  opsPort: number;
+  logger: Logger;
+}
+
+/** In-flight reviews finish within this on stop; the API server gives a webhook at most 30 s anyway. */
+const STOP_GRACE_MS = 10_000;
+
+export class Injector {
+  readonly metrics = new InjectorMetrics();
+  private readonly readiness = new Readiness();
+  private readonly certificate: ServingCertificate;
+  private readonly webhook: Webhook;
+  private readonly ops: FastifyInstance;
+  private readonly options: InjectorOptions;
+  private listening = false;
+
+  /** Throws a CertificateError when the certificate or key cannot be used. */
+  constructor(options: InjectorOptions) {
+    const { config, logger } = options;
+    this.options = options;
+    this.certificate = new ServingCertificate(options.certificate, { logger, metrics: this.metrics });
+    this.webhook = buildWebhook({ config, keyPair: this.certificate.pair, logger, metrics: this.metrics });
+    this.certificate.onChange(({ cert, key }) => this.webhook.server.setSecureContext({ cert, key }));
+    this.readiness.register({
+      name: 'webhook',
+      check: () => ({ ok: this.listening, detail: this.listening ? 'serving' : 'not listening' }),
+    });
+    this.ops = buildInjectorOps({ readiness: this.readiness, metrics: this.metrics, logger });
+  }
+
+  async start(): Promise<{ webhook: string; ops: string }> {
+    const { host, port, opsPort, logger, config } = this.options;
+    await this.ops.listen({ host, port: opsPort });
+    await this.webhook.listen({ host, port });
+    this.listening = true;
+    this.certificate.watch();
+    const addresses = { webhook: `https://${address(this.webhook)}/mutate`, ops: `http://${address(this.ops)}` };
+    logger.info(
+      { version: VERSION, ...addresses, image: config.image, notAfter: this.certificate.pair.notAfter.toISOString() },
+      'injector started',
+    );
+    return addresses;
+  }
+
+  /** Stops taking reviews, lets those in flight finish, then closes the ops port; true when it was clean. */
+  async stop(): Promise<boolean> {
+    const { logger } = this.options;
+    this.readiness.markShuttingDown();
+    this.certificate.close();
+    let timer: NodeJS.Timeout | undefined;
+    const clean = await Promise.race([
+      this.webhook.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), STOP_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.listening = false;
+    await this.ops.close();
+    if (clean) logger.info('injector stopped');
+    else logger.error({ graceMs: STOP_GRACE_MS }, 'reviews still in flight after the grace period');
+    return clean;
+  }
+}
+
+function address(server: { server: { address(): AddressInfo | string | null } }): string {
+  const info = server.server.address() as AddressInfo;
+  const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+  return `${host === '0.0.0.0' ? '127.0.0.1' : host}:${info.port}`;
+}

@@ -1,0 +1,98 @@
+// The container the injector adds: a native sidecar (an init container with
+// restartPolicy Always, Kubernetes 1.29+) that starts before the app's init
+// containers and stops after the app, locked down (non-root, read-only root
+// filesystem, no capabilities) with a small writable /tmp.
+import type { InjectionSettings } from './annotations.ts';
+import type { InjectorConfig } from './injector-config.ts';
+
+export const SIDECAR_NAME = 'outrigger';
+export const CONFIG_DIR = '/etc/outrigger';
+export const CONFIG_KEY = 'outrigger.yaml';
+export const VOLUMES = { tmp: 'outrigger-tmp', config: 'outrigger-config' } as const;
+
+/** Variables the injector sets on the sidecar; the config's extra env may not override them. */
+export const INJECTED_ENV = [
+  'OUTRIGGER_APP_ID',
+  'OUTRIGGER_APP_PORT',
+  'OUTRIGGER_LOG_LEVEL',
+  'OUTRIGGER_HTTP_PORT',
+  'OUTRIGGER_OPS_PORT',
+  'OUTRIGGER_KUBERNETES',
+  'OUTRIGGER_NAMESPACE',
+  'OUTRIGGER_POD_NAME',
+  'OUTRIGGER_BROKER_URL',
+] as const;
+
+type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> };
+
+export function sidecarContainer(settings: InjectionSettings, config: InjectorConfig): Record<string, unknown> {
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'ops', scheme: 'HTTP' },
+    periodSeconds,
+    failureThreshold,
+    timeoutSeconds: 2,
+  });
+  return {
+    name: SIDECAR_NAME,
+    image: config.image,
+    imagePullPolicy: config.imagePullPolicy,
+    restartPolicy: 'Always',
+    args: settings.configMap === undefined ? ['sidecar'] : ['sidecar', '--config', `${CONFIG_DIR}/${CONFIG_KEY}`],
+    // The app API binds to loopback: the port is declared for readers, never published (no hostPort).
+    ports: [
+      { name: 'http', containerPort: config.httpPort, protocol: 'TCP' },
+      { name: 'ops', containerPort: config.opsPort, protocol: 'TCP' },
+    ],
+    env: sidecarEnv(settings, config),
+    resources: settings.resources,
+    // Started = listening: the app containers start then. Readiness also waits for the broker and the app's
+    // health, which a startup probe must not, since the app only starts after it succeeds.
+    startupProbe: probe('/healthz', 1, 60),
+    readinessProbe: probe('/readyz', 5, 3),
+    livenessProbe: probe('/healthz', 10, 3),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [
+      { name: VOLUMES.tmp, mountPath: '/tmp' },
+      ...(settings.configMap === undefined ? [] : [{ name: VOLUMES.config, mountPath: CONFIG_DIR, readOnly: true }]),
+    ],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+function sidecarEnv(settings: InjectionSettings, config: InjectorConfig): EnvVar[] {
+  const fieldRef = (fieldPath: string) => ({ fieldRef: { apiVersion: 'v1', fieldPath } });
+  const env: EnvVar[] = [{ name: 'OUTRIGGER_APP_ID', value: settings.appId }];
+  if (settings.appPort !== undefined) env.push({ name: 'OUTRIGGER_APP_PORT', value: String(settings.appPort) });
+  env.push(
+    { name: 'OUTRIGGER_LOG_LEVEL', value: settings.logLevel },
+    { name: 'OUTRIGGER_HTTP_PORT', value: String(config.httpPort) },
+    { name: 'OUTRIGGER_OPS_PORT', value: String(config.opsPort) },
+    { name: 'OUTRIGGER_KUBERNETES', value: 'true' },
+    { name: 'OUTRIGGER_NAMESPACE', valueFrom: fieldRef('metadata.namespace') },
+    { name: 'OUTRIGGER_POD_NAME', valueFrom: fieldRef('metadata.name') },
+  );
+  const secret = config.brokerUrlSecret;
+  if (secret !== undefined) {
+    // optional: a pod in a namespace without the Secret still starts (and reports not ready), rather than hanging.
+    env.push({ name: 'OUTRIGGER_BROKER_URL', valueFrom: { secretKeyRef: { ...secret, optional: true } } });
+  }
+  return [...env, ...config.env];
+}
+
+export function sidecarVolumes(settings: InjectionSettings): Record<string, unknown>[] {
+  const volumes: Record<string, unknown>[] = [{ name: VOLUMES.tmp, emptyDir: { sizeLimit: '64Mi' } }];
+  if (settings.configMap !== undefined) {
+    volumes.push({
+      name: VOLUMES.config,
+      configMap: { name: settings.configMap, items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] },
+    });
+  }
+  return volumes;
+}
