@@ -15,7 +15,11 @@ import { INJECTED_ENV } from './sidecar-container.ts';
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const quantity = () => z.string({ error: QUANTITY_HINT }).refine(isQuantity, { error: QUANTITY_HINT });
+// YAML reads `cpu: 1` as a number; Kubernetes takes it, so this does too.
+const quantity = () =>
+  z
+    .union([z.string(), z.number().transform(String)], { error: QUANTITY_HINT })
+    .refine(isQuantity, { error: QUANTITY_HINT });
 const amounts = () =>
   z.strictObject({
     cpu: quantity().optional(),
@@ -88,10 +92,13 @@ export type InjectorConfig = z.infer<typeof InjectorConfigSchema>;
 
 /** The configuration from `file` (YAML), or the defaults without one; throws a ConfigError naming each bad field. */
 export function loadInjectorConfig(file?: string): InjectorConfig {
-  const raw = file === undefined ? {} : readYaml(file);
-  const result = InjectorConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
+  const raw = file === undefined ? {} : (readYaml(file) ?? {});
   const prefix = file ?? 'configuration';
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([`${prefix}: expected a mapping of settings at the top level`]);
+  }
+  const result = InjectorConfigSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue)}`));
 }
 
@@ -116,6 +123,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `${where}unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_value')
     return `${where}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}required`;
   if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
     return `${where}expected ${issue.expected}`;
   }

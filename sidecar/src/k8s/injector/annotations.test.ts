@@ -1,0 +1,129 @@
+import t from 'tap';
+import { type InjectionSettings, readSettings, type SettingsResult } from './annotations.ts';
+import { loadInjectorConfig } from './injector-config.ts';
+import { type Pod, PodSchema } from './pod.ts';
+
+const config = loadInjectorConfig();
+
+const pod = (metadata: Record<string, unknown>): Pod =>
+  PodSchema.parse({ metadata, spec: { containers: [{ name: 'app', image: 'app:1' }] } });
+
+const annotated = (annotations: Record<string, string>, metadata: Record<string, unknown> = { name: 'web' }) =>
+  readSettings(pod({ ...metadata, annotations: { 'outrigger.dev/inject': 'true', ...annotations } }), config);
+
+const settingsOf = (result: SettingsResult): InjectionSettings => {
+  if ('problems' in result) throw new Error(`unexpected problems: ${result.problems.join('; ')}`);
+  return result.settings;
+};
+const problemsOf = (result: SettingsResult): string[] => ('problems' in result ? result.problems : []);
+
+t.test('app id: the annotation first, then whoever runs the pod', async (t) => {
+  t.equal(settingsOf(annotated({ 'outrigger.dev/app-id': 'billing' })).appId, 'billing');
+  const deployment = {
+    generateName: 'orders-7c9d8f6b5-',
+    labels: { 'pod-template-hash': '7c9d8f6b5' },
+    ownerReferences: [{ kind: 'ReplicaSet', name: 'orders-7c9d8f6b5', controller: true, apiVersion: 'apps/v1' }],
+  };
+  t.equal(settingsOf(annotated({}, deployment)).appId, 'orders', "a Deployment's pod: the Deployment's name");
+  const statefulSet = { generateName: 'ledger-', ownerReferences: [{ kind: 'StatefulSet', name: 'ledger' }] };
+  t.equal(settingsOf(annotated({}, statefulSet)).appId, 'ledger', 'any other owner: its name');
+  const bareReplicaSet = { generateName: 'cache-', ownerReferences: [{ kind: 'ReplicaSet', name: 'cache' }] };
+  t.equal(settingsOf(annotated({}, bareReplicaSet)).appId, 'cache', 'a ReplicaSet without the hash: its own name');
+  const owners = {
+    ownerReferences: [
+      { kind: 'Other', name: 'not-this' },
+      { kind: 'Job', name: 'nightly', controller: true },
+    ],
+  };
+  t.equal(settingsOf(annotated({}, owners)).appId, 'nightly', 'the controller among several owners');
+  t.equal(settingsOf(annotated({}, { generateName: 'worker-' })).appId, 'worker', 'generateName without its dash');
+  t.equal(settingsOf(annotated({}, { name: 'one-off' })).appId, 'one-off', 'else the pod name');
+});
+
+t.test('an app id that is not a DNS label is refused, naming the annotation', async (t) => {
+  t.match(problemsOf(annotated({ 'outrigger.dev/app-id': 'Billing_Service' })), [
+    /^outrigger\.dev\/app-id: "Billing_Service" is not valid: expected a DNS label/,
+  ]);
+  const dotted = { ownerReferences: [{ kind: 'StatefulSet', name: 'ledger.v2' }] };
+  t.match(problemsOf(annotated({}, dotted)), [
+    /^outrigger\.dev\/app-id: cannot derive an app id \("ledger\.v2" from the owner StatefulSet ledger\.v2 is not a DNS label\); set outrigger\.dev\/app-id/,
+  ]);
+  t.match(problemsOf(annotated({}, {})), [/the pod has no name or owner/]);
+});
+
+t.test('app port, log level and config', async (t) => {
+  const settings = settingsOf(
+    annotated({
+      'outrigger.dev/app-port': '8080',
+      'outrigger.dev/log-level': 'debug',
+      'outrigger.dev/config': 'orders-sidecar',
+    }),
+  );
+  t.equal(settings.appPort, 8080);
+  t.equal(settings.logLevel, 'debug');
+  t.equal(settings.configMap, 'orders-sidecar');
+  const plain = settingsOf(annotated({}));
+  t.equal(plain.appPort, undefined, 'no app port unless given');
+  t.equal(plain.logLevel, 'info', "the injector's default level");
+  t.equal(plain.configMap, undefined);
+
+  for (const [annotation, value, expected] of [
+    ['outrigger.dev/app-port', 'http', /expected a port number/],
+    ['outrigger.dev/app-port', '0', /expected a port number/],
+    ['outrigger.dev/app-port', '65536', /expected a port number/],
+    ['outrigger.dev/app-port', '9464', /the sidecar listens on 3600 and 9464/],
+    ['outrigger.dev/log-level', 'verbose', /expected one of fatal, error, warn, info, debug, trace, silent/],
+    ['outrigger.dev/config', 'My Config', /expected the name of a ConfigMap/],
+  ] as const) {
+    t.match(problemsOf(annotated({ [annotation]: value })), [
+      new RegExp(`^${annotation}: "${value}" is not valid: ${expected.source}`),
+    ]);
+  }
+});
+
+t.test('resources: the annotations over the configured defaults', async (t) => {
+  t.same(settingsOf(annotated({})).resources, config.resources, 'the defaults alone');
+  const resources = settingsOf(
+    annotated({
+      'outrigger.dev/cpu-request': '100m',
+      'outrigger.dev/cpu-limit': '1',
+      'outrigger.dev/memory-request': '128Mi',
+      'outrigger.dev/memory-limit': '512Mi',
+    }),
+  ).resources;
+  t.same(resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
+  t.same(
+    settingsOf(annotated({ 'outrigger.dev/memory-limit': '1Gi' })).resources,
+    {
+      requests: { cpu: '50m', memory: '64Mi' },
+      limits: { memory: '1Gi' },
+    },
+    'one annotation changes one amount',
+  );
+
+  t.match(problemsOf(annotated({ 'outrigger.dev/cpu-limit': '2 cores' })), [
+    /^outrigger\.dev\/cpu-limit: "2 cores" is not valid: expected a Kubernetes quantity/,
+  ]);
+  t.match(problemsOf(annotated({ 'outrigger.dev/memory-request': '512Mi' })), [
+    "outrigger.dev/memory-request: the memory request 512Mi (outrigger.dev/memory-request) is more than the memory limit 256Mi (the injector's default)",
+  ]);
+  t.match(problemsOf(annotated({ 'outrigger.dev/cpu-request': '2', 'outrigger.dev/cpu-limit': '500m' })), [
+    /^outrigger\.dev\/cpu-request: the cpu request 2 .* is more than the cpu limit 500m \(outrigger\.dev\/cpu-limit\)/,
+  ]);
+});
+
+t.test('every bad annotation is reported at once', async (t) => {
+  const problems = problemsOf(
+    annotated({ 'outrigger.dev/app-port': 'x', 'outrigger.dev/log-level': 'x', 'outrigger.dev/cpu-request': 'x' }),
+  );
+  t.equal(problems.length, 3);
+});
+
+t.test('an unknown outrigger.dev/ annotation is a warning (a typo, most likely)', async (t) => {
+  const result = annotated({ 'outrigger.dev/app_port': '8080', 'example.com/other': 'x' });
+  t.ok('settings' in result);
+  t.match('warnings' in result ? result.warnings : [], [
+    /^unknown annotation outrigger\.dev\/app_port is ignored \(known: .*outrigger\.dev\/app-port/,
+  ]);
+  t.equal('warnings' in result ? result.warnings.length : -1, 1, 'other prefixes are not ours to judge');
+});

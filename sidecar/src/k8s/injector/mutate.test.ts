@@ -1,0 +1,140 @@
+import t from 'tap';
+import { isProblemError } from '../../api/problems.ts';
+import { parseAdmissionReview } from './admission-review.ts';
+import { loadInjectorConfig } from './injector-config.ts';
+import { decide } from './mutate.ts';
+
+const config = loadInjectorConfig();
+
+const review = (object: unknown, request: Record<string, unknown> = {}) =>
+  parseAdmissionReview({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'c0ffee',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'shop',
+      object,
+      ...request,
+    },
+  });
+
+const pod = (annotations?: Record<string, string>, spec: Record<string, unknown> = {}) => ({
+  metadata: { name: 'web', ...(annotations === undefined ? {} : { annotations }) },
+  spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
+});
+const inject = { 'outrigger.dev/inject': 'true' };
+const patchOf = (patch: string | undefined) => JSON.parse(Buffer.from(patch ?? '', 'base64').toString('utf8'));
+
+t.test('an annotated pod: allowed with a JSON Patch, the uid echoed', async (t) => {
+  const decision = decide(review(pod(inject)), config);
+  t.equal(decision.result, 'injected');
+  t.match(decision.response, { uid: 'c0ffee', allowed: true, patchType: 'JSONPatch' });
+  const patch = patchOf(decision.response.patch);
+  t.ok(
+    patch.some((op: { path: string; value: { name?: string }[] }) => op.path === '/spec/initContainers'),
+    'the sidecar is added',
+  );
+  t.equal(decision.response.warnings, undefined, 'no warnings when there is nothing to warn of');
+});
+
+t.test('left untouched: allowed without a patch', async (t) => {
+  const untouched: [string, ReturnType<typeof review>][] = [
+    ['no annotations', review(pod())],
+    ['inject: "false"', review(pod({ 'outrigger.dev/inject': 'false' }))],
+    ['inject: "True" (only "true" opts in)', review(pod({ 'outrigger.dev/inject': 'True' }))],
+    ['kube-system', review(pod(inject), { namespace: 'kube-system' })],
+    ['an update', review(pod(inject), { operation: 'UPDATE' })],
+    ['not a pod', review({ metadata: {} }, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } })],
+    [
+      'already injected (reinvocation)',
+      review(pod(inject, { initContainers: [{ name: 'outrigger', image: 'ghcr.io/outrigger/outrigger:0.1.0' }] })),
+    ],
+    ['no annotations and a strange body', review({ metadata: { annotations: 7 } })],
+  ];
+  for (const [what, request] of untouched) {
+    const decision = decide(request, config);
+    t.equal(decision.result, 'skipped', what);
+    t.same(decision.response, { uid: 'c0ffee', allowed: true }, `${what}: no patch`);
+  }
+});
+
+t.test('bad annotations: refused with 400 and a message naming them', async (t) => {
+  const decision = decide(
+    review(pod({ ...inject, 'outrigger.dev/app-port': 'eighty', 'outrigger.dev/memory-limit': 'lots' })),
+    config,
+  );
+  t.equal(decision.result, 'denied');
+  t.equal(decision.response.allowed, false);
+  t.equal(decision.response.patch, undefined);
+  t.equal(decision.response.status?.code, 400);
+  t.match(
+    decision.response.status?.message,
+    /outrigger\.dev\/app-port: "eighty" is not valid.*; outrigger\.dev\/memory-limit: "lots"/,
+  );
+
+  const hostNetwork = decide(review(pod(inject, { hostNetwork: true })), config);
+  t.equal(hostNetwork.result, 'denied');
+  t.match(hostNetwork.response.status?.message, /hostNetwork/);
+});
+
+t.test('an annotated object that is not a pod: refused as an error, no crash', async (t) => {
+  const decision = decide(review({ metadata: { annotations: inject }, spec: { containers: 'app' } }), config);
+  t.equal(decision.result, 'error');
+  t.match(decision.response, { uid: 'c0ffee', allowed: false, status: { code: 400 } });
+  t.match(decision.response.status?.message, /request\.object is not a valid pod: spec\.containers/);
+});
+
+t.test('warnings reach the response', async (t) => {
+  const decision = decide(
+    review(
+      pod(
+        { ...inject, 'outrigger.dev/app-prot': '8080' },
+        { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 3600 }] }] },
+      ),
+    ),
+    config,
+  );
+  t.equal(decision.result, 'injected');
+  t.match(decision.response.warnings, [/unknown annotation outrigger\.dev\/app-prot/, /declares port 3600/]);
+});
+
+t.test('a body that is not an AdmissionReview: a 400 problem naming the field', async (t) => {
+  const cases: [unknown, RegExp][] = [
+    [null, /expected object/],
+    [[], /expected object/],
+    ['review', /expected object/],
+    [
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} },
+      /apiVersion: expected "admission\.k8s\.io\/v1"/,
+    ],
+    [{ apiVersion: 'admission.k8s.io/v1', kind: 'Review' }, /kind: expected "AdmissionReview"/],
+    [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, /request: expected the review's request/],
+    [
+      {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: '', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE' },
+      },
+      /request\.uid: expected a non-empty string/,
+    ],
+  ];
+  for (const [body, expected] of cases) {
+    const error = (() => {
+      try {
+        parseAdmissionReview(body);
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    })();
+    t.ok(isProblemError(error), JSON.stringify(body));
+    t.match(error as { status: number; code: string; detail: string }, {
+      status: 400,
+      code: 'REQUEST_INVALID',
+      detail: expected,
+    });
+  }
+});
