@@ -32,6 +32,8 @@ export function buildWebhook({ config, keyPair, logger, metrics }: WebhookDeps):
     requestTimeout: 30_000,
   }) as unknown as Webhook;
   installProblemHandlers(webhook);
+  // The API server sends JSON; anything else is answered 415 rather than parsed.
+  webhook.removeContentTypeParser('text/plain');
 
   // Counted on the response, so reviews refused before the handler (not JSON, too large) count as errors too.
   const results = new WeakMap<FastifyRequest, AdmissionResult>();

@@ -1,0 +1,458 @@
+// The injector in the real admission chain: `outrigger injector` as a
+// process, registered as a MutatingWebhookConfiguration on a real
+// kube-apiserver (support/kube.ts), and pods created through the API. What the
+// API server stores is what a kubelet would run, so the sidecar is checked
+// there, not in the webhook's answer.
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createServer, request } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { promisify } from 'node:util';
+import {
+  AdmissionregistrationV1Api,
+  ApiException,
+  CoreV1Api,
+  type V1MutatingWebhook,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import t from 'tap';
+import { VERSION } from '../src/version.ts';
+import { startControlPlane } from './support/kube.ts';
+import { configFile, runCli } from './support/sidecar-process.ts';
+import { until } from './support/wait.ts';
+
+const execFileAsync = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'outrigger-injector-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A P-256 key and certificate made by openssl; self-signed CA when `ca` is omitted. */
+async function issue(name: string, subject: string, extensions: string[], ca?: string) {
+  const [cert, key] = [join(dir, `${name}.crt`), join(dir, `${name}.key`)];
+  const signer = ca === undefined ? [] : ['-CA', join(dir, `${ca}.crt`), '-CAkey', join(dir, `${ca}.key`)];
+  await execFileAsync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '2'],
+      ...['-keyout', key, '-out', cert, '-subj', subject, ...signer],
+      ...extensions.flatMap((extension) => ['-addext', extension]),
+    ],
+    { timeout: 10_000 },
+  );
+  return { cert, key, pem: readFileSync(cert, 'utf8') };
+}
+
+const ca = await issue('ca', '/CN=outrigger-injector-test-ca', [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign,cRLSign',
+]);
+const servingExtensions = [
+  'basicConstraints=critical,CA:FALSE',
+  'extendedKeyUsage=serverAuth',
+  'subjectAltName=IP:127.0.0.1',
+];
+const serving = await issue('serving', '/CN=outrigger-injector', servingExtensions, 'ca');
+
+const kube = await startControlPlane(t);
+const core = kube.kubeConfig.makeApiClient(CoreV1Api);
+const admission = kube.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+await kube.createNamespace('shop');
+
+const injectorConfig = {
+  image: 'registry.example/outrigger:test',
+  brokerUrlSecret: { name: 'outrigger-broker', key: 'url' },
+  env: [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://collector.observability:4318' }],
+};
+const injector = runCli(t, [
+  'injector',
+  ...['--tls-cert', serving.cert, '--tls-key', serving.key],
+  ...['--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--log-level', 'debug'],
+  ...['--config', configFile(t, injectorConfig)],
+]);
+const started = await until('the injector to log "injector started"', () => {
+  if (injector.child.exitCode !== null) throw new Error(`injector exited: ${injector.stderr()}`);
+  return injector.logs.find((line) => line.msg === 'injector started');
+});
+const webhookUrl = started.webhook as string;
+const opsUrl = started.ops as string;
+
+/** The webhook as a cluster admin would register it (docs/injector.md). */
+const webhook = (name: string, url: string, reinvocationPolicy: 'IfNeeded' | 'Never'): V1MutatingWebhook => ({
+  name,
+  admissionReviewVersions: ['v1'],
+  sideEffects: 'None',
+  failurePolicy: 'Fail',
+  reinvocationPolicy,
+  timeoutSeconds: 10,
+  clientConfig: { url, caBundle: Buffer.from(ca.pem).toString('base64') },
+  rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+  namespaceSelector: {
+    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }],
+  },
+});
+await admission.createMutatingWebhookConfiguration({
+  body: {
+    metadata: { name: 'outrigger-injector' },
+    webhooks: [webhook('inject.outrigger.dev', webhookUrl, 'IfNeeded')],
+  },
+});
+
+const container = { name: 'app', image: 'registry.example/orders:1', ports: [{ name: 'web', containerPort: 8080 }] };
+const podBody = (name: string, annotations: Record<string, string>, extra: Partial<V1Pod['metadata']> = {}): V1Pod => ({
+  metadata: { name, annotations, ...extra },
+  spec: { containers: [container] },
+});
+const sidecarOf = (pod: V1Pod) => pod.spec?.initContainers?.find((c) => c.name === 'outrigger');
+
+// The API server picks up a new webhook configuration through an informer: wait until it calls ours.
+await until(
+  'the API server to call the webhook',
+  async () => {
+    const dryRun = await core.createNamespacedPod({
+      namespace: 'shop',
+      body: podBody('probe', { 'outrigger.dev/inject': 'true' }),
+      dryRun: 'All',
+    });
+    return sidecarOf(dryRun) !== undefined;
+  },
+  { timeoutMs: 20_000, intervalMs: 100 },
+);
+
+/** What the pod's creation failed with: the API's status code and message. */
+async function refusal(body: V1Pod): Promise<{ code: number; message: string }> {
+  try {
+    await core.createNamespacedPod({ namespace: 'shop', body });
+  } catch (error) {
+    if (!(error instanceof ApiException)) throw error;
+    const status = JSON.parse(String(error.body)) as { message: string };
+    return { code: error.code, message: status.message };
+  }
+  throw new Error('the pod was created');
+}
+
+/** GET or POST on the webhook's port with the test CA; the status and body. */
+function callWebhook(path: string, method: string, body?: string, contentType = 'application/json') {
+  return new Promise<{ status: number; body: string; fingerprint: string }>((resolve, reject) => {
+    const url = new URL(path, webhookUrl);
+    const req = request(
+      url,
+      { method, ca: ca.pem, headers: { 'content-type': contentType }, timeout: 5_000, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text,
+            fingerprint: (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256,
+          }),
+        );
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function admissions(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^outrigger_injector_admissions_total\{result="(\w+)"\} (\d+)$/gm)) {
+    counts[match[1] as string] = Number(match[2]);
+  }
+  return counts;
+}
+
+t.test("a Deployment's annotated pod gets the native sidecar", async (t) => {
+  const created = await core.createNamespacedPod({
+    namespace: 'shop',
+    body: {
+      metadata: {
+        generateName: 'orders-6f7c9d5b8-',
+        labels: { app: 'orders', 'pod-template-hash': '6f7c9d5b8' },
+        annotations: {
+          'outrigger.dev/inject': 'true',
+          'outrigger.dev/app-port': '8080',
+          'outrigger.dev/config': 'orders-sidecar',
+        },
+        // As the ReplicaSet controller creates it (the ReplicaSet itself need not exist: no garbage collector runs).
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: 'orders-6f7c9d5b8',
+            uid: '3f1c2a9e-1b7d-4c55-9a39-0f2d1e6c7b10',
+            controller: true,
+          },
+        ],
+      },
+      spec: { containers: [container] },
+    },
+  });
+  const name = created.metadata?.name as string;
+  // Read back what the API server stored: it passed validation, as a kubelet will see it.
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name });
+  t.equal(pod.metadata?.annotations?.['outrigger.dev/injected'], VERSION, 'the marker annotation');
+
+  const initContainers = pod.spec?.initContainers ?? [];
+  t.equal(initContainers.length, 1, 'one init container');
+  const sidecar = initContainers[0];
+  t.equal(sidecar?.name, 'outrigger');
+  t.equal(sidecar?.restartPolicy, 'Always', 'a native sidecar');
+  t.equal(sidecar?.image, 'registry.example/outrigger:test', "the config's image");
+  t.same(sidecar?.args, ['sidecar', '--config', '/etc/outrigger/outrigger.yaml']);
+  t.same(
+    sidecar?.ports?.map((port) => [port.name, port.containerPort, port.hostPort]),
+    [
+      ['http', 3600, undefined],
+      ['ops', 9464, undefined],
+    ],
+    'ports, none on the host',
+  );
+  t.match(sidecar?.startupProbe, { httpGet: { path: '/healthz', port: 'ops' } });
+  t.match(sidecar?.readinessProbe, { httpGet: { path: '/readyz', port: 'ops' } });
+  t.match(sidecar?.livenessProbe, { httpGet: { path: '/healthz', port: 'ops' } });
+  t.same(sidecar?.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+  t.match(sidecar?.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+
+  const env = Object.fromEntries((sidecar?.env ?? []).map((variable) => [variable.name, variable]));
+  t.equal(env.OUTRIGGER_APP_ID?.value, 'orders', "the app id is the Deployment's name");
+  t.equal(env.OUTRIGGER_APP_PORT?.value, '8080');
+  t.equal(env.OUTRIGGER_KUBERNETES?.value, 'true');
+  t.equal(env.OUTRIGGER_NAMESPACE?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', 'downward API');
+  t.equal(env.OUTRIGGER_POD_NAME?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', 'downward API');
+  t.match(env.OUTRIGGER_BROKER_URL?.valueFrom?.secretKeyRef, { name: 'outrigger-broker', key: 'url', optional: true });
+  t.equal(env.OTEL_EXPORTER_OTLP_ENDPOINT?.value, 'http://collector.observability:4318', "the config's extra env");
+
+  const mounts = Object.fromEntries((sidecar?.volumeMounts ?? []).map((mount) => [mount.mountPath, mount]));
+  t.equal(mounts['/tmp']?.name, 'outrigger-tmp', 'a writable /tmp');
+  t.match(mounts['/etc/outrigger'], { name: 'outrigger-config', readOnly: true });
+  // The built-in ServiceAccount plugin runs again after a webhook changes the pod: the sidecar can call the API.
+  t.ok(mounts['/var/run/secrets/kubernetes.io/serviceaccount'], 'the ServiceAccount token is mounted in the sidecar');
+  const volumes = Object.fromEntries((pod.spec?.volumes ?? []).map((volume) => [volume.name, volume]));
+  t.ok(volumes['outrigger-tmp']?.emptyDir, 'the /tmp volume');
+  t.match(volumes['outrigger-config']?.configMap, { name: 'orders-sidecar', items: [{ key: 'outrigger.yaml' }] });
+
+  const app = pod.spec?.containers[0];
+  t.same(
+    app?.env?.find((variable) => variable.name === 'OUTRIGGER_URL'),
+    { name: 'OUTRIGGER_URL', value: 'http://127.0.0.1:3600' },
+    'the app container knows where the sidecar is',
+  );
+});
+
+t.test('a pod without the annotation is stored as it was sent', async (t) => {
+  await core.createNamespacedPod({ namespace: 'shop', body: podBody('plain', { team: 'payments' }) });
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'plain' });
+  t.same(pod.metadata?.annotations, { team: 'payments' });
+  t.equal(pod.spec?.initContainers, undefined, 'no init containers');
+  t.equal(pod.spec?.containers[0]?.env, undefined, 'no env added');
+  t.notOk(
+    pod.spec?.volumes?.some((volume) => volume.name.startsWith('outrigger')),
+    'no volumes of ours',
+  );
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: podBody('opted-out', { 'outrigger.dev/inject': 'false' }),
+  });
+  const optedOut = await core.readNamespacedPod({ namespace: 'shop', name: 'opted-out' });
+  t.equal(optedOut.spec?.initContainers, undefined, '"false" is not "true"');
+});
+
+/**
+ * Another mutating webhook, standing for whatever else a cluster runs (a mesh, a policy engine): it adds an
+ * annotation to every pod it is sent. Answers in the same AdmissionReview format; closed when the file ends.
+ */
+async function startLaterWebhook(): Promise<string> {
+  const server = createServer({ cert: readFileSync(serving.cert), key: readFileSync(serving.key) }, (req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      const { request: review } = JSON.parse(body) as { request: { uid: string } };
+      const patch = [{ op: 'add', path: '/metadata/labels/later-webhook', value: 'seen' }];
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          response: {
+            uid: review.uid,
+            allowed: true,
+            patchType: 'JSONPatch',
+            patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+          },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  server.unref();
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+t.test('reinvoked after a later webhook changed the pod: still one sidecar', async (t) => {
+  // Configurations are called in name order, so "zz-..." comes after "outrigger-injector"; it changes the pod,
+  // so the API server calls ours again (reinvocationPolicy IfNeeded) with the pod that already has the sidecar.
+  const later = webhook('later.test.outrigger.dev', await startLaterWebhook(), 'Never');
+  later.failurePolicy = 'Ignore';
+  later.objectSelector = { matchLabels: { 'test.outrigger.dev/later': 'true' } };
+  await admission.createMutatingWebhookConfiguration({
+    body: { metadata: { name: 'zz-later-webhook' }, webhooks: [later] },
+  });
+  const labels = { 'test.outrigger.dev/later': 'true' };
+  await until(
+    'the API server to call the later webhook',
+    async () => {
+      const dryRun = await core.createNamespacedPod({
+        namespace: 'shop',
+        body: { ...podBody('probe-later', {}), metadata: { name: 'probe-later', labels } },
+        dryRun: 'All',
+      });
+      return dryRun.metadata?.labels?.['later-webhook'] === 'seen';
+    },
+    { timeoutMs: 20_000, intervalMs: 100 },
+  );
+
+  const body = podBody('reinvoked', { 'outrigger.dev/inject': 'true' });
+  await core.createNamespacedPod({ namespace: 'shop', body: { ...body, metadata: { ...body.metadata, labels } } });
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'reinvoked' });
+  t.equal(pod.metadata?.labels?.['later-webhook'], 'seen', 'the later webhook changed the pod');
+  t.same(
+    pod.spec?.initContainers?.map((container) => container.name),
+    ['outrigger'],
+    'one sidecar',
+  );
+  t.same(
+    pod.spec?.containers[0]?.env?.filter((variable) => variable.name === 'OUTRIGGER_URL').length,
+    1,
+    'one OUTRIGGER_URL',
+  );
+  const reviews = injector.logs.filter((line) => line.msg === 'admission review' && line.pod === 'reinvoked');
+  t.same(
+    reviews.map((line) => [line.result, line.reason]),
+    [
+      ['injected', 'app id reinvoked'],
+      ['skipped', 'already injected'],
+    ],
+    'our webhook was called twice: it injected, then left the pod as it was',
+  );
+});
+
+t.test('bad annotations: the pod is refused with a message naming them', async (t) => {
+  const refused = await refusal(
+    podBody('bad', {
+      'outrigger.dev/inject': 'true',
+      'outrigger.dev/app-port': 'eighty',
+      'outrigger.dev/memory-limit': '1GB',
+    }),
+  );
+  t.equal(refused.code, 400);
+  t.match(refused.message, /admission webhook "inject\.outrigger\.dev" denied the request/);
+  t.match(refused.message, /outrigger\.dev\/app-port: "eighty" is not valid: expected a port number/);
+  t.match(refused.message, /outrigger\.dev\/memory-limit: "1GB" is not valid: expected a Kubernetes quantity/);
+  const stored = await core.listNamespacedPod({ namespace: 'shop' });
+  t.notOk(
+    stored.items.some((pod) => pod.metadata?.name === 'bad'),
+    'nothing stored',
+  );
+});
+
+t.test('a malformed review gets a 400 and the injector keeps serving', async (t) => {
+  const before = await admissions();
+  const notJson = await callWebhook('/mutate', 'POST', '{"apiVersion":');
+  t.equal(notJson.status, 400);
+  t.match(JSON.parse(notJson.body), { code: 'REQUEST_INVALID', detail: 'the body is not valid JSON' });
+  const notReview = await callWebhook('/mutate', 'POST', JSON.stringify({ apiVersion: 'v1', kind: 'Pod' }));
+  t.equal(notReview.status, 400);
+  t.match(JSON.parse(notReview.body).detail, /not an AdmissionReview admission\.k8s\.io\/v1: apiVersion/);
+  const wrongType = await callWebhook('/mutate', 'POST', 'x', 'text/plain');
+  t.equal(wrongType.status, 415);
+  t.equal((await callWebhook('/other', 'GET')).status, 404, 'nothing else on the webhook port');
+  const after = await admissions();
+  t.equal(after.error, (before.error ?? 0) + 3, 'each counted as an error');
+
+  t.equal(injector.child.exitCode, null, 'still running');
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: podBody('after-garbage', { 'outrigger.dev/inject': 'true' }),
+  });
+  t.ok(sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'after-garbage' })), 'still injecting');
+});
+
+t.test('metrics count each result', async (t) => {
+  const counts = await admissions();
+  t.ok((counts.injected ?? 0) >= 2, `injected: ${counts.injected}`);
+  t.ok((counts.skipped ?? 0) >= 2, `skipped: ${counts.skipped}`);
+  t.ok((counts.denied ?? 0) >= 1, `denied: ${counts.denied}`);
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
+  t.match(
+    text,
+    /^outrigger_injector_admission_duration_seconds_count\{result="injected"\} [1-9]/m,
+    'latency histogram',
+  );
+  t.match(text, /^outrigger_injector_certificate_expiry_timestamp_seconds \d+/m);
+  t.equal((await fetch(`${opsUrl}/readyz`)).status, 200);
+  t.equal((await fetch(`${opsUrl}/healthz`)).status, 200);
+});
+
+t.test('a rotated certificate is served without a restart', async (t) => {
+  const first = await callWebhook('/mutate', 'POST', '{}');
+  t.equal(first.fingerprint, new X509Certificate(serving.pem).fingerprint256, 'the first certificate');
+  // As a Secret volume update does: new files swapped in by rename.
+  const next = await issue('serving-next', '/CN=outrigger-injector-rotated', servingExtensions, 'ca');
+  renameSync(next.key, serving.key);
+  renameSync(next.cert, serving.cert);
+  const expected = new X509Certificate(next.pem).fingerprint256;
+  await until(
+    'the new certificate to be served',
+    async () => (await callWebhook('/healthz', 'GET')).fingerprint === expected,
+    {
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    },
+  );
+  t.match(
+    await (await fetch(`${opsUrl}/metrics`)).text(),
+    /^outrigger_injector_certificate_reloads_total\{result="loaded"\} 1$/m,
+  );
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: podBody('after-rotation', { 'outrigger.dev/inject': 'true' }),
+  });
+  t.ok(
+    sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'after-rotation' })),
+    'the API server trusts it too',
+  );
+});
+
+t.test('SIGTERM: stops cleanly with exit code 0', async (t) => {
+  const exit = await injector.stop('SIGTERM');
+  t.same(exit, { code: 0, signal: null });
+  t.ok(injector.logs.some((line) => line.msg === 'injector stopped'));
+  // No TLS session can start any more.
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(webhookUrl).port), ca: ca.pem });
+    socket.on('secureConnect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', () => resolve(true));
+  });
+  t.ok(refused, 'the port is closed');
+});
