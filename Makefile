@@ -51,6 +51,7 @@ demo: build ## run services with their sidecars against the local RabbitMQ (Ctrl
 bench: build ## run the benchmarks and print the tables for docs/benchmarks.md
 	@node bench/run.ts
 
+.PHONY: dev
 dev: ## the sandbox on kind: create the cluster if absent, then skaffold dev (docs/kubernetes.md)
 	@missing=""; for tool in docker kind skaffold helm kubectl; do command -v "$$tool" >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then echo "make dev: not on PATH:$$missing (docs/kubernetes.md, Prerequisites)" >&2; exit 1; fi; \
