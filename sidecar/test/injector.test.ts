@@ -210,14 +210,14 @@ t.test("a Deployment's annotated pod gets the native sidecar", async (t) => {
   t.same(
     sidecar?.ports?.map((port) => [port.name, port.containerPort, port.hostPort]),
     [
-      ['http', 3600, undefined],
-      ['ops', 9464, undefined],
+      ['outrigger-http', 3600, undefined],
+      ['outrigger-ops', 9464, undefined],
     ],
     'ports, none on the host',
   );
-  t.match(sidecar?.startupProbe, { httpGet: { path: '/healthz', port: 'ops' } });
-  t.match(sidecar?.readinessProbe, { httpGet: { path: '/readyz', port: 'ops' } });
-  t.match(sidecar?.livenessProbe, { httpGet: { path: '/healthz', port: 'ops' } });
+  t.match(sidecar?.startupProbe, { httpGet: { path: '/healthz', port: 'outrigger-ops' } });
+  t.match(sidecar?.readinessProbe, { httpGet: { path: '/readyz', port: 'outrigger-ops' } });
+  t.match(sidecar?.livenessProbe, { httpGet: { path: '/healthz', port: 'outrigger-ops' } });
   t.same(sidecar?.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
   t.match(sidecar?.securityContext, {
     runAsNonRoot: true,
@@ -252,6 +252,36 @@ t.test("a Deployment's annotated pod gets the native sidecar", async (t) => {
     { name: 'OUTRIGGER_URL', value: 'http://127.0.0.1:3600' },
     'the app container knows where the sidecar is',
   );
+});
+
+t.test("the sidecar's port names never shadow the app's", async (t) => {
+  // Services and probes that name a port take a native sidecar's port of that name before the app's; the API
+  // server warns of any duplicate name. Created with a plain request, since that warning is a response header.
+  const body = podBody('named-ports', { 'outrigger.dev/inject': 'true' });
+  const ports = ['http', 'ops', 'metrics', 'grpc'].map((name, index) => ({ name, containerPort: 8080 + index }));
+  const spec = { containers: [{ ...container, ports }] };
+  const answer = await new Promise<{ status: number; warning: string | undefined }>((resolve, reject) => {
+    const req = request(
+      `${kube.server}/api/v1/namespaces/shop/pods`,
+      {
+        method: 'POST',
+        ca: kube.caPem,
+        cert: kube.adminCert,
+        key: kube.adminKey,
+        headers: { 'content-type': 'application/json' },
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume().on('end', () => resolve({ status: res.statusCode ?? 0, warning: res.headers.warning }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...body, spec }));
+  });
+  t.equal(answer.status, 201);
+  t.equal(answer.warning, undefined, 'no warning: no duplicate port name');
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'named-ports' });
+  t.ok(sidecarOf(pod), 'injected');
 });
 
 t.test('a pod without the annotation is stored as it was sent', async (t) => {

@@ -57,13 +57,13 @@ t.test('a plain pod gets the native sidecar, the volumes, the marker and OUTRIGG
     restartPolicy: 'Always',
     args: ['sidecar'],
     ports: [
-      { name: 'http', containerPort: 3600 },
-      { name: 'ops', containerPort: 9464 },
+      { name: 'outrigger-http', containerPort: 3600 },
+      { name: 'outrigger-ops', containerPort: 9464 },
     ],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-    startupProbe: { httpGet: { path: '/healthz', port: 'ops' } },
-    readinessProbe: { httpGet: { path: '/readyz', port: 'ops' } },
-    livenessProbe: { httpGet: { path: '/healthz', port: 'ops' } },
+    startupProbe: { httpGet: { path: '/healthz', port: 'outrigger-ops' } },
+    readinessProbe: { httpGet: { path: '/readyz', port: 'outrigger-ops' } },
+    livenessProbe: { httpGet: { path: '/healthz', port: 'outrigger-ops' } },
     securityContext: {
       runAsNonRoot: true,
       runAsUser: 65532,

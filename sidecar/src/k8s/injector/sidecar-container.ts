@@ -9,6 +9,11 @@ export const SIDECAR_NAME = 'outrigger';
 export const CONFIG_DIR = '/etc/outrigger';
 export const CONFIG_KEY = 'outrigger.yaml';
 export const VOLUMES = { tmp: 'outrigger-tmp', config: 'outrigger-config' } as const;
+/**
+ * Prefixed: Services and probes that name a port take a native sidecar's port of that name before the app's,
+ * so a plain "http" here would send an app's `targetPort: http` traffic to the sidecar.
+ */
+export const PORT_NAMES = { http: 'outrigger-http', ops: 'outrigger-ops' } as const;
 
 /** Variables the injector sets on the sidecar; the config's extra env may not override them. */
 export const INJECTED_ENV = [
@@ -27,7 +32,7 @@ type EnvVar = { name: string; value: string } | { name: string; valueFrom: Recor
 
 export function sidecarContainer(settings: InjectionSettings, config: InjectorConfig): Record<string, unknown> {
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path, port: 'ops', scheme: 'HTTP' },
+    httpGet: { path, port: PORT_NAMES.ops, scheme: 'HTTP' },
     periodSeconds,
     failureThreshold,
     timeoutSeconds: 2,
@@ -40,8 +45,8 @@ export function sidecarContainer(settings: InjectionSettings, config: InjectorCo
     args: settings.configMap === undefined ? ['sidecar'] : ['sidecar', '--config', `${CONFIG_DIR}/${CONFIG_KEY}`],
     // The app API binds to loopback: the port is declared for readers, never published (no hostPort).
     ports: [
-      { name: 'http', containerPort: config.httpPort, protocol: 'TCP' },
-      { name: 'ops', containerPort: config.opsPort, protocol: 'TCP' },
+      { name: PORT_NAMES.http, containerPort: config.httpPort, protocol: 'TCP' },
+      { name: PORT_NAMES.ops, containerPort: config.opsPort, protocol: 'TCP' },
     ],
     env: sidecarEnv(settings, config),
     resources: settings.resources,
