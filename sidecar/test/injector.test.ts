@@ -10,7 +10,7 @@ import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import {
   AdmissionregistrationV1Api,
@@ -101,8 +101,8 @@ await admission.createMutatingWebhookConfiguration({
 });
 
 const container = { name: 'app', image: 'registry.example/orders:1', ports: [{ name: 'web', containerPort: 8080 }] };
-const podBody = (name: string, annotations: Record<string, string>, extra: Partial<V1Pod['metadata']> = {}): V1Pod => ({
-  metadata: { name, annotations, ...extra },
+const podBody = (name: string, annotations: Record<string, string>): V1Pod => ({
+  metadata: { name, annotations },
   spec: { containers: [container] },
 });
 const sidecarOf = (pod: V1Pod) => pod.spec?.initContainers?.find((c) => c.name === 'outrigger');
@@ -149,7 +149,7 @@ function callWebhook(path: string, method: string, body?: string, contentType = 
           resolve({
             status: res.statusCode ?? 0,
             body: text,
-            fingerprint: (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256,
+            fingerprint: (res.socket as TLSSocket).getPeerCertificate().fingerprint256,
           }),
         );
       },
