@@ -9,6 +9,8 @@ import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import type { Config } from './config/schema.ts';
 import { Subscriptions } from './delivery/subscriptions.ts';
 import { Readiness } from './health/readiness.ts';
+import { connectCluster } from './k8s/cluster.ts';
+import { ResourceSync } from './k8s/resource-sync.ts';
 import { buildOps } from './ops/server.ts';
 import { Outbound } from './outbound/outbound.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -33,6 +35,7 @@ interface SidecarParts {
   broker: Broker;
   subscriptions: Subscriptions;
   outbound: Outbound;
+  resources: ResourceSync | undefined;
   app: FastifyInstance;
   ops: FastifyInstance;
   lifecycle: { closing: boolean };
@@ -46,6 +49,8 @@ export class Sidecar {
   readonly broker: Broker;
   readonly subscriptions: Subscriptions;
   readonly outbound: Outbound;
+  /** Subscription and OutboundTarget resources, when kubernetes.watch is on. */
+  private readonly resources: ResourceSync | undefined;
   private readonly app: FastifyInstance;
   private readonly ops: FastifyInstance;
   private readonly lifecycle: { closing: boolean };
@@ -58,12 +63,16 @@ export class Sidecar {
     this.broker = parts.broker;
     this.subscriptions = parts.subscriptions;
     this.outbound = parts.outbound;
+    this.resources = parts.resources;
     this.app = parts.app;
     this.ops = parts.ops;
     this.lifecycle = parts.lifecycle;
   }
 
-  /** Throws a ConfigError when a target's secret header cannot be resolved (before anything starts). */
+  /**
+   * Throws a ConfigError when a target's secret header cannot be resolved, or
+   * kubernetes.watch is on without a cluster to watch (before anything starts).
+   */
   static async create(config: Config, options: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<Sidecar> {
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });
@@ -79,7 +88,18 @@ export class Sidecar {
     });
     readiness.register(broker.health);
     const subscriptions = new Subscriptions({ config, broker, metrics, logger });
-    if (config.subscriptions.length > 0) readiness.register(subscriptions.health);
+    if (config.subscriptions.length > 0 || config.kubernetes.watch) readiness.register(subscriptions.health);
+    let resources: ResourceSync | undefined;
+    if (config.kubernetes.watch) {
+      resources = new ResourceSync({
+        config,
+        cluster: connectCluster(config, options.env),
+        subscriptions,
+        outbound,
+        logger,
+      });
+      readiness.register(resources.health);
+    }
     if (subscriptions.appHealth !== undefined && config.app.healthPath !== undefined) {
       readiness.register(subscriptions.appHealth.health);
     }
@@ -94,7 +114,19 @@ export class Sidecar {
       isClosing: () => lifecycle.closing,
     });
     const ops = buildOps({ readiness, metrics, logger });
-    return new Sidecar({ config, logger, metrics, readiness, broker, subscriptions, outbound, app, ops, lifecycle });
+    return new Sidecar({
+      config,
+      logger,
+      metrics,
+      readiness,
+      broker,
+      subscriptions,
+      outbound,
+      resources,
+      app,
+      ops,
+      lifecycle,
+    });
   }
 
   /** Listens on both ports and starts connecting to the broker (without waiting for it). */
@@ -102,6 +134,7 @@ export class Sidecar {
     const { http, ops } = this.config;
     this.subscriptions.start();
     await this.broker.start();
+    await this.resources?.start();
     await this.ops.listen({ host: ops.host, port: ops.port });
     await this.app.listen({ host: http.host, port: http.port });
     const addresses = { api: urlOf(this.app, '127.0.0.1'), ops: urlOf(this.ops, '127.0.0.1') };
@@ -134,6 +167,8 @@ export class Sidecar {
     });
     const deadline = Date.now() + this.config.shutdown.grace;
     const finished = (async () => {
+      // No more changes from Kubernetes while stopping.
+      await this.resources?.stop();
       // Deliveries first: pushes in flight finish, the rest goes back to the queue; waiting pulls end.
       await this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS);
       await this.app.close();

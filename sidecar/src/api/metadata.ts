@@ -62,7 +62,7 @@ export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (
       version: VERSION,
       runtime: { node: process.versions.node },
       broker: { state: broker.state, address: broker.address },
-      subscriptions: config.subscriptions.map((sub) => {
+      subscriptions: subscriptions.list().map((sub) => {
         const { queue, deadLetterQueue } = subscriptionQueue(sub);
         const consumer = subscriptions.get(sub.name)?.consumer;
         return {

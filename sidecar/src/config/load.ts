@@ -8,14 +8,16 @@ import { type Config, ConfigSchema } from './schema.ts';
 
 /** Environment variables that override the file (API.md, "Running it"). */
 export const ENV_OVERRIDES = [
-  { env: 'OUTRIGGER_APP_ID', path: ['appId'], integer: false },
-  { env: 'OUTRIGGER_BROKER_URL', path: ['broker', 'url'], integer: false },
-  { env: 'OUTRIGGER_HTTP_PORT', path: ['http', 'port'], integer: true },
-  { env: 'OUTRIGGER_OPS_PORT', path: ['ops', 'port'], integer: true },
-  { env: 'OUTRIGGER_APP_PORT', path: ['app', 'port'], integer: true },
-  { env: 'OUTRIGGER_API_TOKEN', path: ['auth', 'apiToken'], integer: false },
-  { env: 'OUTRIGGER_APP_TOKEN', path: ['auth', 'appToken'], integer: false },
-  { env: 'OUTRIGGER_LOG_LEVEL', path: ['log', 'level'], integer: false },
+  { env: 'OUTRIGGER_APP_ID', path: ['appId'], type: 'string' },
+  { env: 'OUTRIGGER_BROKER_URL', path: ['broker', 'url'], type: 'string' },
+  { env: 'OUTRIGGER_HTTP_PORT', path: ['http', 'port'], type: 'integer' },
+  { env: 'OUTRIGGER_OPS_PORT', path: ['ops', 'port'], type: 'integer' },
+  { env: 'OUTRIGGER_APP_PORT', path: ['app', 'port'], type: 'integer' },
+  { env: 'OUTRIGGER_API_TOKEN', path: ['auth', 'apiToken'], type: 'string' },
+  { env: 'OUTRIGGER_APP_TOKEN', path: ['auth', 'appToken'], type: 'string' },
+  { env: 'OUTRIGGER_LOG_LEVEL', path: ['log', 'level'], type: 'string' },
+  { env: 'OUTRIGGER_KUBERNETES', path: ['kubernetes', 'watch'], type: 'boolean' },
+  { env: 'OUTRIGGER_NAMESPACE', path: ['kubernetes', 'namespace'], type: 'string' },
 ] as const;
 
 export class ConfigError extends Error {
@@ -87,7 +89,7 @@ function readYaml(file: string): Record<string, unknown> {
 /** Writes the environment overrides into `raw`; returns which field came from which variable. */
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
   const sources = new Map<string, string>();
-  for (const { env: name, path, integer } of ENV_OVERRIDES) {
+  for (const { env: name, path, type } of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
     let parent = raw;
@@ -96,10 +98,17 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<str
       if (typeof child !== 'object' || child === null || Array.isArray(child)) parent[key] = {};
       parent = parent[key] as Record<string, unknown>;
     }
-    parent[path[path.length - 1] as string] = integer && /^\d+$/.test(value) ? Number(value) : value;
+    parent[path[path.length - 1] as string] = typed(value, type);
     sources.set(path.join('.'), name);
   }
   return sources;
+}
+
+/** "8080" as 8080 and "true" as true; anything else stays a string, for the schema to name what is wrong. */
+function typed(value: string, type: 'string' | 'integer' | 'boolean'): unknown {
+  if (type === 'integer' && /^\d+$/.test(value)) return Number(value);
+  if (type === 'boolean' && (value === 'true' || value === 'false')) return value === 'true';
+  return value;
 }
 
 /** `subscriptions[0].retry.maxAttempts` from ['subscriptions', 0, 'retry', 'maxAttempts']. */
@@ -109,7 +118,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
     .join('');
 }
 
-function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string>): string {
+/** One line for a zod issue, naming the field (and the variable it came from, if one did). */
+export function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string> = new Map()): string {
   const path = formatPath(issue.path);
   const source = fromEnv.get(issue.path.join('.'));
   const field = source === undefined ? path : `${path} (from ${source})`;

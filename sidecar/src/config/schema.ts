@@ -80,6 +80,19 @@ export const ConfigSchema = z
           .describe("A consumer's span: child of the producer's (one trace per workflow) or a new trace linked to it"),
       })
       .prefault({}),
+    kubernetes: z
+      .strictObject({
+        watch: z
+          .boolean()
+          .default(false)
+          .describe('Apply the Subscription and OutboundTarget resources of this app id as they change (hot reload)'),
+        namespace: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: 'expected a namespace name' })
+          .optional()
+          .describe("Where to watch; by default the pod's own namespace"),
+      })
+      .prefault({}),
     shutdown: z
       .strictObject({ grace: duration().prefault('20s').describe('Time to finish in-flight work on SIGTERM') })
       .prefault({}),

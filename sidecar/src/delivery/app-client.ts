@@ -7,8 +7,8 @@ import type { PushResult } from './outcome.ts';
 export interface AppClientOptions {
   host: string;
   port: number;
-  /** Connections kept to the app at most (the sum of the push subscriptions' concurrency). */
-  connections: number;
+  /** Connections kept to the app at most (the sum of the push subscriptions' concurrency); no bound when undefined. */
+  connections: number | undefined;
   /** Sent as `outrigger-app-token` on every call, when set. */
   appToken?: string | undefined;
 }
@@ -35,7 +35,7 @@ export class AppClient {
     this.origin = `http://${host}:${options.port}`;
     this.appToken = options.appToken;
     this.pool = new Pool(this.origin, {
-      connections: Math.max(1, options.connections),
+      connections: options.connections === undefined ? null : Math.max(1, options.connections),
       keepAliveTimeout: 30_000,
       pipelining: 1,
     });

@@ -37,6 +37,9 @@ export class Subscriptions {
   readonly appHealth: AppHealth | undefined;
   private readonly options: SubscriptionsOptions;
   private stopping = false;
+  private started = false;
+  /** The hot reload in progress: the next one, and stop(), wait for it. */
+  private applying: Promise<void> = Promise.resolve();
 
   constructor(options: SubscriptionsOptions) {
     this.options = options;
@@ -47,7 +50,8 @@ export class Subscriptions {
       this.client = new AppClient({
         host,
         port,
-        connections: pushes.reduce((sum, sub) => sum + sub.concurrency, 0) + 1,
+        // Subscription resources may add pushes later: then each one's concurrency bounds its connections.
+        connections: config.kubernetes.watch ? undefined : pushes.reduce((sum, sub) => sum + sub.concurrency, 0) + 1,
         appToken: config.auth.appToken,
       });
       this.appHealth = new AppHealth({
@@ -91,42 +95,81 @@ export class Subscriptions {
 
   /** Declares every subscription's queues and starts delivery (push waits for a healthy app). */
   start(): void {
-    const { config, broker, metrics, logger } = this.options;
-    for (const sub of config.subscriptions) {
-      const spec = subscriptionQueue(sub);
-      const inbox = new Inbox({ windowMs: sub.inbox.window, maxIds: sub.inbox.maxIds });
-      const settler: Settler = { retry: sub.retry, deadLetter: sub.deadLetter, maxDelayMs: broker.maxDelayMs };
-      const deadLetters = broker.deadLetters(spec);
-      if (sub.mode === 'pull') {
-        const pull = new PullQueue({
-          subscription: sub,
-          inbox,
-          settler,
-          metrics,
-          logger,
-          messageParent: config.tracing.messageParent,
-        });
-        const consumer = broker.consume(spec, pull.accept);
-        this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, pull });
-      } else {
-        const push = new PushDispatcher({
-          subscription: sub,
-          client: this.client as AppClient,
-          inbox,
-          settler,
-          metrics,
-          logger,
-          onAppUnreachable: () => this.appUnreachable(),
-          messageParent: config.tracing.messageParent,
-        });
-        const consumer = broker.consume(spec, push.accept);
-        // The queue is declared at once, so messages wait for the app; taking them waits for its health.
-        if (!this.appHealthy) consumer.pause('waiting for the app to become healthy');
-        this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, push });
-      }
-    }
+    this.started = true;
+    for (const sub of this.options.config.subscriptions) this.startOne(sub);
     this.appHealth?.onChange((healthy) => this.gate(healthy, 'the app is unhealthy'));
     this.appHealth?.start();
+  }
+
+  /** The subscriptions at work now, from the file and (with Kubernetes) from Subscription resources. */
+  list(): Subscription[] {
+    if (!this.started) return this.options.config.subscriptions;
+    return [...this.active.values()].map(({ config }) => config);
+  }
+
+  /**
+   * Hot reload: makes `desired` the set at work. A new subscription starts
+   * consuming; a removed one stops taking messages, lets its pushes in flight
+   * finish (within the shutdown grace period) and hands back the rest; a
+   * changed one does both, in that order. Calls run one after another.
+   */
+  apply(desired: readonly Subscription[]): Promise<void> {
+    const run = this.applying.then(() => this.applyNow(desired));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(desired: readonly Subscription[]): Promise<void> {
+    if (this.stopping) return;
+    const wanted = new Map(desired.map((sub) => [sub.name, sub]));
+    const leaving = [...this.active.values()].filter(({ config }) => {
+      const next = wanted.get(config.name);
+      return next === undefined || !sameSubscription(next, config);
+    });
+    const deadline = Date.now() + this.options.config.shutdown.grace;
+    await Promise.all(
+      leaving.map(async (entry) => {
+        this.active.delete(entry.config.name);
+        this.options.metrics.subscriptionConsuming.remove({ subscription: entry.config.name });
+        await stopDelivery(entry, deadline);
+        this.options.logger.info({ subscription: entry.config.name }, 'subscription stopped');
+      }),
+    );
+    for (const sub of desired) {
+      if (this.active.has(sub.name)) continue;
+      this.startOne(sub);
+      this.options.logger.info({ subscription: sub.name, topic: sub.topic }, 'subscription started');
+    }
+  }
+
+  private startOne(sub: Subscription): void {
+    const { config, broker, metrics, logger } = this.options;
+    const spec = subscriptionQueue(sub);
+    const inbox = new Inbox({ windowMs: sub.inbox.window, maxIds: sub.inbox.maxIds });
+    const settler: Settler = { retry: sub.retry, deadLetter: sub.deadLetter, maxDelayMs: broker.maxDelayMs };
+    const deadLetters = broker.deadLetters(spec);
+    const messageParent = config.tracing.messageParent;
+    if (sub.mode === 'pull') {
+      const pull = new PullQueue({ subscription: sub, inbox, settler, metrics, logger, messageParent });
+      const consumer = broker.consume(spec, pull.accept);
+      this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, pull });
+      return;
+    }
+    if (this.client === undefined) throw new Error(`push subscription "${sub.name}" without an app port`);
+    const push = new PushDispatcher({
+      subscription: sub,
+      client: this.client,
+      inbox,
+      settler,
+      metrics,
+      logger,
+      onAppUnreachable: () => this.appUnreachable(),
+      messageParent,
+    });
+    const consumer = broker.consume(spec, push.accept);
+    // The queue is declared at once, so messages wait for the app; taking them waits for its health.
+    if (!this.appHealthy) consumer.pause('waiting for the app to become healthy');
+    this.active.set(sub.name, { config: sub, queue: spec, consumer, deadLetters, push });
   }
 
   /** Push consumers take messages only while the app can take them. */
@@ -160,14 +203,19 @@ export class Subscriptions {
   async stop(deadline: number): Promise<void> {
     this.stopping = true;
     this.appHealth?.stop();
-    for (const { consumer } of this.active.values()) consumer.pause('shutting down');
-    await Promise.all(
-      [...this.active.values()].map(async ({ consumer, push, pull }) => {
-        if (push !== undefined) await push.stop(deadline);
-        if (pull !== undefined) await pull.stop();
-        await consumer.close();
-      }),
-    );
+    await this.applying;
+    await Promise.all([...this.active.values()].map((entry) => stopDelivery(entry, deadline)));
     await this.client?.close();
   }
 }
+
+/** Stops taking messages, lets pushes in flight finish until `deadline`, hands back the rest, closes the consumer. */
+async function stopDelivery({ consumer, push, pull }: ActiveSubscription, deadline: number): Promise<void> {
+  consumer.pause('shutting down');
+  if (push !== undefined) await push.stop(deadline);
+  if (pull !== undefined) await pull.stop();
+  await consumer.close();
+}
+
+/** Parsed subscriptions come out of one schema, so their fields are always in the same order. */
+const sameSubscription = (a: Subscription, b: Subscription) => JSON.stringify(a) === JSON.stringify(b);

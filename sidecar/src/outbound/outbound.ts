@@ -1,6 +1,7 @@
-// The outbound service: one TargetClient per configured target. Created from
-// the configuration at startup (a missing secret is a ConfigError then, not a
-// failed call later); closed after the app API, so calls in flight finish.
+// The outbound service: one TargetClient per target. Created from the
+// configuration at startup (a missing secret is a ConfigError then, not a
+// failed call later); changed at run time by OutboundTarget resources (hot
+// reload); closed after the app API, so calls in flight finish.
 import { ConfigError } from '../config/load.ts';
 import type { Target } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -21,33 +22,69 @@ export interface TargetState {
   circuit: CircuitStateName;
 }
 
-export class Outbound {
-  private readonly targets: Map<string, TargetClient>;
+/** A target to apply, and where it is written (for messages about it). */
+export interface TargetSource {
+  target: Target;
+  field: string;
+}
 
-  private constructor(targets: Map<string, TargetClient>) {
-    this.targets = targets;
+export class Outbound {
+  private readonly targets = new Map<string, TargetClient>();
+  private readonly deps: Required<OutboundDeps>;
+
+  private constructor(deps: OutboundDeps) {
+    this.deps = { ...deps, env: deps.env ?? process.env };
+    deps.metrics.onScrape(() => {
+      for (const client of this.targets.values()) client.refreshGauges();
+    });
   }
 
   /** Throws a ConfigError listing every configured header that cannot be resolved. */
-  static create(targets: readonly Target[], { metrics, logger, env = process.env }: OutboundDeps): Outbound {
-    const problems: string[] = [];
-    const resolved = targets.map((target, index) => {
+  static create(targets: readonly Target[], deps: OutboundDeps): Outbound {
+    const outbound = new Outbound(deps);
+    const problems = outbound.apply(targets.map((target, index) => ({ target, field: `targets[${index}]` })));
+    if (problems.size > 0) throw new ConfigError([...problems.values()].flat());
+    return outbound;
+  }
+
+  /**
+   * Hot reload: makes `sources` the targets. A changed target gets a new
+   * client, so the next call follows the new policy (with a fresh circuit);
+   * calls in flight finish on the old one, which closes after them. A target
+   * whose secret headers cannot be resolved is left as it was (or not added);
+   * its problems come back by name.
+   */
+  apply(sources: readonly TargetSource[]): Map<string, string[]> {
+    const problems = new Map<string, string[]>();
+    const wanted = new Set(sources.map(({ target }) => target.name));
+    for (const [name, client] of this.targets) {
+      if (!wanted.has(name)) this.retire(name, client);
+    }
+    for (const { target, field } of sources) {
+      const current = this.targets.get(target.name);
+      if (current !== undefined && JSON.stringify(current.target) === JSON.stringify(target)) continue;
       const onReadError = (header: string, code: string) =>
-        logger.warn({ target: target.name, header, code }, 'cannot read a secret header file; keeping its last value');
-      const { headers, problems: found } = TargetHeaders.resolve(target, index, env, onReadError);
-      if (found !== undefined) problems.push(...found);
-      return headers;
-    });
-    if (problems.length > 0) throw new ConfigError(problems);
-    const clients = new Map<string, TargetClient>();
-    targets.forEach((target, index) => {
-      const headers = resolved[index] as TargetHeaders;
-      clients.set(target.name, new TargetClient(target, { metrics, logger, headers }));
-    });
-    metrics.onScrape(() => {
-      for (const client of clients.values()) client.refreshGauges();
-    });
-    return new Outbound(clients);
+        this.deps.logger.warn(
+          { target: target.name, header, code },
+          'cannot read a secret header file; keeping its last value',
+        );
+      const { headers, problems: found } = TargetHeaders.resolve(target, field, this.deps.env, onReadError);
+      if (found !== undefined) {
+        problems.set(target.name, found);
+        continue;
+      }
+      if (current !== undefined) void current.close();
+      const { metrics, logger } = this.deps;
+      this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers }));
+    }
+    return problems;
+  }
+
+  private retire(name: string, client: TargetClient): void {
+    this.targets.delete(name);
+    void client.close();
+    this.deps.metrics.outboundCircuitState.remove({ target: name });
+    this.deps.metrics.outboundInFlight.remove({ target: name });
   }
 
   get(name: string): TargetClient | undefined {

@@ -80,7 +80,8 @@ const OPEN = Symbol('circuit open');
 export class TargetClient {
   readonly name: string;
   readonly baseUrl: string;
-  private readonly target: Target;
+  /** The target as configured: a changed one gets a new client. */
+  readonly target: Target;
   private readonly base: URL;
   private readonly basePath: string;
   private readonly host: string;
@@ -131,7 +132,8 @@ export class TargetClient {
     this.budget = new RetryBudget(target.budget.ratio, target.budget.minPerSecond);
     this.retryOn = new Set(target.retry.on);
     this.metrics.outboundCircuitState.set({ target: this.name }, 0);
-    this.metrics.outboundInFlight.set({ target: this.name }, 0);
+    // inc(0), not set(0): a client replaced by a hot reload may still have calls in flight on this series.
+    this.metrics.outboundInFlight.inc({ target: this.name }, 0);
     this.inFlight = this.metrics.outboundInFlight.labels({ target: this.name });
   }
 

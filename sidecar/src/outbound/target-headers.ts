@@ -35,7 +35,8 @@ export class TargetHeaders {
   /** Reads every configured value now; or lists each one that is missing or unusable, naming its field. */
   static resolve(
     target: Target,
-    index: number,
+    /** Where the target is written, for the messages: `targets[2]`, or `spec` for a resource. */
+    field: string,
     env: NodeJS.ProcessEnv,
     onReadError: (name: string, code: string) => void = () => {},
   ): { headers: TargetHeaders; problems?: never } | { headers?: never; problems: string[] } {
@@ -44,27 +45,27 @@ export class TargetHeaders {
     const files: FileHeader[] = [];
     for (const [given, source] of Object.entries(target.headers)) {
       const name = given.toLowerCase();
-      const field = `targets[${index}].headers.${given}`;
+      const at = `${field}.headers.${given}`;
       if ('value' in source) {
         if (isValidValue(source.value)) fixed[name] = source.value;
-        else problems.push(`${field}.value: a header value cannot contain a line break`);
+        else problems.push(`${at}.value: a header value cannot contain a line break`);
       } else if ('secretEnv' in source) {
         const value = env[source.secretEnv];
         if (value === undefined || value === '') {
-          problems.push(`${field}.secretEnv: the environment variable ${source.secretEnv} is not set`);
+          problems.push(`${at}.secretEnv: the environment variable ${source.secretEnv} is not set`);
         } else if (!isValidValue(clean(value))) {
-          problems.push(`${field}.secretEnv: the value of ${source.secretEnv} contains a line break`);
+          problems.push(`${at}.secretEnv: the value of ${source.secretEnv} contains a line break`);
         } else fixed[name] = clean(value);
       } else {
         try {
           const value = clean(readFileSync(source.secretFile, 'utf8'));
-          if (value === '') problems.push(`${field}.secretFile: ${source.secretFile} is empty`);
+          if (value === '') problems.push(`${at}.secretFile: ${source.secretFile} is empty`);
           else if (!isValidValue(value))
-            problems.push(`${field}.secretFile: ${source.secretFile} has a line break inside`);
+            problems.push(`${at}.secretFile: ${source.secretFile} has a line break inside`);
           else files.push({ name, path: source.secretFile, value, readAt: Date.now() });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? 'error';
-          problems.push(`${field}.secretFile: cannot read ${source.secretFile} (${code})`);
+          problems.push(`${at}.secretFile: cannot read ${source.secretFile} (${code})`);
         }
       }
     }
@@ -97,5 +98,5 @@ export class TargetHeaders {
 
 /** Every problem with the targets' configured headers: a secret that is not there, or not usable. */
 export function targetHeaderProblems(targets: readonly Target[], env: NodeJS.ProcessEnv): string[] {
-  return targets.flatMap((target, index) => TargetHeaders.resolve(target, index, env).problems ?? []);
+  return targets.flatMap((target, index) => TargetHeaders.resolve(target, `targets[${index}]`, env).problems ?? []);
 }

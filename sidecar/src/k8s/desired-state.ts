@@ -1,0 +1,119 @@
+// What the sidecar should run given its file and the resources of its app:
+// the file's entries first (they win a name clash), then each resource whose
+// spec passes the same schema and the same checks as a file entry. Every
+// resource gets a verdict, which becomes its Ready condition.
+import type { z } from 'zod';
+import { describeIssue } from '../config/load.ts';
+import type { Config, Subscription, Target } from '../config/schema.ts';
+import { resolveSubscription, subscriptionSetProblems } from '../config/subscription-set.ts';
+import type { TargetSource } from '../outbound/outbound.ts';
+import type { OutriggerResource } from './resource-watch.ts';
+import { OutboundTargetSpecSchema, SubscriptionSpecSchema } from './resources.ts';
+
+export type Reason = 'Applied' | 'InvalidSpec' | 'NameConflict' | 'SecretUnavailable';
+
+export interface Verdict {
+  resource: OutriggerResource;
+  ready: boolean;
+  reason: Reason;
+  message: string;
+}
+
+const applied = (resource: OutriggerResource): Verdict => ({
+  resource,
+  ready: true,
+  reason: 'Applied',
+  message: 'applied by the sidecars of this app',
+});
+const refused = (resource: OutriggerResource, reason: Reason, message: string): Verdict => ({
+  resource,
+  ready: false,
+  reason,
+  message,
+});
+
+/** Oldest first, so that of two clashing resources the newer is the one refused, whichever sidecar decides. */
+const byAge = (resources: readonly OutriggerResource[]) =>
+  [...resources].sort((a, b) => {
+    const [x, y] = [a.metadata as { creationTimestamp?: string }, b.metadata as { creationTimestamp?: string }];
+    return (
+      String(x.creationTimestamp ?? '').localeCompare(String(y.creationTimestamp ?? '')) ||
+      a.metadata.name.localeCompare(b.metadata.name)
+    );
+  });
+
+function parseSpec<T>(schema: z.ZodType<T>, resource: OutriggerResource): { value: T } | { problems: string } {
+  const result = schema.safeParse(resource.spec ?? {}, { reportInput: true });
+  if (result.success) return { value: result.data };
+  return {
+    problems: result.error.issues.map((issue) => describeIssue({ ...issue, path: ['spec', ...issue.path] })).join('; '),
+  };
+}
+
+export function desiredSubscriptions(
+  config: Config,
+  resources: readonly OutriggerResource[],
+): { subscriptions: Subscription[]; verdicts: Verdict[] } {
+  const subscriptions: Subscription[] = [...config.subscriptions];
+  const fileNames = new Set(config.subscriptions.map((sub) => sub.name));
+  const verdicts: Verdict[] = [];
+  for (const resource of byAge(resources)) {
+    const name = resource.metadata.name;
+    if (fileNames.has(name)) {
+      verdicts.push(refused(resource, 'NameConflict', `the sidecar's configuration file has a subscription "${name}"`));
+      continue;
+    }
+    const parsed = parseSpec(SubscriptionSpecSchema, resource);
+    if ('problems' in parsed) {
+      verdicts.push(refused(resource, 'InvalidSpec', parsed.problems));
+      continue;
+    }
+    const { appId: _, ...fields } = parsed.value;
+    const candidate = resolveSubscription({ ...fields, name }, config.appId);
+    const clash = subscriptionSetProblems([...subscriptions, candidate], {
+      appId: config.appId,
+      appPort: config.app.port,
+    }).find((problem) => problem.index === subscriptions.length);
+    if (clash !== undefined) {
+      verdicts.push(refused(resource, 'InvalidSpec', `spec.${clash.field}: ${clash.message}`));
+      continue;
+    }
+    subscriptions.push(candidate);
+    verdicts.push(applied(resource));
+  }
+  return { subscriptions, verdicts };
+}
+
+export function desiredTargets(
+  config: Config,
+  resources: readonly OutriggerResource[],
+): { targets: TargetSource[]; verdicts: Verdict[] } {
+  const targets: TargetSource[] = config.targets.map((target, index) => ({ target, field: `targets[${index}]` }));
+  const fileNames = new Set(config.targets.map((target) => target.name));
+  const verdicts: Verdict[] = [];
+  for (const resource of byAge(resources)) {
+    const name = resource.metadata.name;
+    if (fileNames.has(name)) {
+      verdicts.push(refused(resource, 'NameConflict', `the sidecar's configuration file has a target "${name}"`));
+      continue;
+    }
+    const parsed = parseSpec(OutboundTargetSpecSchema, resource);
+    if ('problems' in parsed) {
+      verdicts.push(refused(resource, 'InvalidSpec', parsed.problems));
+      continue;
+    }
+    const { appId: _, ...fields } = parsed.value;
+    targets.push({ target: { ...fields, name } as Target, field: 'spec' });
+    verdicts.push(applied(resource));
+  }
+  return { targets, verdicts };
+}
+
+/** A target's secrets that this sidecar cannot resolve turn its verdict into SecretUnavailable. */
+export function withSecretProblems(verdicts: Verdict[], problems: Map<string, string[]>): Verdict[] {
+  return verdicts.map((verdict) => {
+    const found = problems.get(verdict.resource.metadata.name);
+    if (!verdict.ready || found === undefined) return verdict;
+    return refused(verdict.resource, 'SecretUnavailable', found.join('; '));
+  });
+}
