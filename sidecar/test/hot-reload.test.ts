@@ -266,6 +266,21 @@ t.test('a target whose secret this sidecar lacks is reported, not applied', asyn
   t.notOk((await metadata()).targets.some((target) => target.name === 'ledger'));
 });
 
+t.test('a sidecar whose namespace the chart did not grant still becomes ready, with no resources', async (t) => {
+  const outsider = await kube.asServiceAccount('elsewhere', 'default');
+  const other = await startSidecar(
+    t,
+    { appId: uniqueAppId('outsider') },
+    { KUBECONFIG: outsider.kubeconfigPath, OUTRIGGER_KUBERNETES: 'true', OUTRIGGER_NAMESPACE: 'elsewhere' },
+  );
+  const readyz = await until('readyz 200', async () => {
+    const response = await fetch(`${other.ops}/readyz`);
+    return response.status === 200 ? response.text() : undefined;
+  });
+  t.match(readyz, /Subscription: none \(403 /, 'readiness says why it sees no resources');
+  await other.stop('SIGTERM');
+});
+
 t.test('SIGTERM stops the watch with the rest', async (t) => {
   const exit = await sidecar.stop('SIGTERM');
   t.equal(exit.code, 0);

@@ -101,6 +101,13 @@ export class ResourceWatch {
     this.failed = true;
     const message = describe(error);
     this.detail = `retrying in ${this.restartMs} ms: ${message}`;
+    const code = (error as { code?: unknown }).code;
+    if (!this.synced && (code === 403 || code === 404)) {
+      // No permission (the namespace is not in the chart's sidecar.rbac.namespaces) or no CRDs: an app that
+      // does not use resources must still become ready. It has none, as far as this sidecar can know.
+      this.synced = true;
+      this.detail = `none (${message}; retrying in ${this.restartMs} ms)`;
+    }
     this.options.logger.warn(
       { kind: this.kind, error: message, retryInMs: this.restartMs },
       'watching resources failed; keeping the last known ones',
