@@ -1,0 +1,627 @@
+// charts/sandbox and the dev loop around it, checked against real things:
+// helm lint and template with default and other values; values.schema.json
+// refusing typos; labels, security and least-privilege RBAC on every object;
+// the dashboard's PromQL naming only series a real sidecar process exports;
+// both charts installed into a real kube-apiserver (and a server-side dry run
+// of other values); skaffold.yaml, kind-config.yaml and k8s/ agreeing with the
+// charts; the Dockerfiles; the chaos scripts against a real Toxiproxy.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ApiException, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+import t from 'tap';
+import { parse as parseYaml } from 'yaml';
+import { startApp } from './support/app-server.ts';
+import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
+import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
+import { startControlPlane } from './support/kube.ts';
+import { type ParsedFamily, parseExposition } from './support/promparse.ts';
+import { startSidecar } from './support/sidecar-process.ts';
+import { TOXIPROXY_SERVER } from './support/toxiproxy.ts';
+import { reply, startUpstream } from './support/upstream.ts';
+import { until } from './support/wait.ts';
+
+// promparse may need building, and the API server takes a few seconds to start.
+t.setTimeout(300_000);
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const SANDBOX = join(CHARTS, 'sandbox');
+const OUTRIGGER = join(CHARTS, 'outrigger');
+const NAMESPACE = 'outrigger-sandbox';
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const yamlFile = (path: string) => parseYaml(read(path)) as Record<string, unknown>;
+const run = promisify(execFile);
+
+/** Values unlike the defaults in every way the templates branch on. */
+const OTHER_VALUES = {
+  fullnameOverride: 'lab',
+  rabbitmq: { persistence: { enabled: false }, service: { type: 'NodePort', managementNodePort: 31673 } },
+  postgres: { persistence: { enabled: true, size: '5Gi', storageClass: 'fast' } },
+  prometheus: { extraNamespaces: ['shop'], service: { type: 'NodePort', nodePort: 30091 } },
+  grafana: { anonymousRole: '' },
+  brokerSecret: { name: 'amqp-url', key: 'uri' },
+  demo: { enabled: false },
+};
+
+type Obj = KubernetesObject & { spec?: Record<string, unknown>; data?: Record<string, string> };
+type PodSpec = {
+  containers: Container[];
+  initContainers?: Container[];
+  securityContext?: Record<string, unknown>;
+  hostNetwork?: boolean;
+};
+type Container = { name: string; image: string; securityContext?: Record<string, unknown>; ports?: object[] };
+
+const find = (objects: Obj[], kind: string, name: string) => {
+  const found = objects.find((object) => object.kind === kind && object.metadata?.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} in the render`);
+  return found;
+};
+const podTemplate = (object: Obj) =>
+  object.spec?.template as
+    | { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec }
+    | undefined;
+const portsOf = (service: Obj) => (service.spec?.ports ?? []) as { port: number; nodePort?: number }[];
+
+t.test('helm lint --strict passes with the defaults, the kind values and other values', async (t) => {
+  const helm = await createHelm(t);
+  for (const [what, args] of [
+    ['defaults', []],
+    ['k8s/sandbox-values.yaml', ['-f', join(ROOT, 'k8s/sandbox-values.yaml')]],
+    ['other values', await helm.values(OTHER_VALUES)],
+  ] as const) {
+    const result = await helm.run(['lint', '--strict', SANDBOX, ...args]);
+    t.equal(result.code, 0, `${what}: ${result.stdout}${result.stderr}`);
+  }
+});
+
+t.test('values.schema.json refuses a misspelt key, an unpinned image and unknown choices', async (t) => {
+  const helm = await createHelm(t);
+  for (const [set, complaint] of [
+    ['rabbitmq.usernme=x', /usernme/],
+    ['rabbitmq.image=rabbitmq:latest', /rabbitmq\/image/],
+    ['grafana.image=grafana/grafana', /grafana\/image/],
+    ['grafana.anonymousRole=Root', /anonymousRole/],
+    ['prometheus.service.type=LoadBalancer', /prometheus\/service\/type/],
+  ] as const) {
+    const result = await helm.run(['template', 'sandbox', SANDBOX, '--set', set]);
+    t.not(result.code, 0, `--set ${set} is refused`);
+    t.match(result.stderr, complaint, `and the error names it (${set})`);
+  }
+});
+
+t.test('every object: app.kubernetes.io labels, restricted pod security, nothing exposed unasked', async (t) => {
+  const helm = await createHelm(t);
+  const renders = {
+    defaults: (await helm.template(SANDBOX, 'sandbox', NAMESPACE)) as Obj[],
+    other: (await helm.template(SANDBOX, 'sandbox', NAMESPACE, OTHER_VALUES)) as Obj[],
+  };
+  for (const [what, objects] of Object.entries(renders)) {
+    t.ok(objects.length > 20, `${what}: ${objects.length} objects`);
+    for (const object of objects) {
+      const id = `${what}: ${object.kind} ${object.metadata?.name}`;
+      const labels = object.metadata?.labels ?? {};
+      for (const key of ['name', 'instance', 'component', 'version', 'managed-by', 'part-of']) {
+        t.ok(labels[`app.kubernetes.io/${key}`], `${id} has app.kubernetes.io/${key}`);
+      }
+      t.equal(labels['app.kubernetes.io/managed-by'], 'Helm', id);
+      t.not(object.spec?.type, 'LoadBalancer', `${id} is not a LoadBalancer`);
+      const template = podTemplate(object);
+      if (!template) continue;
+      const selector = (object.spec?.selector as { matchLabels?: Record<string, string> } | undefined)?.matchLabels;
+      t.ok(selector, `${id} selects its pods by label`);
+      t.match(template.metadata.labels, selector, `${id}: the pods carry the selector's labels`);
+      t.match(template.spec.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }, id);
+      t.notOk(template.spec.hostNetwork, `${id}: no host network`);
+      for (const container of [...template.spec.containers, ...(template.spec.initContainers ?? [])]) {
+        t.match(container.securityContext, { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } }, id);
+        t.notMatch(JSON.stringify(container.ports ?? []), /hostPort/, `${id}/${container.name}: no host port`);
+        t.match(container.image, /^[^:]+(:[^:]+|@sha256:[a-f0-9]{64})$/, `${id}/${container.image} names a tag`);
+        t.notMatch(container.image, /:latest$/, `${id}: not :latest`);
+      }
+    }
+  }
+  const nodePorts = (objects: Obj[]) =>
+    objects
+      .filter((object) => object.kind === 'Service' && object.spec?.type === 'NodePort')
+      .map((s) => s.metadata?.name);
+  t.same(nodePorts(renders.defaults), [], 'by default every Service stays inside the cluster');
+  t.same(nodePorts(renders.other).sort(), ['lab-prometheus', 'lab-rabbitmq'], 'NodePorts only where asked');
+  const demo = (objects: Obj[]) => objects.filter((object) => /ingestion|sensor-sim/.test(object.metadata?.name ?? ''));
+  t.equal(demo(renders.other).length, 0, 'demo.enabled=false leaves the demo services out');
+  for (const name of ['sandbox-ingestion', 'sandbox-sensor-sim']) {
+    const annotations = podTemplate(find(renders.defaults, 'Deployment', name))?.metadata.annotations ?? {};
+    t.equal(annotations['outrigger.dev/inject'], 'true', `${name} is annotated for injection`);
+  }
+});
+
+const prometheusName = (values: { fullnameOverride?: string }) => `${values.fullnameOverride ?? 'sandbox'}-prometheus`;
+
+t.test('Prometheus may only get, list and watch pods in the namespaces it scrapes', async (t) => {
+  const helm = await createHelm(t);
+  for (const [values, namespaces] of [
+    [{}, [NAMESPACE]],
+    [OTHER_VALUES, [NAMESPACE, 'shop']],
+  ] as const) {
+    const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE, values)) as Obj[];
+    t.same(
+      objects.filter((object) => /^Cluster/.test(object.kind ?? '')),
+      [],
+      'no ClusterRole or ClusterRoleBinding',
+    );
+    const roles = objects.filter((object) => object.kind === 'Role');
+    t.same(roles.map((role) => role.metadata?.namespace).sort(), [...namespaces].sort());
+    for (const role of roles) {
+      t.same((role as unknown as { rules: unknown }).rules, [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+      ]);
+    }
+    const config = parseYaml(find(objects, 'ConfigMap', prometheusName(values)).data?.['prometheus.yaml'] ?? '');
+    const sidecars = config.scrape_configs.find((job: { job_name: string }) => job.job_name === 'outrigger-sidecars');
+    t.same(sidecars.kubernetes_sd_configs[0].namespaces.names, namespaces, 'and scrapes exactly those');
+  }
+});
+t.test('the broker Secret, Toxiproxy and RabbitMQ agree: apps reach the broker through the proxy', async (t) => {
+  const helm = await createHelm(t);
+  for (const values of [{}, OTHER_VALUES]) {
+    const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE, values)) as Obj[];
+    const prefix = (values as { fullnameOverride?: string }).fullnameOverride ?? 'sandbox';
+    const secret =
+      values === OTHER_VALUES ? { name: 'amqp-url', key: 'uri' } : { name: 'outrigger-broker', key: 'url' };
+    const stringData = (name: string) =>
+      (find(objects, 'Secret', name) as { stringData?: Record<string, string> }).stringData ?? {};
+    const url = new URL(stringData(secret.name)[secret.key] ?? '');
+    t.equal(`${url.protocol}//${url.host}`, `amqp://${prefix}-toxiproxy:5672`, 'the broker URL is the proxy');
+    t.equal(url.password, stringData(`${prefix}-rabbitmq`).password, "with RabbitMQ's generated password");
+    t.equal(url.username, stringData(`${prefix}-rabbitmq`).username);
+    const db = new URL(stringData(`${prefix}-postgres`).url ?? '');
+    t.equal(db.host, `${prefix}-toxiproxy:5432`, 'the database URL is the proxy too');
+    t.equal(db.password, stringData(`${prefix}-postgres`).password);
+    const proxies = JSON.parse(find(objects, 'ConfigMap', `${prefix}-toxiproxy`).data?.['proxies.json'] ?? '');
+    t.same(
+      proxies.map((proxy: { name: string; upstream: string }) => [proxy.name, proxy.upstream]),
+      [
+        ['rabbitmq', `${prefix}-rabbitmq:5672`],
+        ['postgres', `${prefix}-postgres:5432`],
+      ],
+    );
+    const ports = portsOf(find(objects, 'Service', `${prefix}-toxiproxy`)).map((p) => p.port);
+    t.same(ports, [5672, 5432], 'the proxy Service exposes the proxies, not the Toxiproxy API');
+  }
+});
+
+/** Every metric name a PromQL expression reads (functions, keywords, labels and strings removed). */
+function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  // Identifiers not followed by "(" (those are functions).
+  const names = [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?/g)].flatMap((match) =>
+    match[2] === undefined ? [match[1] as string] : [],
+  );
+  return names.filter((name) => !/^(and|or|unless|offset|bool)$/.test(name));
+}
+
+/** The labels an expression groups by: `by (a, b)`. */
+const groupings = (expr: string) =>
+  [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((match) =>
+    (match[1] ?? '').split(',').map((label) => label.trim()),
+  );
+
+/** Series names and label names of a scraped page (histograms as their _bucket, _sum, _count series). */
+function seriesOf(families: ParsedFamily[]) {
+  const series = new Map<string, Set<string>>();
+  for (const family of families) {
+    const labels = new Set(family.metrics.flatMap((metric) => Object.keys(metric.labels)));
+    const names =
+      family.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => family.name + s) : [family.name];
+    for (const name of names) series.set(name, name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels);
+  }
+  return series;
+}
+
+t.test("the dashboard's queries name only series a real sidecar exports, grouped by labels it has", async (t) => {
+  const dashboard = JSON.parse(read('charts/sandbox/dashboards/outrigger.json')) as {
+    uid: string;
+    panels: { title: string; type: string; targets?: { expr: string }[] }[];
+    templating: { list: { query: { query: string } }[] };
+  };
+  t.equal(dashboard.uid, 'outrigger');
+  const queries = [
+    ...dashboard.panels.flatMap((panel) =>
+      (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })),
+    ),
+    ...dashboard.templating.list.map((variable) => ({ panel: 'variables', expr: variable.query.query })),
+  ];
+  t.ok(queries.length >= 20, `${queries.length} queries`);
+
+  // A sidecar that has published, pushed a delivery and made an outbound call, so its labelled series exist.
+  const topic = uniqueTopic('dashboard');
+  const appId = `dashboard-${process.pid}`;
+  deleteQueuesAtEnd(t, `${appId}:${topic}`);
+  const app = await startApp(t);
+  const upstream = await startUpstream(t);
+  const failing = await startUpstream(t, reply(503));
+  const sidecar = await startSidecar(t, {
+    appId,
+    broker: { url: BROKER_URL },
+    app: { port: app.port },
+    subscriptions: [{ name: 'readings', topic, route: '/readings' }],
+    targets: [
+      { name: 'upstream', baseUrl: `http://127.0.0.1:${upstream.port}` },
+      // One failure opens its circuit; the next call is refused unsent (outrigger_outbound_rejected_total).
+      {
+        name: 'failing',
+        baseUrl: `http://127.0.0.1:${failing.port}`,
+        retry: { maxAttempts: 1 },
+        circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1m' },
+      },
+    ],
+  });
+  await until('the sidecar to be ready', async () => (await fetch(`${sidecar.ops}/readyz`)).ok, { timeoutMs: 20_000 });
+  const published = await fetch(`${sidecar.api}/v1/publish/${topic}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"celsius": 21}',
+  });
+  t.equal(published.status, 202);
+  await until('the push to reach the app', () => app.received.length > 0, { timeoutMs: 20_000 });
+  t.equal((await fetch(`${sidecar.api}/v1/outbound/upstream/ping`)).status, 200);
+  t.equal((await fetch(`${sidecar.api}/v1/outbound/failing/ping`)).status, 503);
+  const refused = await fetch(`${sidecar.api}/v1/outbound/failing/ping`);
+  t.match(await refused.json(), { code: 'CIRCUIT_OPEN' });
+  const page = await (await fetch(`${sidecar.ops}/metrics`)).text();
+  const series = seriesOf(await parseExposition(page));
+  // Families without samples yet (Prometheus's parser leaves them out) are still declared on the page.
+  for (const [, name, type] of page.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const names = type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => `${name}${s}`) : [name as string];
+    for (const declared of names) if (!series.has(declared)) series.set(declared, new Set());
+  }
+  await sidecar.stop();
+
+  // Labels Prometheus adds to every sidecar target (charts/sandbox templates/prometheus.yaml).
+  const targetLabels = new Set(['namespace', 'pod', 'app_id', 'job', 'instance']);
+  // RabbitMQ's own series (rabbitmq_prometheus, /metrics/per-object), scraped by the sandbox's Prometheus.
+  const rabbitmq = new Map([
+    ['rabbitmq_queue_messages_ready', new Set(['vhost', 'queue'])],
+    ['rabbitmq_queue_messages_unacked', new Set(['vhost', 'queue'])],
+  ]);
+  for (const { panel, expr } of queries) {
+    const names = metricNames(expr.replace(/^label_values\((.*),\s*\w+\)$/, '$1'));
+    t.ok(names.length > 0, `${panel}: ${expr} reads a metric`);
+    for (const name of names) {
+      const labels = series.get(name) ?? rabbitmq.get(name);
+      t.ok(labels, `${panel}: ${name} is exported`);
+      if (!labels || labels.size === 0) continue;
+      for (const label of groupings(expr)) {
+        t.ok(labels.has(label) || targetLabels.has(label), `${panel}: ${name} has the label "${label}"`);
+      }
+    }
+  }
+  for (const labelled of [
+    'outrigger_publishes_total',
+    'outrigger_deliveries_total',
+    'outrigger_outbound_requests_total',
+  ]) {
+    t.ok(series.get(labelled)?.size, `${labelled} had samples, so its groupings were checked`);
+  }
+});
+
+/** Objects of a multi-document YAML file. */
+const objectsIn = (path: string) => parseObjects(readFileSync(path, 'utf8')) as Obj[];
+
+t.test(
+  'both charts install into a real API server in skaffold order; other values pass a server-side dry run',
+  async (t) => {
+    const kube = await startControlPlane(t);
+    const helm = await createHelm(t, { kubeconfigPath: kube.kubeconfigPath });
+    const client = KubernetesObjectApi.makeApiClient(kube.kubeConfig);
+    for (const namespace of objectsIn(join(ROOT, 'k8s/namespaces.yaml'))) await client.create(namespace);
+    await kube.createNamespace('shop');
+
+    const skaffold = yamlFile('skaffold.yaml') as unknown as Skaffold;
+    for (const release of skaffold.deploy.helm.releases) {
+      const args = ['install', release.name, join(ROOT, release.chartPath), '--namespace', release.namespace];
+      if (release.createNamespace) args.push('--create-namespace');
+      for (const file of release.valuesFiles ?? []) args.push('-f', join(ROOT, file));
+      // No scheduler here: pods stay Pending, so no --wait.
+      await helm.ok(args, { timeoutMs: 120_000 });
+      const manifest = parseObjects(await helm.ok(['get', 'manifest', release.name, '-n', release.namespace])) as Obj[];
+      t.ok(manifest.length > 0, `${release.name}: ${manifest.length} objects installed`);
+      for (const object of manifest) {
+        const stored = await client.read({
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          metadata: { name: object.metadata?.name ?? '', namespace: object.metadata?.namespace ?? release.namespace },
+        });
+        t.equal(
+          stored.metadata?.name,
+          object.metadata?.name,
+          `${release.name}: ${object.kind} ${object.metadata?.name} stored`,
+        );
+      }
+    }
+
+    for (const object of (await helm.template(SANDBOX, 'lab', NAMESPACE, OTHER_VALUES)) as Obj[]) {
+      object.metadata = { ...object.metadata, namespace: object.metadata?.namespace ?? NAMESPACE };
+      const outcome = await client.create(object, undefined, 'All').then(
+        () => 'accepted',
+        (error: unknown) => (error instanceof ApiException ? `${error.code}: ${error.body}` : String(error)),
+      );
+      t.equal(outcome, 'accepted', `dry run: ${object.kind} ${object.metadata.name}`);
+    }
+  },
+);
+
+interface Skaffold {
+  apiVersion: string;
+  build: { artifacts: { image: string; context: string; docker: { dockerfile: string } }[] };
+  deploy: {
+    kubeContext: string;
+    helm: {
+      hooks: { before: { host: { command: string[] } }[] };
+      releases: {
+        name: string;
+        chartPath: string;
+        namespace: string;
+        createNamespace?: boolean;
+        valuesFiles?: string[];
+        setValueTemplates?: Record<string, string>;
+      }[];
+    };
+  };
+  portForward: { resourceType: string; resourceName: string; namespace: string; port: number; localPort: number }[];
+}
+
+/** The value at a dotted path of a chart's values.yaml (undefined when the path is not there). */
+const valueAt = (values: unknown, path: string) =>
+  path.split('.').reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], values);
+
+t.test('skaffold.yaml, kind-config.yaml and k8s/ agree with the charts and the files they name', async (t) => {
+  const skaffold = yamlFile('skaffold.yaml') as unknown as Skaffold;
+  t.match(skaffold.apiVersion, /^skaffold\/v4beta\d+$/);
+  const images = new Map<string, string>();
+  for (const artifact of skaffold.build.artifacts) {
+    t.ok(
+      existsSync(join(ROOT, artifact.context, artifact.docker.dockerfile)),
+      `${artifact.image}: its Dockerfile exists`,
+    );
+    images.set(artifact.image.replace(/[^a-zA-Z0-9]/g, '_'), artifact.image);
+  }
+  t.same([...images.values()].sort(), [
+    'ghcr.io/outrigger/demo-ingestion',
+    'ghcr.io/outrigger/demo-sensor-sim',
+    'ghcr.io/outrigger/outrigger',
+  ]);
+  const releases = skaffold.deploy.helm.releases;
+  t.same(
+    releases.map((release) => release.chartPath),
+    ['charts/outrigger', 'charts/sandbox'],
+    'the platform first, then the sandbox',
+  );
+  const used = new Set<string>();
+  for (const release of releases) {
+    const chartValues = yamlFile(join(release.chartPath, 'values.yaml'));
+    for (const file of release.valuesFiles ?? []) t.ok(existsSync(join(ROOT, file)), `${file} exists`);
+    for (const [key, template] of Object.entries(release.setValueTemplates ?? {})) {
+      t.not(valueAt(chartValues, key), undefined, `${release.chartPath} has the value ${key}`);
+      const reference = /^\{\{\.IMAGE_(REPO|TAG)_(\w+)\}\}$/.exec(template);
+      t.ok(reference && images.has(reference[2] ?? ''), `${key}: ${template} names a built artifact`);
+      used.add(images.get(reference?.[2] ?? '') ?? '');
+    }
+  }
+  t.equal(used.size, images.size, 'every image built is deployed');
+
+  const sandbox = releases.find((release) => release.chartPath === 'charts/sandbox');
+  if (!sandbox) throw new Error('no sandbox release');
+  const helm = await createHelm(t);
+  const rendered = (await helm.template(SANDBOX, sandbox.name, sandbox.namespace, {
+    ...parseYaml(read('k8s/sandbox-values.yaml')),
+  })) as Obj[];
+  for (const forward of skaffold.portForward) {
+    t.equal(forward.namespace, sandbox.namespace);
+    const service = find(rendered, 'Service', forward.resourceName);
+    const ports = portsOf(service).map((port) => port.port);
+    t.ok(ports.includes(forward.port), `${forward.resourceName} serves ${forward.port}`);
+  }
+  t.same(
+    objectsIn(join(ROOT, 'k8s/namespaces.yaml')).map((object) => object.metadata?.name),
+    [sandbox.namespace],
+    'k8s/namespaces.yaml creates the sandbox namespace the skaffold hook applies',
+  );
+  t.match(skaffold.deploy.helm.hooks.before[0]?.host.command.join(' '), /apply -f k8s\/namespaces\.yaml/);
+
+  // What the platform chart is given must point at what the sandbox creates.
+  const platform = yamlFile('k8s/outrigger-values.yaml') as {
+    sidecar: {
+      brokerUrlSecret: { name: string; key: string };
+      env: { name: string; value: string }[];
+      rbac: { namespaces: { namespace: string; serviceAccounts: string[] }[] };
+    };
+  };
+  const sandboxDefaults = yamlFile('charts/sandbox/values.yaml') as { brokerSecret: { name: string; key: string } };
+  t.same(platform.sidecar.brokerUrlSecret, sandboxDefaults.brokerSecret, 'the broker Secret the sidecars read');
+  const endpoint = platform.sidecar.env.find((env) => env.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')?.value ?? '';
+  const collector = find(rendered, 'Service', `${sandbox.name}-otel-collector`);
+  t.equal(endpoint, `http://${collector.metadata?.name}.${sandbox.namespace}:4318`, 'spans go to the collector');
+  t.same(platform.sidecar.rbac.namespaces, [{ namespace: sandbox.namespace, serviceAccounts: ['default'] }]);
+  const helmOutrigger = await helm.run([
+    'template',
+    'outrigger',
+    OUTRIGGER,
+    '-f',
+    join(ROOT, 'k8s/outrigger-values.yaml'),
+  ]);
+  t.equal(helmOutrigger.code, 0, `charts/outrigger accepts k8s/outrigger-values.yaml ${helmOutrigger.stderr}`);
+
+  // kind: the cluster skaffold and make dev name, its NodePorts on loopback only.
+  const kind = yamlFile('kind-config.yaml') as {
+    name: string;
+    nodes: { extraPortMappings: { containerPort: number; hostPort: number; listenAddress: string }[] }[];
+  };
+  t.equal(skaffold.deploy.kubeContext, `kind-${kind.name}`);
+  t.match(
+    read('Makefile'),
+    new RegExp(`--config kind-config.yaml[\\s\\S]*skaffold dev --kube-context kind-${kind.name}`),
+  );
+  const mappings = kind.nodes.flatMap((node) => node.extraPortMappings);
+  for (const mapping of mappings) t.equal(mapping.listenAddress, '127.0.0.1', `${mapping.hostPort} on loopback only`);
+  const nodePorts = rendered.flatMap((object) =>
+    object.kind === 'Service' && object.spec?.type === 'NodePort'
+      ? portsOf(object).flatMap((port) => (port.nodePort ? [port.nodePort] : []))
+      : [],
+  );
+  t.same(nodePorts.sort(), mappings.map((mapping) => mapping.containerPort).sort(), 'every NodePort is mapped');
+});
+
+/** The instructions of each stage of a Dockerfile (continuation lines joined). */
+function stages(path: string) {
+  const lines = read(path)
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const args = new Map(
+    lines.flatMap((line) => {
+      const arg = /^ARG (\w+)=(\S+)$/.exec(line);
+      return arg ? [[arg[1] as string, arg[2] as string]] : [];
+    }),
+  );
+  const result: { base: string; name?: string; lines: string[] }[] = [];
+  for (const line of lines) {
+    const from = /^FROM (\S+)(?: AS (\S+))?$/i.exec(line);
+    if (from)
+      result.push({
+        base: (from[1] ?? '').replace(/\$\{(\w+)\}/g, (_, name) => args.get(name) ?? ''),
+        name: from[2],
+        lines: [],
+      });
+    else result.at(-1)?.lines.push(line);
+  }
+  return result;
+}
+
+t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, user 65532', async (t) => {
+  for (const [path, base] of [
+    ['Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
+    ['services/ingestion/Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
+    ['services/sensor-sim/Dockerfile', /^python:3\.\d+\.\d+-slim-[a-z]+$/],
+  ] as const) {
+    const all = stages(path);
+    t.ok(all.length >= 2, `${path} is multi-stage`);
+    for (const stage of all) t.match(stage.base, base, `${path}: ${stage.name} FROM ${stage.base} is pinned`);
+    const final = all.at(-1);
+    t.ok(final?.lines.includes('USER 65532:65532'), `${path}: the final stage runs as 65532`);
+    t.match(
+      final?.lines.find((line) => line.startsWith('ENTRYPOINT')),
+      /^ENTRYPOINT \[/,
+      `${path}: exec form, no shell`,
+    );
+  }
+  const sidecar = stages('Dockerfile');
+  const final = sidecar.at(-1)?.lines ?? [];
+  t.ok(
+    sidecar.some((stage) => stage.lines.some((line) => /npm install --omit=dev .*&& cmp package-lock.json/.test(line))),
+    'production dependencies only, exactly as locked',
+  );
+  t.same(
+    final.filter((line) => /^COPY --from=/.test(line)).map((line) => line.split(' ')[1]),
+    ['--from=deps', '--from=build'],
+  );
+  t.ok(final.includes('ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/sidecar/dist/cli/main.js"]'));
+  t.ok(final.includes('CMD ["sidecar"]'));
+
+  // .dockerignore: everything out, then back in only what the Dockerfile copies.
+  const ignore = read('.dockerignore')
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'));
+  t.equal(ignore[0], '*', 'everything is excluded first');
+  const included = ignore.filter((line) => line.startsWith('!')).map((line) => line.slice(1));
+  for (const path of included) t.notMatch(path, /node_modules|\.tools|\.git|dist/, `${path} is safe to send`);
+  const copied = sidecar
+    .flatMap((stage) => stage.lines)
+    .filter((line) => line.startsWith('COPY ') && !line.includes('--from'))
+    .flatMap((line) => line.split(/\s+/).slice(1, -1));
+  for (const path of copied) t.ok(included.includes(path.replace(/\/$/, '')), `${path} (copied) is in the context`);
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxies", async (t) => {
+  const helm = await createHelm(t);
+  const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE)) as Obj[];
+  const proxies = JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '') as {
+    listen: string;
+  }[];
+  const dir = await mkdtemp(join(tmpdir(), 'outrigger-chaos-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // The same proxies, listening on loopback ports of their own.
+  await writeFile(
+    join(dir, 'proxies.json'),
+    JSON.stringify(proxies.map((proxy) => ({ ...proxy, listen: '127.0.0.1:0' }))),
+  );
+  const port = await freePort();
+  const server: ChildProcess = spawn(
+    TOXIPROXY_SERVER,
+    ['-host', '127.0.0.1', '-port', String(port), '-config', join(dir, 'proxies.json')],
+    { stdio: 'ignore' },
+  );
+  t.teardown(async () => {
+    if (server.exitCode !== null) return;
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGKILL');
+    await exited;
+  });
+  const api = `http://127.0.0.1:${port}`;
+  type Proxy = { name: string; enabled: boolean; toxics: { name: string; attributes: Record<string, number> }[] };
+  const state = async () => {
+    const all = (await (await fetch(`${api}/proxies`)).json()) as Record<string, Proxy>;
+    return Object.fromEntries(Object.values(all).map((proxy) => [proxy.name, proxy]));
+  };
+  await until(
+    'toxiproxy-server with the proxies',
+    async () => Object.keys(await state().catch(() => ({}))).length === 2,
+    {
+      timeoutMs: 10_000,
+    },
+  );
+  const chaos = (script: string, ...args: string[]) =>
+    run(join(ROOT, 'scripts/chaos', script), args, {
+      timeout: 20_000,
+      env: { ...process.env, TOXIPROXY_CLI: join(ROOT, '.tools/bin/toxiproxy-cli'), TOXIPROXY_URL: api },
+    });
+
+  await chaos('broker-latency.sh', '500', '100');
+  await chaos('broker-latency.sh', '300'); // again: replaces, never fails
+  await chaos('postgres-latency.sh', '200');
+  await chaos('cut-broker.sh');
+  await chaos('cut-broker.sh'); // idempotent: still cut
+  let now = await state();
+  t.match(now.rabbitmq, { enabled: false, toxics: [{ name: 'latency', attributes: { latency: 300, jitter: 0 } }] });
+  t.match(now.postgres, { enabled: true, toxics: [{ name: 'latency', attributes: { latency: 200 } }] });
+  await t.rejects(chaos('broker-latency.sh', 'soon'), 'a latency that is not a number is refused');
+
+  await chaos('reset.sh');
+  now = await state();
+  t.match(now.rabbitmq, { enabled: true, toxics: [] });
+  t.match(now.postgres, { enabled: true, toxics: [] });
+});
+
+t.test('the chaos scripts and the docs they point to exist', async (t) => {
+  const names = readdirSync(join(ROOT, 'scripts/chaos')).filter((name) => name.endsWith('.sh') && name !== 'lib.sh');
+  t.same(names.sort(), ['broker-latency.sh', 'cut-broker.sh', 'postgres-latency.sh', 'reset.sh']);
+  const docs = read('docs/kubernetes.md');
+  for (const name of names) t.match(docs, `scripts/chaos/${name}`, `docs/kubernetes.md documents ${name}`);
+});
