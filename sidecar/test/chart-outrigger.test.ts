@@ -6,8 +6,10 @@
 // what it needs and nothing more, and the injector's may do nothing.
 
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, createServer } from 'node:tls';
 import {
@@ -32,6 +34,7 @@ import {
 import t, { type Test } from 'tap';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { type ControlPlane, startControlPlane } from './support/kube.ts';
+import { runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
 const CHART = `${CHARTS}outrigger`;
@@ -184,6 +187,7 @@ t.test('the webhook: the injector contract, and a certificate its caBundle trust
     'injector',
     ...['--tls-cert', '/etc/outrigger/tls/tls.crt', '--tls-key', '/etc/outrigger/tls/tls.key'],
     ...['--port', '8443', '--ops-port', '9464', '--config', '/etc/outrigger/config/config.yaml'],
+    ...['--log-level', 'info'],
   ]);
   const secret = one<V1Secret>(objects, 'Secret');
   t.equal(
@@ -223,6 +227,87 @@ async function trusted(t: Test, certPem: string, keyPem: string, bundle: string,
     await new Promise((resolve) => server.close(resolve));
   }
 }
+
+t.test('the rendered args, config file and certificate run the real injector', async (t) => {
+  // What the Deployment's pod gets, in a temp dir instead of /etc/outrigger: the
+  // Secret and ConfigMap as mounted files, the container's args unchanged but
+  // for the paths, and loopback ports for this machine.
+  const objects = await helm.template(CHART, 'outrigger', NS, { sidecar: edgeValues.sidecar });
+  const dir = mkdtempSync(join(tmpdir(), 'outrigger-chart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const secret = one<V1Secret>(objects, 'Secret');
+  mkdirSync(join(dir, 'tls'));
+  mkdirSync(join(dir, 'config'));
+  for (const key of ['tls.crt', 'tls.key']) writeFileSync(join(dir, 'tls', key), b64(secret.data?.[key]));
+  writeFileSync(join(dir, 'config', 'config.yaml'), one<V1ConfigMap>(objects, 'ConfigMap').data?.['config.yaml'] ?? '');
+  const args = (one<V1Deployment>(objects, 'Deployment').spec?.template.spec?.containers[0]?.args ?? []).map(
+    (arg, i, all) => {
+      if (all[i - 1] === '--port' || all[i - 1] === '--ops-port') return '0';
+      return arg.replace(/^\/etc\/outrigger\//, `${dir}/`);
+    },
+  );
+  const injector = runCli(t, [...args, '--host', '127.0.0.1']);
+  const started = await until('the injector to log "injector started"', () => {
+    if (injector.child.exitCode !== null) throw new Error(`injector exited: ${injector.stderr()}`);
+    return injector.logs.find((line) => line.msg === 'injector started');
+  });
+  t.equal((await fetch(`${started.ops}/readyz`)).status, 200, 'ready on the ops port the probes use');
+
+  // A review as the API server sends it, over TLS trusting only the caBundle, for the Service's name.
+  const bundle = b64(
+    one<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0]?.clientConfig.caBundle,
+  );
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'b2c5a3e8-0000-4000-8000-000000000001',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'demo',
+      operation: 'CREATE',
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'orders', namespace: 'demo', annotations: { 'outrigger.dev/inject': 'true' } },
+        spec: { containers: [{ name: 'app', image: 'registry.example.com/orders:1' }] },
+      },
+    },
+  };
+  const { port } = new URL(String(started.webhook));
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        ca: bundle,
+        servername: `outrigger-injector.${NS}.svc`,
+        headers: { 'content-type': 'application/json' },
+        timeout: 10_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('the injector did not answer')));
+    req.on('error', reject);
+    req.end(JSON.stringify(review));
+  });
+  t.equal(answer.status, 200);
+  const response = JSON.parse(answer.body).response as { allowed: boolean; patch?: string };
+  t.equal(response.allowed, true);
+  const patch = JSON.stringify(JSON.parse(b64(response.patch)));
+  t.match(patch, 'registry.example.com/outrigger-sidecar:0.1.0-debug', 'the sidecar image from the chart’s config');
+  t.match(patch, /"name":"OUTRIGGER_BROKER_URL","valueFrom":\{"secretKeyRef":\{"name":"rabbitmq","key":"uri"/);
+  t.match(patch, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'the extra env');
+  await injector.stop();
+});
 
 t.test('non-default values reach the webhook, the certificate and the injector config', async (t) => {
   const objects = await helm.template(CHART, 'outrigger', NS, edgeValues);
