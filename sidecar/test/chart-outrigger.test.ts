@@ -122,6 +122,14 @@ t.test('values.schema.json refuses typos and wrong types, naming the value', asy
   }
 });
 
+t.test('a cluster older than 1.32 is refused (native sidecars, CRD selectableFields)', async (t) => {
+  const old = await helm.run(['template', 'outrigger', CHART, '--kube-version', '1.31.4']);
+  t.not(old.code, 0);
+  t.match(old.stderr, /kubeVersion: >=1\.32\.0-0 which is incompatible with Kubernetes v1\.31\.4/);
+  const current = await helm.run(['template', 'outrigger', CHART, '--kube-version', '1.32.0']);
+  t.equal(current.code, 0, current.stderr);
+});
+
 t.test('every object carries the app.kubernetes.io labels, and selectors select', async (t) => {
   for (const [name, values] of [
     ['default', {}],
@@ -166,7 +174,7 @@ t.test('the webhook: the injector contract, and a certificate its caBundle trust
     sideEffects: 'None',
     reinvocationPolicy: 'IfNeeded',
     failurePolicy: 'Ignore',
-    timeoutSeconds: 10,
+    timeoutSeconds: 5,
     clientConfig: { service: { name: 'outrigger-injector', namespace: NS, path: '/mutate', port: 443 } },
     rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
   });
