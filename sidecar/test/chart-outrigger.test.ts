@@ -20,25 +20,26 @@ import {
   CustomObjectsApi,
   type KubernetesObject,
   KubernetesObjectApi,
-  loadYaml,
   RbacAuthorizationV1Api,
   type V1ConfigMap,
   type V1CustomResourceDefinition,
   type V1Deployment,
   type V1MutatingWebhookConfiguration,
+  type V1NetworkPolicy,
   type V1PodDisruptionBudget,
   type V1RoleBinding,
   type V1Secret,
   type V1Service,
 } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
+import { parse as parseYaml } from 'yaml';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { type ControlPlane, startControlPlane } from './support/kube.ts';
 import { runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
 const CHART = `${CHARTS}outrigger`;
-const chartYaml = loadYaml<{ version: string; appVersion: string }>(readFileSync(`${CHART}/Chart.yaml`, 'utf8'));
+const chartYaml = parseYaml(readFileSync(`${CHART}/Chart.yaml`, 'utf8')) as { version: string; appVersion: string };
 const NS = 'outrigger-system';
 const helm = await createHelm(t);
 
@@ -72,6 +73,9 @@ const edgeValues = {
     brokerUrlSecret: { name: 'rabbitmq', key: 'uri' },
     env: [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://otel-collector.observability:4318' }],
     rbac: { namespaces: [{ namespace: 'demo' }, { namespace: 'apps', serviceAccounts: ['orders', 'billing'] }] },
+  },
+  networkPolicy: {
+    metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
   },
   metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },
 };
@@ -349,7 +353,7 @@ t.test('non-default values reach the webhook, the certificate and the injector c
   t.same(pod?.spec?.topologySpreadConstraints, edgeValues.injector.topologySpreadConstraints);
   t.equal(byKind(objects, 'PodDisruptionBudget').length, 0, 'no PDB with one replica: it would block every drain');
 
-  const injectorConfig = loadYaml(one<V1ConfigMap>(objects, 'ConfigMap').data?.['config.yaml'] ?? '');
+  const injectorConfig = parseYaml(one<V1ConfigMap>(objects, 'ConfigMap').data?.['config.yaml'] ?? '');
   t.same(injectorConfig, {
     image: 'registry.example.com/outrigger-sidecar:0.1.0-debug',
     imagePullPolicy: 'Always',
@@ -374,7 +378,7 @@ t.test('non-default values reach the webhook, the certificate and the injector c
 
 t.test('defaults: the injector config, a PDB, and checksums that roll the pods on change', async (t) => {
   const objects = await helm.template(CHART, 'outrigger', NS);
-  const injectorConfig = loadYaml(one<V1ConfigMap>(objects, 'ConfigMap').data?.['config.yaml'] ?? '');
+  const injectorConfig = parseYaml(one<V1ConfigMap>(objects, 'ConfigMap').data?.['config.yaml'] ?? '');
   t.same(injectorConfig, {
     image: `ghcr.io/outrigger/outrigger:${chartYaml.appVersion}`,
     imagePullPolicy: 'IfNotPresent',
@@ -420,6 +424,17 @@ t.test('the injector runs locked down and with no API access', async (t) => {
       one<KubernetesObject & { automountServiceAccountToken?: boolean }>(objects, 'ServiceAccount')
         .automountServiceAccountToken,
       false,
+    );
+    const policy = one<V1NetworkPolicy>(objects, 'NetworkPolicy');
+    const podLabels = one<V1Deployment>(objects, 'Deployment').spec?.template.metadata?.labels;
+    t.ok(isSubset(policy.spec?.podSelector?.matchLabels, podLabels), 'the NetworkPolicy selects the injector pods');
+    t.same(policy.spec?.policyTypes, ['Ingress', 'Egress']);
+    t.same(policy.spec?.egress, [], 'no egress: the injector calls nothing');
+    const containerPorts = pod?.containers[0]?.ports?.map((port) => port.name);
+    t.same(
+      policy.spec?.ingress?.flatMap((rule) => rule.ports?.map((port) => port.port) ?? []),
+      containerPorts,
+      'ingress on the webhook and ops ports only',
     );
     const bindings = byKind<V1RoleBinding>(objects, 'RoleBinding').concat(byKind(objects, 'ClusterRoleBinding'));
     t.notOk(
@@ -838,6 +853,7 @@ t.test('in a real API server', async (t) => {
         'Deployment',
         'Issuer',
         'MutatingWebhookConfiguration',
+        'NetworkPolicy',
         'RoleBinding',
         'Service',
         'ServiceAccount',

@@ -6,8 +6,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type KubernetesObject, loadAllYaml } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Test } from 'tap';
+import { parseAllDocuments } from 'yaml';
 
 export const HELM = new URL('../../../.tools/bin/helm', import.meta.url).pathname;
 /** The repository's charts/ folder. */
@@ -35,11 +36,19 @@ export interface Helm {
   template(chart: string, release: string, namespace: string, values?: object): Promise<KubernetesObject[]>;
 }
 
-/** Parses a multi-document YAML stream (helm's output) into objects. */
-export function parseObjects(yaml: string): KubernetesObject[] {
-  return (loadAllYaml(yaml) as (KubernetesObject | null)[]).filter((object): object is KubernetesObject =>
-    Boolean(object?.kind),
-  );
+/**
+ * Parses a multi-document YAML stream (helm's output) into plain objects, as
+ * the Go YAML that Helm and kubectl use reads it (YAML 1.1: `0440` is octal).
+ * Not client-node's loadAllYaml: it maps objects onto its typed models, which
+ * renames fields (`from` → `_from`) and silently drops unknown ones.
+ */
+export function parseObjects(text: string): KubernetesObject[] {
+  return parseAllDocuments(text, { version: '1.1' })
+    .map((document) => {
+      if (document.errors.length > 0) throw document.errors[0];
+      return document.toJS() as KubernetesObject | null;
+    })
+    .filter((object): object is KubernetesObject => Boolean(object?.kind));
 }
 
 export async function createHelm(t: Test, options: HelmOptions = {}): Promise<Helm> {
