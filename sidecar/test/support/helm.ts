@@ -51,6 +51,16 @@ export function parseObjects(text: string): KubernetesObject[] {
     .filter((object): object is KubernetesObject => Boolean(object?.kind));
 }
 
+export const byKind = <T extends KubernetesObject>(objects: KubernetesObject[], kind: string): T[] =>
+  objects.filter((object) => object.kind === kind) as T[];
+
+/** The one object of this kind; throws when there are none or several. */
+export const one = <T extends KubernetesObject>(objects: KubernetesObject[], kind: string): T => {
+  const found = byKind<T>(objects, kind);
+  if (found.length !== 1) throw new Error(`expected one ${kind}, rendered ${found.length}`);
+  return found[0] as T;
+};
+
 export async function createHelm(t: Test, options: HelmOptions = {}): Promise<Helm> {
   if (!existsSync(HELM)) throw new Error(`${HELM} is missing: run \`make tools\``);
   const home = await mkdtemp(join(tmpdir(), 'outrigger-helm-'));
