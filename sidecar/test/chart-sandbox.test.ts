@@ -463,8 +463,20 @@ t.test('skaffold.yaml, kind-config.yaml and k8s/ agree with the charts and the f
   // kind: the cluster skaffold and make dev name, its NodePorts on loopback only.
   const kind = yamlFile('kind-config.yaml') as {
     name: string;
-    nodes: { extraPortMappings: { containerPort: number; hostPort: number; listenAddress: string }[] }[];
+    nodes: {
+      image?: string;
+      extraPortMappings: { containerPort: number; hostPort: number; listenAddress: string }[];
+    }[];
   };
+  // The node image's Kubernetes must satisfy charts/outrigger's kubeVersion (">=1.32.0-0": selectableFields).
+  const minimum = /kubeVersion: ">=1\.(\d+)/.exec(read('charts/outrigger/Chart.yaml'))?.[1];
+  for (const node of kind.nodes) {
+    const minor = /^kindest\/node:v1\.(\d+)\./.exec(node.image ?? '')?.[1];
+    t.ok(
+      minor !== undefined && Number(minor) >= Number(minimum),
+      `kind's node image ${node.image} is Kubernetes 1.${minimum}+`,
+    );
+  }
   t.equal(skaffold.deploy.kubeContext, `kind-${kind.name}`);
   t.match(
     read('Makefile'),
