@@ -34,7 +34,8 @@ const serviceAccount = await kube.asServiceAccount(NAMESPACE, 'default');
 
 const custom = kube.kubeConfig.makeApiClient(CustomObjectsApi);
 const api = { group: 'outrigger.dev', version: 'v1alpha1', namespace: NAMESPACE };
-type Resource = { metadata: { generation: number }; status?: { conditions?: Record<string, unknown>[] } };
+type Condition = { type: string; status: string; reason: string; message: string; observedGeneration?: number };
+type Resource = { metadata: { generation: number }; status?: { conditions?: Condition[] } };
 
 const appId = uniqueAppId('hot');
 const app = await startApp(t);
