@@ -8,7 +8,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +18,7 @@ import { startApp } from './support/app-server.ts';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
 import { startControlPlane } from './support/kube.ts';
+import { freePort } from './support/ports.ts';
 import { type ParsedFamily, parseExposition } from './support/promparse.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { TOXIPROXY_SERVER } from './support/toxiproxy.ts';
@@ -562,14 +562,6 @@ t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, us
     .flatMap((line) => line.split(/\s+/).slice(1, -1));
   for (const path of copied) t.ok(included.includes(path.replace(/\/$/, '')), `${path} (copied) is in the context`);
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxies", async (t) => {
   const helm = await createHelm(t);

@@ -3,7 +3,6 @@
 // kube-apiserver (support/kube.ts), and pods created through the API. What the
 // API server stores is what a kubelet would run, so the sidecar is checked
 // there, not in the webhook's answer.
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:https';
@@ -11,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
-import { promisify } from 'node:util';
 import {
   AdmissionregistrationV1Api,
   ApiException,
@@ -21,31 +19,15 @@ import {
 } from '@kubernetes/client-node';
 import t from 'tap';
 import { VERSION } from '../src/version.ts';
+import { issueCertificate } from './support/certificates.ts';
 import { startControlPlane } from './support/kube.ts';
 import { configFile, runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
-const execFileAsync = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-injector-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A P-256 key and certificate made by openssl; self-signed CA when `ca` is omitted. */
-async function issue(name: string, subject: string, extensions: string[], ca?: string) {
-  const [cert, key] = [join(dir, `${name}.crt`), join(dir, `${name}.key`)];
-  const signer = ca === undefined ? [] : ['-CA', join(dir, `${ca}.crt`), '-CAkey', join(dir, `${ca}.key`)];
-  await execFileAsync(
-    'openssl',
-    [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '2'],
-      ...['-keyout', key, '-out', cert, '-subj', subject, ...signer],
-      ...extensions.flatMap((extension) => ['-addext', extension]),
-    ],
-    { timeout: 10_000 },
-  );
-  return { cert, key, pem: readFileSync(cert, 'utf8') };
-}
-
-const ca = await issue('ca', '/CN=outrigger-injector-test-ca', [
+const ca = await issueCertificate(dir, 'ca', '/CN=outrigger-injector-test-ca', [
   'basicConstraints=critical,CA:TRUE',
   'keyUsage=critical,keyCertSign,cRLSign',
 ]);
@@ -54,7 +36,7 @@ const servingExtensions = [
   'extendedKeyUsage=serverAuth',
   'subjectAltName=IP:127.0.0.1',
 ];
-const serving = await issue('serving', '/CN=outrigger-injector', servingExtensions, 'ca');
+const serving = await issueCertificate(dir, 'serving', '/CN=outrigger-injector', servingExtensions, 'ca');
 
 const kube = await startControlPlane(t);
 const core = kube.kubeConfig.makeApiClient(CoreV1Api);
@@ -68,7 +50,7 @@ const injectorConfig = {
 };
 const injector = runCli(t, [
   'injector',
-  ...['--tls-cert', serving.cert, '--tls-key', serving.key],
+  ...['--tls-cert', serving.certPath, '--tls-key', serving.keyPath],
   ...['--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--log-level', 'debug'],
   ...['--config', configFile(t, injectorConfig)],
 ]);
@@ -87,7 +69,7 @@ const webhook = (name: string, url: string, reinvocationPolicy: 'IfNeeded' | 'Ne
   failurePolicy: 'Fail',
   reinvocationPolicy,
   timeoutSeconds: 10,
-  clientConfig: { url, caBundle: Buffer.from(ca.pem).toString('base64') },
+  clientConfig: { url, caBundle: Buffer.from(ca.certPem).toString('base64') },
   rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
   namespaceSelector: {
     matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system'] }],
@@ -139,7 +121,7 @@ function callWebhook(path: string, method: string, body?: string, contentType = 
     const url = new URL(path, webhookUrl);
     const req = request(
       url,
-      { method, ca: ca.pem, headers: { 'content-type': contentType }, timeout: 5_000, agent: false },
+      { method, ca: ca.certPem, headers: { 'content-type': contentType }, timeout: 5_000, agent: false },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => {
@@ -307,29 +289,32 @@ t.test('a pod without the annotation is stored as it was sent', async (t) => {
  * annotation to every pod it is sent. Answers in the same AdmissionReview format; closed when the file ends.
  */
 async function startLaterWebhook(): Promise<string> {
-  const server = createServer({ cert: readFileSync(serving.cert), key: readFileSync(serving.key) }, (req, res) => {
-    let body = '';
-    req.setEncoding('utf8').on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const { request: review } = JSON.parse(body) as { request: { uid: string } };
-      const patch = [{ op: 'add', path: '/metadata/labels/later-webhook', value: 'seen' }];
-      res.setHeader('content-type', 'application/json');
-      res.end(
-        JSON.stringify({
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          response: {
-            uid: review.uid,
-            allowed: true,
-            patchType: 'JSONPatch',
-            patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-          },
-        }),
-      );
-    });
-  });
+  const server = createServer(
+    { cert: readFileSync(serving.certPath), key: readFileSync(serving.keyPath) },
+    (req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        const { request: review } = JSON.parse(body) as { request: { uid: string } };
+        const patch = [{ op: 'add', path: '/metadata/labels/later-webhook', value: 'seen' }];
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            apiVersion: 'admission.k8s.io/v1',
+            kind: 'AdmissionReview',
+            response: {
+              uid: review.uid,
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+            },
+          }),
+        );
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise((resolve) => server.close(resolve)));
   server.unref();
@@ -443,12 +428,12 @@ t.test('metrics count each result', async (t) => {
 
 t.test('a rotated certificate is served without a restart', async (t) => {
   const first = await callWebhook('/mutate', 'POST', '{}');
-  t.equal(first.fingerprint, new X509Certificate(serving.pem).fingerprint256, 'the first certificate');
+  t.equal(first.fingerprint, new X509Certificate(serving.certPem).fingerprint256, 'the first certificate');
   // As a Secret volume update does: new files swapped in by rename.
-  const next = await issue('serving-next', '/CN=outrigger-injector-rotated', servingExtensions, 'ca');
-  renameSync(next.key, serving.key);
-  renameSync(next.cert, serving.cert);
-  const expected = new X509Certificate(next.pem).fingerprint256;
+  const next = await issueCertificate(dir, 'serving-next', '/CN=outrigger-injector-rotated', servingExtensions, 'ca');
+  renameSync(next.keyPath, serving.keyPath);
+  renameSync(next.certPath, serving.certPath);
+  const expected = new X509Certificate(next.certPem).fingerprint256;
   await until(
     'the new certificate to be served',
     async () => (await callWebhook('/healthz', 'GET')).fingerprint === expected,
@@ -477,7 +462,7 @@ t.test('SIGTERM: stops cleanly with exit code 0', async (t) => {
   t.ok(injector.logs.some((line) => line.msg === 'injector stopped'));
   // No TLS session can start any more.
   const refused = await new Promise<boolean>((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port: Number(new URL(webhookUrl).port), ca: ca.pem });
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(webhookUrl).port), ca: ca.certPem });
     socket.on('secureConnect', () => {
       socket.destroy();
       resolve(false);

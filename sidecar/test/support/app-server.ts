@@ -3,6 +3,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
+import { freePort } from './ports.ts';
 
 export interface Received {
   path: string;
@@ -74,12 +75,4 @@ export async function startApp(t: Test, { listening = true, port = 0 } = {}): Pr
   else if (port === 0) chosenPort = await freePort();
   t.teardown(() => app.stop());
   return app;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }

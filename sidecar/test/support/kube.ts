@@ -6,25 +6,24 @@
 // Established condition); what controllers do does not happen (no `default`
 // ServiceAccount in any namespace, namespaces never finish deleting, pods
 // stay Pending).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Test } from 'tap';
+import { issueCertificate } from './certificates.ts';
+import { freePort } from './ports.ts';
 
 const BIN = new URL('../../../.tools/bin/', import.meta.url).pathname;
 export const KUBE_APISERVER = join(BIN, 'kube-apiserver');
 export const KINE = join(BIN, 'kine');
 const BUILD_HINT = 'run `make kube-tools` (scripts/bootstrap/kube.sh; about 10 min on 2 cores the first time)';
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
-const execFileAsync = promisify(execFile);
 
 // Nothing may outlive its test, even when the test process dies without
 // running teardown (tap's timeout, SIGTERM, SIGKILL). So each server runs under
@@ -70,33 +69,8 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 // openssl's -subj syntax: `/` `+` `=` and `\` inside a value need a backslash.
 const rdn = (value: string) => value.replace(/[/+=\\]/g, '\\$&');
-
-/** A P-256 key and a certificate for it, signed by the CA (or self-signed when `ca` is omitted). */
-async function issue(dir: string, name: string, subject: string, extensions: string[], ca?: string) {
-  const [cert, key] = [join(dir, `${name}.crt`), join(dir, `${name}.key`)];
-  const signer = ca ? ['-CA', join(dir, `${ca}.crt`), '-CAkey', join(dir, `${ca}.key`)] : [];
-  // `req -x509 -CA` (OpenSSL 3) makes and signs the certificate in one step.
-  await execFileAsync(
-    'openssl',
-    [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc', '-days', '2'],
-      ...['-keyout', key, '-out', cert, '-subj', subject, ...signer],
-      ...extensions.flatMap((extension) => ['-addext', extension]),
-    ],
-    { timeout: 10_000 },
-  );
-  return { certPath: cert, keyPath: key, certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
-}
 
 function kubeconfig(server: string, caPem: string, user: string, credentials: Record<string, string>) {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -177,19 +151,25 @@ export async function startControlPlane(t: Test, options: ControlPlaneOptions = 
   };
 
   try {
-    const ca = await issue(dir, 'ca', '/CN=outrigger-test-ca', [
+    const ca = await issueCertificate(dir, 'ca', '/CN=outrigger-test-ca', [
       'basicConstraints=critical,CA:TRUE',
       'keyUsage=critical,keyCertSign,cRLSign',
     ]);
     const leaf = (usage: string) => ['basicConstraints=critical,CA:FALSE', `extendedKeyUsage=${usage}`];
-    const serving = await issue(
+    const serving = await issueCertificate(
       dir,
       'serving',
       '/CN=kube-apiserver',
       [...leaf('serverAuth'), 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
       'ca',
     );
-    const admin = await issue(dir, 'admin', '/CN=outrigger-admin/O=system:masters', leaf('clientAuth'), 'ca');
+    const admin = await issueCertificate(
+      dir,
+      'admin',
+      '/CN=outrigger-admin/O=system:masters',
+      leaf('clientAuth'),
+      'ca',
+    );
     // The key the API server signs ServiceAccount tokens with (ES256).
     const saKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     await writeFile(join(dir, 'sa.key'), saKey.privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -279,7 +259,7 @@ export async function startControlPlane(t: Test, options: ControlPlaneOptions = 
       async asUser(user, groups = []) {
         const name = `user-${++identities}`;
         const subject = `/CN=${rdn(user)}${groups.map((group) => `/O=${rdn(group)}`).join('')}`;
-        const cert = await issue(dir, name, subject, leaf('clientAuth'), 'ca');
+        const cert = await issueCertificate(dir, name, subject, leaf('clientAuth'), 'ca');
         return writeCredentials(
           join(dir, `${name}.kubeconfig`),
           kubeconfig(server, ca.certPem, user, {

@@ -3,8 +3,8 @@
 // killed at the end of the test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { Test } from 'tap';
+import { freePort } from './ports.ts';
 import { until } from './wait.ts';
 
 export const TOXIPROXY_SERVER = new URL('../../../.tools/bin/toxiproxy-server', import.meta.url).pathname;
@@ -28,14 +28,6 @@ export interface Proxy {
 
 export interface Toxiproxy {
   proxy(name: string, upstreamPort: number): Promise<Proxy>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startToxiproxy(t: Test): Promise<Toxiproxy> {
