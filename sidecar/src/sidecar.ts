@@ -134,7 +134,10 @@ export class Sidecar {
     const { http, ops } = this.config;
     this.subscriptions.start();
     await this.broker.start();
-    await this.resources?.start();
+    // Not awaited: an API server that does not answer must not keep the ports closed. Readiness waits for it.
+    this.resources?.start().catch((error: unknown) => {
+      this.logger.error({ error: String(error) }, 'cannot start watching Kubernetes resources');
+    });
     await this.ops.listen({ host: ops.host, port: ops.port });
     await this.app.listen({ host: http.host, port: http.port });
     const addresses = { api: urlOf(this.app, '127.0.0.1'), ops: urlOf(this.ops, '127.0.0.1') };
