@@ -3,7 +3,7 @@
 // before the sidecar sees a resource, and selectable by app id.
 import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import t from 'tap';
-import { Agent, request } from 'undici';
+import { asAdmin } from './support/admin-request.ts';
 import { installCrds } from './support/crds.ts';
 import { startControlPlane } from './support/kube.ts';
 
@@ -151,13 +151,10 @@ t.test('sidecars select their own resources with a field selector on spec.appId'
 });
 
 t.test('kubectl get shows app, topic and readiness columns', async (t) => {
-  const dispatcher = new Agent({ connect: { ca: kube.caPem, cert: kube.adminCert, key: kube.adminKey } });
-  t.teardown(() => dispatcher.close());
-  const response = await request(`${kube.server}/apis/outrigger.dev/v1alpha1/namespaces/shop/subscriptions`, {
-    headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
-    dispatcher,
+  const answer = await asAdmin(kube, 'GET', '/apis/outrigger.dev/v1alpha1/namespaces/shop/subscriptions', undefined, {
+    accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
   });
-  const table = (await response.body.json()) as { columnDefinitions: { name: string }[] };
+  const table = JSON.parse(answer.body) as { columnDefinitions: { name: string }[] };
   t.same(
     table.columnDefinitions.map((column) => column.name),
     ['Name', 'App', 'Topic', 'Mode', 'Route', 'Ready', 'Reason', 'Age'],

@@ -62,6 +62,18 @@ async function readyCondition(plural: string, name: string) {
   return ready === undefined ? undefined : { ...ready, generation: read.metadata.generation };
 }
 
+const PLURAL = { Subscription: 'subscriptions', OutboundTarget: 'outboundtargets' } as const;
+
+/** Creates a resource of `kind` named `name` (in this test's namespace unless told). */
+function create(kind: keyof typeof PLURAL, name: string, spec: Record<string, unknown>, namespace = NAMESPACE) {
+  return custom.createNamespacedCustomObject({
+    ...api,
+    namespace,
+    plural: PLURAL[kind],
+    body: { apiVersion: 'outrigger.dev/v1alpha1', kind, metadata: { name }, spec },
+  });
+}
+
 const topic = uniqueTopic('hot');
 const queue = `${appId}:${topic}`;
 deleteQueuesAtEnd(t, queue, `${queue}:dlq`);
@@ -82,16 +94,7 @@ t.test('ready once the resources have been listed; readiness shows the watches',
   // A CRD created a moment ago is served from a watch cache that is still filling: its first events
   // come late (429s, then a pause of about 2 s here). In a cluster the CRDs are long installed; so
   // before timing anything, one round trip through a resource that is then deleted.
-  await custom.createNamespacedCustomObject({
-    ...api,
-    plural: 'subscriptions',
-    body: {
-      apiVersion: 'outrigger.dev/v1alpha1',
-      kind: 'Subscription',
-      metadata: { name: 'warm-up' },
-      spec: { appId, topic: `${topic}.warm-up`, mode: 'pull' },
-    },
-  });
+  await create('Subscription', 'warm-up', { appId, topic: `${topic}.warm-up`, mode: 'pull' });
   await until('the warm-up subscription', async () => (await subscriptionState('warm-up')) === 'consuming', {
     timeoutMs: 30_000,
   });
@@ -101,16 +104,7 @@ t.test('ready once the resources have been listed; readiness shows the watches',
 
 t.test('a new Subscription consumes within 2 s, and its status says Applied', async (t) => {
   const started = Date.now();
-  await custom.createNamespacedCustomObject({
-    ...api,
-    plural: 'subscriptions',
-    body: {
-      apiVersion: 'outrigger.dev/v1alpha1',
-      kind: 'Subscription',
-      metadata: { name: 'orders' },
-      spec: { appId, topic, route: '/events/orders', concurrency: 2 },
-    },
-  });
+  await create('Subscription', 'orders', { appId, topic, route: '/events/orders', concurrency: 2 });
   await until('the subscription to consume', async () => (await subscriptionState('orders')) === 'consuming', {
     timeoutMs: 2_000,
   });
@@ -147,16 +141,7 @@ t.test('a changed Subscription applies to the next message', async (t) => {
 });
 
 t.test('an invalid spec the CRD schema cannot catch is reported in status and not applied', async (t) => {
-  await custom.createNamespacedCustomObject({
-    ...api,
-    plural: 'subscriptions',
-    body: {
-      apiVersion: 'outrigger.dev/v1alpha1',
-      kind: 'Subscription',
-      metadata: { name: 'no-route' },
-      spec: { appId, topic: `${topic}.other`, mode: 'push' },
-    },
-  });
+  await create('Subscription', 'no-route', { appId, topic: `${topic}.other`, mode: 'push' });
   const ready = await until('a Ready condition', () => readyCondition('subscriptions', 'no-route'));
   t.match(ready, { status: 'False', reason: 'InvalidSpec', message: /spec\.route: required when mode is push/ });
   t.equal(await subscriptionState('no-route'), undefined, 'not running');
@@ -168,17 +153,12 @@ t.test("another app's resources and other namespaces are not this sidecar's", as
     [NAMESPACE, 'someone-else'],
     ['elsewhere', appId],
   ] as const) {
-    await custom.createNamespacedCustomObject({
-      ...api,
+    await create(
+      'Subscription',
+      `foreign-${namespace}`,
+      { appId: owner, topic: `${topic}.foreign`, route: '/x' },
       namespace,
-      plural: 'subscriptions',
-      body: {
-        apiVersion: 'outrigger.dev/v1alpha1',
-        kind: 'Subscription',
-        metadata: { name: `foreign-${namespace}` },
-        spec: { appId: owner, topic: `${topic}.foreign`, route: '/x' },
-      },
-    });
+    );
   }
   // A later change this sidecar does see proves the earlier ones had their chance to arrive.
   await custom.patchNamespacedCustomObject({
@@ -203,18 +183,14 @@ t.test('a deleted Subscription stops consuming; its queue keeps what arrives', a
 });
 
 t.test('OutboundTargets: added, changed and deleted, each applied to the next call', async (t) => {
-  const body = (baseUrl: string, timeout: string) => ({
-    apiVersion: 'outrigger.dev/v1alpha1',
-    kind: 'OutboundTarget',
-    metadata: { name: 'payments' },
-    spec: { appId, baseUrl, timeout, headers: { 'x-client': { value: 'hot-reload' } } },
+  const spec = (baseUrl: string, timeout: string) => ({
+    appId,
+    baseUrl,
+    timeout,
+    headers: { 'x-client': { value: 'hot-reload' } },
   });
   t.equal((await call('/v1/outbound/payments/charge')).status, 404, 'unknown before');
-  await custom.createNamespacedCustomObject({
-    ...api,
-    plural: 'outboundtargets',
-    body: body(`http://127.0.0.1:${upstream.port}/v1`, '5s'),
-  });
+  await create('OutboundTarget', 'payments', spec(`http://127.0.0.1:${upstream.port}/v1`, '5s'));
   const first = await until('the target to answer', async () => {
     const answer = await call('/v1/outbound/payments/charge');
     return answer.status === 200 ? answer : undefined;
@@ -248,15 +224,10 @@ t.test('OutboundTargets: added, changed and deleted, each applied to the next ca
 });
 
 t.test('a target whose secret this sidecar lacks is reported, not applied', async (t) => {
-  await custom.createNamespacedCustomObject({
-    ...api,
-    plural: 'outboundtargets',
-    body: {
-      apiVersion: 'outrigger.dev/v1alpha1',
-      kind: 'OutboundTarget',
-      metadata: { name: 'ledger' },
-      spec: { appId, baseUrl: 'https://ledger.example', headers: { authorization: { secretEnv: 'LEDGER_TOKEN' } } },
-    },
+  await create('OutboundTarget', 'ledger', {
+    appId,
+    baseUrl: 'https://ledger.example',
+    headers: { authorization: { secretEnv: 'LEDGER_TOKEN' } },
   });
   const ready = await until('a Ready condition', () => readyCondition('outboundtargets', 'ledger'));
   t.match(ready, {

@@ -19,6 +19,7 @@ import {
 } from '@kubernetes/client-node';
 import t from 'tap';
 import { VERSION } from '../src/version.ts';
+import { asAdmin } from './support/admin-request.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { startControlPlane } from './support/kube.ts';
 import { configFile, runCli } from './support/sidecar-process.ts';
@@ -242,26 +243,14 @@ t.test("the sidecar's port names never shadow the app's", async (t) => {
   const body = podBody('named-ports', { 'outrigger.dev/inject': 'true' });
   const ports = ['http', 'ops', 'metrics', 'grpc'].map((name, index) => ({ name, containerPort: 8080 + index }));
   const spec = { containers: [{ ...container, ports }] };
-  const answer = await new Promise<{ status: number; warning: string | undefined }>((resolve, reject) => {
-    const req = request(
-      `${kube.server}/api/v1/namespaces/shop/pods`,
-      {
-        method: 'POST',
-        ca: kube.caPem,
-        cert: kube.adminCert,
-        key: kube.adminKey,
-        headers: { 'content-type': 'application/json' },
-        timeout: 10_000,
-      },
-      (res) => {
-        res.resume().on('end', () => resolve({ status: res.statusCode ?? 0, warning: res.headers.warning }));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...body, spec }));
+  const answer = await asAdmin(kube, 'POST', '/api/v1/namespaces/shop/pods', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    ...body,
+    spec,
   });
   t.equal(answer.status, 201);
-  t.equal(answer.warning, undefined, 'no warning: no duplicate port name');
+  t.equal(answer.headers.warning, undefined, 'no warning: no duplicate port name');
   const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'named-ports' });
   t.ok(sidecarOf(pod), 'injected');
 });

@@ -42,12 +42,31 @@ const byAge = (resources: readonly OutriggerResource[]) =>
     );
   });
 
-function parseSpec<T>(schema: z.ZodType<T>, resource: OutriggerResource): { value: T } | { problems: string } {
-  const result = schema.safeParse(resource.spec ?? {}, { reportInput: true });
-  if (result.success) return { value: result.data };
-  return {
-    problems: result.error.issues.map((issue) => describeIssue({ ...issue, path: ['spec', ...issue.path] })).join('; '),
-  };
+/**
+ * The verdict on each resource, oldest first: refused when the file has an entry
+ * of its name or its spec fails `schema`; else `accept` takes the parsed spec
+ * (without appId, with the resource's name) and returns why not, if it cannot.
+ */
+function judge<T extends { appId: string }>(
+  resources: readonly OutriggerResource[],
+  file: { noun: string; names: Set<string> },
+  schema: z.ZodType<T>,
+  accept: (spec: Omit<T, 'appId'> & { name: string }) => string | undefined,
+): Verdict[] {
+  return byAge(resources).map((resource) => {
+    const name = resource.metadata.name;
+    if (file.names.has(name)) {
+      return refused(resource, 'NameConflict', `the sidecar's configuration file has a ${file.noun} "${name}"`);
+    }
+    const result = schema.safeParse(resource.spec ?? {}, { reportInput: true });
+    if (!result.success) {
+      const problems = result.error.issues.map((issue) => describeIssue({ ...issue, path: ['spec', ...issue.path] }));
+      return refused(resource, 'InvalidSpec', problems.join('; '));
+    }
+    const { appId: _, ...fields } = result.data;
+    const problem = accept({ ...fields, name });
+    return problem === undefined ? applied(resource) : refused(resource, 'InvalidSpec', problem);
+  });
 }
 
 export function desiredSubscriptions(
@@ -55,32 +74,17 @@ export function desiredSubscriptions(
   resources: readonly OutriggerResource[],
 ): { subscriptions: Subscription[]; verdicts: Verdict[] } {
   const subscriptions: Subscription[] = [...config.subscriptions];
-  const fileNames = new Set(config.subscriptions.map((sub) => sub.name));
-  const verdicts: Verdict[] = [];
-  for (const resource of byAge(resources)) {
-    const name = resource.metadata.name;
-    if (fileNames.has(name)) {
-      verdicts.push(refused(resource, 'NameConflict', `the sidecar's configuration file has a subscription "${name}"`));
-      continue;
-    }
-    const parsed = parseSpec(SubscriptionSpecSchema, resource);
-    if ('problems' in parsed) {
-      verdicts.push(refused(resource, 'InvalidSpec', parsed.problems));
-      continue;
-    }
-    const { appId: _, ...fields } = parsed.value;
-    const candidate = resolveSubscription({ ...fields, name }, config.appId);
+  const names = new Set(config.subscriptions.map((sub) => sub.name));
+  const verdicts = judge(resources, { noun: 'subscription', names }, SubscriptionSpecSchema, (spec) => {
+    const candidate = resolveSubscription(spec, config.appId);
     const clash = subscriptionSetProblems([...subscriptions, candidate], {
       appId: config.appId,
       appPort: config.app.port,
     }).find((problem) => problem.index === subscriptions.length);
-    if (clash !== undefined) {
-      verdicts.push(refused(resource, 'InvalidSpec', `spec.${clash.field}: ${clash.message}`));
-      continue;
-    }
+    if (clash !== undefined) return `spec.${clash.field}: ${clash.message}`;
     subscriptions.push(candidate);
-    verdicts.push(applied(resource));
-  }
+    return undefined;
+  });
   return { subscriptions, verdicts };
 }
 
@@ -89,23 +93,11 @@ export function desiredTargets(
   resources: readonly OutriggerResource[],
 ): { targets: TargetSource[]; verdicts: Verdict[] } {
   const targets: TargetSource[] = config.targets.map((target, index) => ({ target, field: `targets[${index}]` }));
-  const fileNames = new Set(config.targets.map((target) => target.name));
-  const verdicts: Verdict[] = [];
-  for (const resource of byAge(resources)) {
-    const name = resource.metadata.name;
-    if (fileNames.has(name)) {
-      verdicts.push(refused(resource, 'NameConflict', `the sidecar's configuration file has a target "${name}"`));
-      continue;
-    }
-    const parsed = parseSpec(OutboundTargetSpecSchema, resource);
-    if ('problems' in parsed) {
-      verdicts.push(refused(resource, 'InvalidSpec', parsed.problems));
-      continue;
-    }
-    const { appId: _, ...fields } = parsed.value;
-    targets.push({ target: { ...fields, name } as Target, field: 'spec' });
-    verdicts.push(applied(resource));
-  }
+  const names = new Set(config.targets.map((target) => target.name));
+  const verdicts = judge(resources, { noun: 'target', names }, OutboundTargetSpecSchema, (spec) => {
+    targets.push({ target: spec as Target, field: 'spec' });
+    return undefined;
+  });
   return { targets, verdicts };
 }
 
