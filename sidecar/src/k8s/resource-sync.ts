@@ -51,12 +51,10 @@ export class ResourceSync {
     },
   };
 
-  /** Starts both watches; resolves after the first listing has been applied (or has failed and is being retried). */
+  /** Starts both watches; resolves after the first listing (or its failure, retried in the background). */
   async start(): Promise<void> {
     await Promise.all([this.subscriptionWatch.start(), this.targetWatch.start()]);
     this.schedule(0);
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    await this.running;
   }
 
   async stop(): Promise<void> {
