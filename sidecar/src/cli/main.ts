@@ -1,10 +1,9 @@
 // The `outrigger` command. Exit codes: 0 done, 1 failed at run time,
-// 2 bad usage or bad configuration.
+// 2 bad usage or bad configuration. Each command's module is loaded only when
+// it runs: the sidecar never loads the injector's code nor the injector the
+// sidecar's (startup time and memory in every pod).
 
 import { VERSION } from '../version.ts';
-import { injectorCommand } from './injector-command.ts';
-import { runCommand } from './run-command.ts';
-import { sidecarCommand } from './sidecar-command.ts';
 
 const USAGE = `usage: outrigger <command> [options]
 
@@ -20,11 +19,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case 'sidecar':
-      return sidecarCommand(args);
+      return (await import('./sidecar-command.ts')).sidecarCommand(args);
     case 'run':
-      return runCommand(args);
+      return (await import('./run-command.ts')).runCommand(args);
     case 'injector':
-      return injectorCommand(args);
+      return (await import('./injector-command.ts')).injectorCommand(args);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

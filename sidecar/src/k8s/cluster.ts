@@ -1,43 +1,36 @@
 // Where the sidecar finds the API server and which namespace it watches: a
 // ServiceAccount token inside a pod, or KUBECONFIG outside one (tests, a
-// laptop); the namespace from the configuration, else the pod's own.
+// laptop; api/connection.ts says in which order); the namespace from the
+// configuration, else the pod's own, else the kubeconfig context's.
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-
-const POD_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+import { KubeClient } from './api/client.ts';
+import { findConnection } from './api/connection.ts';
+import { SERVICE_ACCOUNT, type ServiceAccountFiles } from './api/service-account.ts';
 
 export interface Cluster {
-  kubeConfig: KubeConfig;
+  api: KubeClient;
   namespace: string;
 }
 
-export function connectCluster(config: Config, env: NodeJS.ProcessEnv = process.env): Cluster {
-  const kubeConfig = new KubeConfig();
-  try {
-    // KUBECONFIG, else ~/.kube/config, else the pod's ServiceAccount.
-    if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') kubeConfig.loadFromFile(env.KUBECONFIG);
-    else kubeConfig.loadFromDefault();
-  } catch (error) {
-    throw new ConfigError([`kubernetes.watch: cannot load a kubeconfig (${(error as Error).message})`]);
-  }
-  if (kubeConfig.getCurrentCluster() === null) {
-    throw new ConfigError([
-      'kubernetes.watch: no cluster to watch: run inside a pod (with a ServiceAccount token) or set KUBECONFIG',
-    ]);
-  }
-  const namespace =
-    config.kubernetes.namespace ?? podNamespace() ?? kubeConfig.getContextObject(kubeConfig.currentContext)?.namespace;
+/** Throws a ConfigError when there is no cluster to watch, or no namespace to watch in. */
+export function connectCluster(
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+  serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT,
+): Cluster {
+  const connection = findConnection(env, serviceAccount);
+  const namespace = config.kubernetes.namespace ?? podNamespace(serviceAccount.namespace) ?? connection.namespace;
   if (namespace === undefined) {
     throw new ConfigError(['kubernetes.namespace: required outside a pod (or OUTRIGGER_NAMESPACE)']);
   }
-  return { kubeConfig, namespace };
+  return { api: new KubeClient(connection), namespace };
 }
 
-function podNamespace(): string | undefined {
+function podNamespace(file: string): string | undefined {
   try {
-    return readFileSync(POD_NAMESPACE_FILE, 'utf8').trim() || undefined;
+    return readFileSync(file, 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }

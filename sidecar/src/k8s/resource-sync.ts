@@ -62,6 +62,7 @@ export class ResourceSync {
     clearTimeout(this.timer);
     await Promise.all([this.subscriptionWatch.stop(), this.targetWatch.stop()]);
     await this.running;
+    await this.options.cluster.api.close();
   }
 
   private schedule(delayMs = SETTLE_MS): void {

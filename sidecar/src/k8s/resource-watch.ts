@@ -1,10 +1,14 @@
 // One kind of Outrigger resource, listed and watched in one namespace for one
-// app id (fieldSelector spec.appId, the CRD's selectable field). client-node's
-// ListWatch keeps the cache, resumes from the last resourceVersion and lists
-// again when the API server says it is too old (410 Gone); other errors end
-// its watch, so this restarts it with a capped back-off.
-import { CustomObjectsApi, type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
+// app id (fieldSelector spec.appId, the CRD's selectable field), kept in a
+// cache by name. The loop is client-go's reflector in small: list, then watch
+// from the list's resourceVersion; a watch the server ends (its timeoutSeconds)
+// resumes from the last resourceVersion seen, bookmarks included; a
+// resourceVersion the server no longer has (410 Gone) means list again at
+// once; any other failure lists again after a capped back-off.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../telemetry/logger.ts';
+import { customResourcePath, type KubeClient, type WatchEvent } from './api/client.ts';
+import { isGone, isKubeApiError } from './api/errors.ts';
 import { GROUP, KINDS, type Kind, VERSION } from './resources.ts';
 
 export interface ResourceCondition {
@@ -16,33 +20,54 @@ export interface ResourceCondition {
   observedGeneration?: number;
 }
 
-export interface OutriggerResource extends KubernetesObject {
-  metadata: { name: string; namespace?: string; generation?: number; resourceVersion?: string };
+export interface OutriggerResource {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+  };
   spec?: unknown;
   status?: { observedGeneration?: number; conditions?: ResourceCondition[] };
 }
 
 export interface ResourceWatchOptions {
-  kubeConfig: KubeConfig;
+  api: KubeClient;
   namespace: string;
   appId: string;
   kind: Kind;
-  /** Any add, change or delete; read the current set with list(). */
+  /** Any add, change or delete, and each new listing; read the current set with list(). */
   onChange: () => void;
   logger: Logger;
+  /** How long the API server keeps each watch open; by default a random 240-360 s (tests use a few). */
+  watchTimeoutSeconds?: number;
 }
 
 const RESTART_INITIAL_MS = 250;
 const RESTART_MAX_MS = 30_000;
+/** A watch the server ends sooner than this is resumed only after the rest of it: never a tight loop. */
+const MIN_WATCH_MS = 1_000;
+
+/** Random, so that the replicas of an app, started together, do not all come back to the API server together. */
+const watchTimeoutSeconds = () => 240 + Math.floor(Math.random() * 121);
+
+interface List {
+  items: OutriggerResource[];
+  metadata: { resourceVersion?: string };
+}
 
 export class ResourceWatch {
   readonly kind: Kind;
   private readonly options: ResourceWatchOptions;
-  private readonly cache: ListWatch<OutriggerResource>;
+  private readonly path: string;
+  private readonly fieldSelector: string;
+  private cache = new Map<string, OutriggerResource>();
   private restartMs = RESTART_INITIAL_MS;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private failed = false;
+  private abort: AbortController | undefined;
+  private running: Promise<void> = Promise.resolve();
   /** True once a list has succeeded: from then on list() is the truth (or a recent one). */
   synced = false;
   detail = 'not listed yet';
@@ -50,58 +75,101 @@ export class ResourceWatch {
   constructor(options: ResourceWatchOptions) {
     this.options = options;
     this.kind = options.kind;
-    const { kubeConfig, namespace, appId, kind } = options;
-    const plural = KINDS[kind].plural;
-    const api = kubeConfig.makeApiClient(CustomObjectsApi);
-    const fieldSelector = `spec.appId=${appId}`;
-    const list = async () => {
-      const result = (await api.listNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural,
-        fieldSelector,
-      })) as { items: OutriggerResource[]; metadata: { resourceVersion?: string } };
-      this.synced = true;
-      return result;
-    };
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`;
-    this.cache = new ListWatch(path, new Watch(kubeConfig), list, false, undefined, fieldSelector);
-    this.cache.on('change', () => this.options.onChange());
-    this.cache.on('error', (error: unknown) => this.restart(error));
+    const { namespace, appId, kind } = options;
+    this.path = customResourcePath({ group: GROUP, version: VERSION, namespace, plural: KINDS[kind].plural });
+    this.fieldSelector = `spec.appId=${appId}`;
   }
 
   /** Lists, then watches; resolves after the first list (or its failure, after which it keeps trying). */
   async start(): Promise<void> {
-    this.stopped = false;
-    await this.watch();
-  }
-
-  /** ListWatch.start() resolves once the watch request has been answered; an error in between has been reported. */
-  private async watch(): Promise<void> {
-    this.failed = false;
-    await this.cache.start();
-    if (this.failed || this.stopped) return;
-    this.restartMs = RESTART_INITIAL_MS;
-    this.detail = 'watching';
+    if (this.abort !== undefined) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    const listed = Promise.withResolvers<void>();
+    this.running = this.run(abort.signal, listed.resolve);
+    await Promise.race([listed.promise, this.running]);
   }
 
   list(): readonly OutriggerResource[] {
-    return this.cache.list(this.options.namespace);
+    return [...this.cache.values()];
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    await this.cache.stop();
+    this.abort?.abort();
+    await this.running;
+    this.abort = undefined;
   }
 
-  private restart(error: unknown): void {
-    if (this.stopped) return;
-    this.failed = true;
+  /** Until stopped: list, watch, and again. `listed` is called after the first list, whether it worked or not. */
+  private async run(signal: AbortSignal, listed: () => void): Promise<void> {
+    let resourceVersion: string | undefined;
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === undefined) {
+          resourceVersion = await this.relist();
+          listed();
+        }
+        resourceVersion = await this.watch(resourceVersion, signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        listed();
+        if (resourceVersion !== undefined && isGone(error)) {
+          // Compacted past where this watch was: only a new list says what is there now.
+          this.options.logger.debug(
+            { kind: this.kind, error: describe(error) },
+            'resourceVersion too old; listing again',
+          );
+        } else {
+          await this.failed(error, signal);
+        }
+        resourceVersion = undefined;
+      }
+    }
+  }
+
+  /** Replaces the cache with a new list; returns the resourceVersion to watch from. */
+  private async relist(): Promise<string> {
+    const list = await this.options.api.get<List>(this.path, { fieldSelector: this.fieldSelector });
+    this.cache = new Map(list.items.map((item) => [item.metadata.name, item]));
+    this.synced = true;
+    this.detail = 'watching';
+    this.options.onChange();
+    return list.metadata.resourceVersion ?? '';
+  }
+
+  /** One watch, until the server ends it; returns the last resourceVersion it saw. */
+  private async watch(from: string, signal: AbortSignal): Promise<string> {
+    let resourceVersion = from;
+    const started = Date.now();
+    const query = {
+      fieldSelector: this.fieldSelector,
+      resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.options.watchTimeoutSeconds ?? watchTimeoutSeconds(),
+    };
+    const onEvent = ({ type, object }: WatchEvent<OutriggerResource>) => {
+      resourceVersion = object.metadata.resourceVersion ?? resourceVersion;
+      if (type === 'BOOKMARK') return; // nothing changed; only where to resume from
+      if (type === 'DELETED') this.cache.delete(object.metadata.name);
+      else this.cache.set(object.metadata.name, object);
+      this.options.onChange();
+    };
+    // Accepted by the server: whatever failed before works again, so the next failure starts the back-off afresh.
+    const onOpen = () => {
+      this.restartMs = RESTART_INITIAL_MS;
+      this.detail = 'watching';
+    };
+    await this.options.api.watch(this.path, query, onEvent, signal, onOpen);
+    const lasted = Date.now() - started;
+    if (lasted < MIN_WATCH_MS) await sleep(MIN_WATCH_MS - lasted, undefined, { signal, ref: false });
+    return resourceVersion;
+  }
+
+  /** Reports the failure, then waits the back-off (or until stopped). */
+  private async failed(error: unknown, signal: AbortSignal): Promise<void> {
     const message = describe(error);
     this.detail = `retrying in ${this.restartMs} ms: ${message}`;
-    const code = (error as { code?: unknown }).code;
+    const code = isKubeApiError(error) ? error.code : undefined;
     if (!this.synced && (code === 403 || code === 404)) {
       // No permission (the namespace is not in the chart's sidecar.rbac.namespaces) or no CRDs: an app that
       // does not use resources must still become ready. It has none, as far as this sidecar can know.
@@ -112,23 +180,13 @@ export class ResourceWatch {
       { kind: this.kind, error: message, retryInMs: this.restartMs },
       'watching resources failed; keeping the last known ones',
     );
-    clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      if (!this.stopped) void this.watch();
-    }, this.restartMs);
-    this.restartTimer.unref();
+    const wait = this.restartMs;
     this.restartMs = Math.min(this.restartMs * 2, RESTART_MAX_MS);
+    await sleep(wait, undefined, { signal, ref: false }).catch(() => undefined);
   }
 }
 
 function describe(error: unknown): string {
-  const { code, body, message } = error as { code?: number; body?: unknown; message?: string };
-  if (typeof code === 'number' && typeof body === 'string') {
-    try {
-      return `${code} ${(JSON.parse(body) as { message?: string }).message ?? ''}`.trim();
-    } catch {
-      return `${code}`;
-    }
-  }
-  return message ?? String(error);
+  if (isKubeApiError(error)) return `${error.code} ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
 }

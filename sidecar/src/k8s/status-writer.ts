@@ -2,19 +2,20 @@
 // only when it differs from what is stored: every sidecar of the app reaches
 // the same verdict, so they agree instead of fighting, and a write does not
 // set off another round of writes.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../telemetry/logger.ts';
+import { customResourcePath, type KubeClient } from './api/client.ts';
+import { isKubeApiError } from './api/errors.ts';
 import type { Verdict } from './desired-state.ts';
 import type { ResourceCondition } from './resource-watch.ts';
 import { GROUP, KINDS, type Kind, VERSION } from './resources.ts';
 
 export class StatusWriter {
-  private readonly api: CustomObjectsApi;
+  private readonly api: KubeClient;
   private readonly namespace: string;
   private readonly logger: Logger;
 
-  constructor({ kubeConfig, namespace, logger }: { kubeConfig: KubeConfig; namespace: string; logger: Logger }) {
-    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  constructor({ api, namespace, logger }: { api: KubeClient; namespace: string; logger: Logger }) {
+    this.api = api;
     this.namespace = namespace;
     this.logger = logger;
   }
@@ -46,22 +47,19 @@ export class StatusWriter {
       ...(generation === undefined ? {} : { observedGeneration: generation }),
     };
     const others = resource.status?.conditions?.filter((c) => c.type !== 'Ready') ?? [];
+    const path = customResourcePath(
+      { group: GROUP, version: VERSION, namespace: this.namespace, plural: KINDS[kind].plural },
+      resource.metadata.name,
+      'status',
+    );
     try {
-      await this.api.patchNamespacedCustomObjectStatus({
-        group: GROUP,
-        version: VERSION,
-        namespace: this.namespace,
-        plural: KINDS[kind].plural,
-        name: resource.metadata.name,
-        // A JSON patch: what client-node sends by default for patch calls.
-        body: [
-          { op: 'add', path: '/status', value: { observedGeneration: generation, conditions: [...others, condition] } },
-        ],
-      });
+      await this.api.patch(path, [
+        { op: 'add', path: '/status', value: { observedGeneration: generation, conditions: [...others, condition] } },
+      ]);
     } catch (error) {
       // Deleted meanwhile, or no permission: the next change tries again; the sidecar runs on either way.
       this.logger.warn(
-        { kind, name: resource.metadata.name, error: (error as { code?: number }).code ?? String(error) },
+        { kind, name: resource.metadata.name, error: isKubeApiError(error) ? error.code : String(error) },
         'cannot write the status of a resource',
       );
     }
