@@ -1,0 +1,97 @@
+// Where the API server is found: KUBECONFIG (its first file), else
+// ~/.kube/config, else the pod's ServiceAccount; and the namespace watched.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { isConfigError, parseConfig } from '../../config/load.ts';
+import { connectCluster } from '../cluster.ts';
+import { findConnection, NO_CLUSTER } from './connection.ts';
+import { serviceAccountFiles } from './service-account.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'outrigger-connection-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const config = (server: string, namespace?: string) =>
+  JSON.stringify({
+    clusters: [{ name: 'c', cluster: { server } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', ...(namespace === undefined ? {} : { namespace }) } }],
+    'current-context': 'x',
+  });
+writeFileSync(join(dir, 'first'), config('https://first.example', 'from-context'));
+writeFileSync(join(dir, 'second'), config('https://second.example'));
+const home = join(dir, 'home');
+mkdirSync(join(home, '.kube'), { recursive: true });
+writeFileSync(join(home, '.kube', 'config'), config('https://home.example'));
+const nowhere = join(dir, 'nowhere');
+
+// A pod's files, moved here.
+const pod = join(dir, 'serviceaccount');
+mkdirSync(pod);
+writeFileSync(join(pod, 'token'), 'pod-token\n');
+writeFileSync(join(pod, 'ca.crt'), 'POD CA');
+const inPod = serviceAccountFiles(pod);
+const podEnv = { HOME: nowhere, KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+
+function problems(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    if (isConfigError(error)) return error.problems.join('\n');
+    throw error;
+  }
+  return 'accepted';
+}
+
+t.test('KUBECONFIG first (the first file of a list), then ~/.kube/config, then the pod', async (t) => {
+  const list = `${join(dir, 'first')}:${join(dir, 'second')}`;
+  t.equal(findConnection({ KUBECONFIG: list, HOME: home }, inPod).server.host, 'first.example');
+  t.equal(findConnection({ KUBECONFIG: `:${join(dir, 'second')}`, HOME: home }, inPod).server.host, 'second.example');
+  t.equal(findConnection({ ...podEnv, HOME: home }, inPod).server.host, 'home.example');
+  const fromPod = findConnection(podEnv, inPod);
+  t.equal(fromPod.server.href, 'https://10.96.0.1/', 'port 443 is https');
+  t.same(fromPod.tls, { ca: 'POD CA', rejectUnauthorized: true });
+  t.equal(await fromPod.token?.token(), 'pod-token');
+});
+
+t.test('an IPv6 Service address goes in brackets', async (t) => {
+  const env = { ...podEnv, KUBERNETES_SERVICE_HOST: 'fd00:10:96::1', KUBERNETES_SERVICE_PORT: '6443' };
+  t.equal(findConnection(env, inPod).server.origin, 'https://[fd00:10:96::1]:6443');
+});
+
+t.test('nothing to connect to, or a pod without its environment', async (t) => {
+  t.equal(
+    problems(() => findConnection({ HOME: nowhere }, serviceAccountFiles(nowhere))),
+    NO_CLUSTER,
+  );
+  t.equal(
+    problems(() => findConnection({ HOME: nowhere }, inPod)),
+    "kubernetes.watch: cannot use the pod's ServiceAccount (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not both set)",
+  );
+  t.match(
+    problems(() => findConnection(podEnv, { ...inPod, ca: join(nowhere, 'ca.crt') })),
+    /^kubernetes\.watch: cannot use the pod's ServiceAccount \(ENOENT/,
+  );
+});
+
+t.test('the namespace: configuration, else the pod, else the kubeconfig context', async (t) => {
+  const env = { KUBECONFIG: join(dir, 'first') };
+  const noPod = serviceAccountFiles(nowhere);
+  const watch = (namespace?: string) =>
+    parseConfig({ appId: 'orders', kubernetes: { watch: true, ...(namespace === undefined ? {} : { namespace }) } });
+  const clusters = [
+    connectCluster(watch('configured'), env, { ...inPod, namespace: join(pod, 'namespace') }),
+    connectCluster(watch(), env, noPod),
+  ];
+  writeFileSync(join(pod, 'namespace'), 'pods-own\n');
+  clusters.push(connectCluster(watch(), env, inPod));
+  t.teardown(() => Promise.all(clusters.map((cluster) => cluster.api.close())));
+  t.same(
+    clusters.map((cluster) => cluster.namespace),
+    ['configured', 'from-context', 'pods-own'],
+  );
+  t.equal(
+    problems(() => connectCluster(watch(), { KUBECONFIG: join(dir, 'second') }, noPod)),
+    'kubernetes.namespace: required outside a pod (or OUTRIGGER_NAMESPACE)',
+  );
+});
