@@ -28,7 +28,7 @@ import { isProblemError, ProblemError } from '../api/problems.ts';
 import type { Target } from '../config/schema.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import { LabelCache, type Metrics } from '../telemetry/metrics.ts';
 import { VERSION } from '../version.ts';
 import { type AttemptResult, describeFailure, failureOf, isBreakerFailure, outcomeOf } from './attempt-result.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
@@ -96,8 +96,8 @@ export class TargetClient {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private openedAt = 0;
-  /** prom-client children by label values: a lookup per call instead of hashing the labels each time. */
-  private readonly children = new Map<string, { inc(): void } | { observe(value: number): void }>();
+  private readonly counters = new LabelCache<{ inc(): void }>();
+  private readonly durations = new LabelCache<{ observe(value: number): void }>();
   private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
@@ -327,9 +327,8 @@ export class TargetClient {
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
     }
     span.end();
-    this.counter('a', outcomeOf(result), () =>
-      this.metrics.outboundAttempts.labels({ target: this.name, outcome: outcomeOf(result) }),
-    ).inc();
+    const outcome = outcomeOf(result);
+    this.counters.get(`a ${outcome}`, () => this.metrics.outboundAttempts.labels({ target: this.name, outcome })).inc();
     return result;
   }
 
@@ -426,22 +425,11 @@ export class TargetClient {
   }
 
   private record(method: string, status: string, started: number): void {
-    this.counter('r', `${method} ${status}`, () =>
-      this.metrics.outboundRequests.labels({ target: this.name, method, status }),
-    ).inc();
-    const duration = this.children.get(`d ${method}`) as { observe(value: number): void } | undefined;
-    const histogram = duration ?? this.metrics.outboundRequestDuration.labels({ target: this.name, method });
-    if (duration === undefined) this.children.set(`d ${method}`, histogram);
-    histogram.observe((performance.now() - started) / 1000);
-  }
-
-  private counter(kind: string, key: string, create: () => { inc(): void }): { inc(): void } {
-    const id = `${kind} ${key}`;
-    let child = this.children.get(id) as { inc(): void } | undefined;
-    if (child === undefined) {
-      child = create();
-      this.children.set(id, child);
-    }
-    return child;
+    this.counters
+      .get(`r ${method} ${status}`, () => this.metrics.outboundRequests.labels({ target: this.name, method, status }))
+      .inc();
+    this.durations
+      .get(method, () => this.metrics.outboundRequestDuration.labels({ target: this.name, method }))
+      .observe((performance.now() - started) / 1000);
   }
 }

@@ -2,15 +2,30 @@
 // many messages in flight at once (never one-at-a-time waits). A publish
 // resolves when the broker has made the message durable; `mandatory` turns
 // "no queue wanted it" into routed: false instead of a silent drop.
+//
+// The common case (channel open, the exchange declared on it, the socket not
+// full) goes straight to the channel: no await before the write, so a publish
+// costs one promise. Everything else waits its turn on the slow path.
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 
-export type ChannelSetup = (channel: ConfirmChannel) => Promise<void>;
+/** How every message is published: durable, and returned by the broker when no queue takes it. */
+export type PublishProperties = Options.Publish & { messageId: string; persistent: true; mandatory: true };
+
+/** Something a publish needs on the broker first (its exchange), declared once per channel. */
+export interface Declaration {
+  key: string;
+  declare: (channel: ConfirmChannel) => Promise<unknown>;
+}
 
 export class ConfirmPublisher {
   private model: ChannelModel | undefined;
-  private channel: Promise<ConfirmChannel> | undefined;
+  private opening: Promise<ConfirmChannel> | undefined;
+  /** The channel once open: what the fast path publishes on. */
+  private open: ConfirmChannel | undefined;
+  /** Declarations made on the current channel: true when done, the promise while under way. */
+  private declared = new Map<string, true | Promise<void>>();
   /** Ids of messages the broker returned as unroutable; read when their confirm arrives. */
   private readonly returned = new Set<string>();
   /** Set while the channel's write buffer is full; publishes wait for 'drain'. */
@@ -22,6 +37,7 @@ export class ConfirmPublisher {
     this.logger = logger;
   }
 
+  /** Publishes written or waiting to be, not yet confirmed. */
   get publishesInFlight(): number {
     return this.inFlight;
   }
@@ -29,68 +45,92 @@ export class ConfirmPublisher {
   /** A new connection: open the channel on it (part of the connection's setup). */
   async attach(model: ChannelModel): Promise<void> {
     this.model = model;
-    this.channel = undefined;
+    this.forgetChannel();
     await this.currentChannel();
   }
 
   /** The connection is gone: nothing more can be published until the next attach. */
   detach(): void {
     this.model = undefined;
-    this.channel = undefined;
+    this.forgetChannel();
   }
 
-  /**
-   * Runs `declare` on the current channel (asserting an exchange, say) and
-   * publishes; resolves with whether the message was routed to any queue.
-   */
-  async publish(
+  /** Publishes (after `declaration`, the first time on this channel); resolves with whether any queue took it. */
+  publish(
     exchange: string,
     routingKey: string,
     body: Buffer,
-    options: Options.Publish & { messageId: string },
-    declare?: ChannelSetup,
+    properties: PublishProperties,
+    declaration?: Declaration,
+  ): Promise<{ routed: boolean }> {
+    const channel = this.open;
+    if (
+      channel !== undefined &&
+      this.drained === undefined &&
+      (declaration === undefined || this.declared.get(declaration.key) === true)
+    ) {
+      return this.send(channel, exchange, routingKey, body, properties);
+    }
+    return this.publishWhenReady(exchange, routingKey, body, properties, declaration);
+  }
+
+  /** Waits for the channel, the declaration and room in the socket, then sends. */
+  private async publishWhenReady(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: PublishProperties,
+    declaration: Declaration | undefined,
   ): Promise<{ routed: boolean }> {
     this.inFlight += 1;
+    let channel: ConfirmChannel;
     try {
-      const channel = await this.currentChannel();
-      if (declare !== undefined) await declare(channel);
-      if (this.drained !== undefined) await this.drained;
-      return await new Promise((resolve, reject) => {
-        const written = channel.publish(
-          exchange,
-          routingKey,
-          body,
-          { ...options, mandatory: true, persistent: true },
-          (error) => {
-            const routed = !this.returned.delete(options.messageId);
-            if (error) reject(new BrokerUnavailableError(`the broker did not confirm the message: ${describe(error)}`));
-            else resolve({ routed });
-          },
-        );
-        if (!written && this.drained === undefined) {
-          this.drained = new Promise((resume) =>
-            channel.once('drain', () => {
-              this.drained = undefined;
-              resume();
-            }),
-          );
-        }
-      });
+      channel = await this.currentChannel();
+      if (declaration !== undefined) await this.ensureDeclared(channel, declaration);
+      while (this.drained !== undefined) await this.drained;
     } catch (error) {
-      if (error instanceof BrokerUnavailableError) throw error;
-      throw new BrokerUnavailableError(describe(error));
+      throw error instanceof BrokerUnavailableError ? error : new BrokerUnavailableError(describe(error));
     } finally {
       this.inFlight -= 1;
     }
+    return this.send(channel, exchange, routingKey, body, properties);
+  }
+
+  private send(
+    channel: ConfirmChannel,
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: PublishProperties,
+  ): Promise<{ routed: boolean }> {
+    return new Promise((resolve, reject) => {
+      this.inFlight += 1;
+      let written: boolean;
+      try {
+        written = channel.publish(exchange, routingKey, body, properties, (error) => {
+          this.inFlight -= 1;
+          const routed = !this.returned.delete(properties.messageId);
+          if (error) reject(new BrokerUnavailableError(`the broker did not confirm the message: ${describe(error)}`));
+          else resolve({ routed });
+        });
+      } catch (error) {
+        // The channel closed under us (amqplib throws): nothing was written.
+        this.inFlight -= 1;
+        reject(new BrokerUnavailableError(describe(error)));
+        return;
+      }
+      if (!written && this.drained === undefined)
+        this.drained = untilDrained(channel, () => (this.drained = undefined));
+    });
   }
 
   /** Waits for every outstanding confirm, then closes the channel. */
   async close(): Promise<void> {
-    const channel = this.channel;
-    this.channel = undefined;
-    if (channel === undefined) return;
+    const opening = this.opening;
+    this.forgetChannel();
+    if (opening === undefined) return;
     try {
-      const open = await channel;
+      const open = await opening;
       await open.waitForConfirms();
       await open.close();
     } catch {
@@ -98,8 +138,32 @@ export class ConfirmPublisher {
     }
   }
 
+  /** Runs the declaration once on this channel; a failed one is forgotten, so the next publish tries again. */
+  private ensureDeclared(channel: ConfirmChannel, { key, declare }: Declaration): Promise<void> | undefined {
+    const declared = this.declared;
+    const state = declared.get(key);
+    if (state === true) return undefined;
+    if (state !== undefined) return state;
+    const declaring = declare(channel).then(
+      () => {
+        declared.set(key, true);
+      },
+      (error: unknown) => {
+        declared.delete(key);
+        throw error;
+      },
+    );
+    declared.set(key, declaring);
+    return declaring;
+  }
+
+  private forgetChannel(): void {
+    this.opening = undefined;
+    this.open = undefined;
+  }
+
   private currentChannel(): Promise<ConfirmChannel> {
-    if (this.channel !== undefined) return this.channel;
+    if (this.opening !== undefined) return this.opening;
     const model = this.model;
     if (model === undefined) return Promise.reject(new BrokerUnavailableError('not connected to the broker'));
     const opening = model.createConfirmChannel().then((channel) => {
@@ -111,17 +175,34 @@ export class ConfirmPublisher {
       channel.on('close', () => {
         // A channel-level error (e.g. an exchange declared with another type) closes only the
         // channel: the next publish opens a new one on the same connection.
-        if (this.channel === opening) this.channel = undefined;
-        this.drained = undefined;
+        if (this.opening === opening) this.forgetChannel();
       });
+      if (this.opening === opening) {
+        this.open = channel;
+        this.declared = new Map();
+      }
       return channel;
     });
     opening.catch(() => {
-      if (this.channel === opening) this.channel = undefined;
+      if (this.opening === opening) this.forgetChannel();
     });
-    this.channel = opening;
+    this.opening = opening;
     return opening;
   }
+}
+
+/** Resolves when the channel's socket has room again, or the channel closed (its publishes then fail). */
+function untilDrained(channel: ConfirmChannel, cleared: () => void): Promise<void> {
+  return new Promise((resume) => {
+    const done = () => {
+      channel.off('drain', done);
+      channel.off('close', done);
+      cleared();
+      resume();
+    };
+    channel.once('drain', done);
+    channel.once('close', done);
+  });
 }
 
 function describe(error: unknown): string {

@@ -3,8 +3,9 @@
 // are the broker's (x-death from the delay cascade). Neither reaches the app
 // as an application header.
 import { randomUUID } from 'node:crypto';
-import type { Message, MessageProperties, Options } from 'amqplib';
+import type { Message, MessageProperties } from 'amqplib';
 import type { DeadLetter, DeadLetterReason, Failure, InboundMessage } from '../broker.ts';
+import type { PublishProperties } from './confirm-publisher.ts';
 
 export const HEADER = {
   topic: 'outrigger-topic',
@@ -60,18 +61,20 @@ export function decodeDeadLetter(message: Message): DeadLetter {
 export function publishProperties(
   message: { id: string; topic: string; contentType?: string | undefined; headers: Record<string, string> },
   appId: string,
-): Options.Publish & { messageId: string } {
+): PublishProperties {
   return {
     messageId: message.id,
     contentType: message.contentType,
     timestamp: Math.floor(Date.now() / 1000),
     appId,
     headers: { ...message.headers, [HEADER.topic]: message.topic },
+    persistent: true,
+    mandatory: true,
   };
 }
 
 /** The same message for its next attempt: attempt + 1, and what went wrong last. */
-export function retryProperties(message: Message, failure: Failure): Options.Publish & { messageId: string } {
+export function retryProperties(message: Message, failure: Failure): PublishProperties {
   const inbound = decodeMessage(message);
   return republish(message, inbound, {
     [HEADER.attempt]: inbound.attempt + 1,
@@ -80,11 +83,7 @@ export function retryProperties(message: Message, failure: Failure): Options.Pub
 }
 
 /** The same message parked with why it was given up. */
-export function deadLetterProperties(
-  message: Message,
-  reason: DeadLetterReason,
-  failure: Failure,
-): Options.Publish & { messageId: string } {
+export function deadLetterProperties(message: Message, reason: DeadLetterReason, failure: Failure): PublishProperties {
   const inbound = decodeMessage(message);
   return republish(message, inbound, {
     [HEADER.attempt]: inbound.attempt,
@@ -95,15 +94,11 @@ export function deadLetterProperties(
 }
 
 /** A parked message back on its way: attempt 1 again, the dead-letter facts dropped. */
-export function replayProperties(message: Message): Options.Publish & { messageId: string } {
+export function replayProperties(message: Message): PublishProperties {
   return republish(message, decodeMessage(message), {});
 }
 
-function republish(
-  message: Message,
-  inbound: InboundMessage,
-  extra: RawHeaders,
-): Options.Publish & { messageId: string } {
+function republish(message: Message, inbound: InboundMessage, extra: RawHeaders): PublishProperties {
   const properties: MessageProperties = message.properties;
   const headers: RawHeaders = { ...inbound.headers, [HEADER.topic]: inbound.topic, ...extra };
   return {
@@ -115,6 +110,8 @@ function republish(
     correlationId: properties.correlationId,
     type: properties.type,
     headers,
+    persistent: true,
+    mandatory: true,
   };
 }
 

@@ -14,7 +14,7 @@ import {
   type PublishOutcome,
   type SubscriptionQueue,
 } from '../broker.ts';
-import { ConfirmPublisher } from './confirm-publisher.ts';
+import { ConfirmPublisher, type Declaration } from './confirm-publisher.ts';
 import { RabbitConnection } from './connection.ts';
 import { RabbitDeadLetterStore } from './dead-letter-store.ts';
 import {
@@ -26,7 +26,7 @@ import {
 } from './delay-cascade.ts';
 import { publishProperties } from './message-codec.ts';
 import { RabbitConsumer } from './rabbit-consumer.ts';
-import { DeclareOnce, declareTopic, topicExchange } from './topology.ts';
+import { declareTopic, topicExchange } from './topology.ts';
 
 export interface RabbitBrokerOptions {
   url: string;
@@ -40,7 +40,8 @@ export interface RabbitBrokerOptions {
 export class RabbitBroker implements Broker {
   private readonly connection: RabbitConnection;
   private readonly publisher: ConfirmPublisher;
-  private readonly declarations = new DeclareOnce();
+  /** What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade. */
+  private readonly declarations = new Map<string, { now: Declaration; delayed: Declaration }>();
   private readonly consumers = new Set<RabbitConsumer>();
   private model: ChannelModel | undefined;
   private readonly appId: string;
@@ -133,23 +134,32 @@ export class RabbitBroker implements Broker {
     await this.connection.close();
   }
 
-  async publish(message: OutgoingMessage): Promise<PublishOutcome> {
+  publish(message: OutgoingMessage): Promise<PublishOutcome> {
     if (this.connection.state !== 'connected') {
-      throw new BrokerUnavailableError(`not connected to the broker (${this.connection.state})`);
+      return Promise.reject(new BrokerUnavailableError(`not connected to the broker (${this.connection.state})`));
     }
     const { topic } = message;
     const properties = publishProperties(message, this.appId);
     const seconds = delaySeconds(message.delayMs ?? 0);
+    const declarations = this.declarationsOf(topic);
     if (seconds === 0) {
-      return this.publisher.publish(topicExchange(topic), topic, message.body, properties, (channel) =>
-        this.declarations.ensure(channel, `topic:${topic}`, () => declareTopic(channel, topic)),
-      );
+      return this.publisher.publish(topicExchange(topic), topic, message.body, properties, declarations.now);
     }
     // Into the delay cascade, addressed to the topic. The cascade's sink takes what no
     // queue wants when it is due, so a delayed publish always reads as routed.
     const { exchange, routingKey } = delayedPublishAddress(seconds, { topic });
-    return this.publisher.publish(exchange, routingKey, message.body, properties, (channel) =>
-      this.declarations.ensure(channel, `delayed:${topic}`, () => bindTopicToCascade(channel, topic)),
-    );
+    return this.publisher.publish(exchange, routingKey, message.body, properties, declarations.delayed);
+  }
+
+  private declarationsOf(topic: string): { now: Declaration; delayed: Declaration } {
+    let declarations = this.declarations.get(topic);
+    if (declarations === undefined) {
+      declarations = {
+        now: { key: `topic:${topic}`, declare: (channel) => declareTopic(channel, topic) },
+        delayed: { key: `delayed:${topic}`, declare: (channel) => bindTopicToCascade(channel, topic) },
+      };
+      this.declarations.set(topic, declarations);
+    }
+    return declarations;
   }
 }

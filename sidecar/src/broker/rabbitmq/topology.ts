@@ -10,29 +10,6 @@ import type { Channel } from 'amqplib';
 /** The exchange a topic's messages are published to. */
 export const topicExchange = (topic: string) => topic;
 
-/**
- * Runs each declaration once per channel and key (a declaration is a round
- * trip; publishing is not). A failed one is forgotten, so it is tried again.
- */
-export class DeclareOnce {
-  private readonly declared = new WeakMap<Channel, Map<string, Promise<void>>>();
-
-  ensure(channel: Channel, key: string, declare: () => Promise<unknown>): Promise<void> {
-    let keys = this.declared.get(channel);
-    if (keys === undefined) {
-      keys = new Map();
-      this.declared.set(channel, keys);
-    }
-    let declaring = keys.get(key);
-    if (declaring === undefined) {
-      declaring = declare().then(() => undefined);
-      declaring.catch(() => keys.delete(key));
-      keys.set(key, declaring);
-    }
-    return declaring;
-  }
-}
-
 /** The topic's exchange exists. */
 export const declareTopic = (channel: Channel, topic: string) =>
   channel.assertExchange(topicExchange(topic), 'topic', { durable: true });

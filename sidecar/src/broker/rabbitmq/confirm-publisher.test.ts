@@ -1,0 +1,93 @@
+// The confirm publisher against the real RabbitMQ: many publishes in flight,
+// unroutable ones told apart, and nothing left hanging when the channel goes
+// away while publishes wait for room in the socket.
+import { connect } from 'amqplib';
+import t from 'tap';
+import { createLogger } from '../../telemetry/logger.ts';
+import { BrokerUnavailableError } from '../broker.ts';
+import { ConfirmPublisher, type Declaration, type PublishProperties } from './confirm-publisher.ts';
+
+const BROKER_URL = process.env.OUTRIGGER_TEST_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const logger = createLogger('silent');
+const unique = (what: string) => `test-confirm-${what}-${process.pid}-${Date.now()}`;
+const properties = (messageId: string): PublishProperties => ({ messageId, persistent: true, mandatory: true });
+
+t.test('publishes in flight together; routed or not, as the broker says; the exchange declared once', async (t) => {
+  const model = await connect(BROKER_URL);
+  t.teardown(() => model.close().catch(() => {}));
+  const exchange = unique('exchange');
+  const queue = unique('queue');
+  let declarations = 0;
+  const declaration: Declaration = {
+    key: `topic:${exchange}`,
+    declare: async (channel) => {
+      declarations += 1;
+      await channel.assertExchange(exchange, 'topic', { durable: false, autoDelete: false });
+    },
+  };
+  const publisher = new ConfirmPublisher(logger);
+  await publisher.attach(model);
+  const setup = await model.createChannel();
+  t.teardown(async () => {
+    await setup.deleteQueue(queue).catch(() => {});
+    await setup.deleteExchange(exchange).catch(() => {});
+  });
+
+  const first = await publisher.publish(exchange, 'nobody.listens', Buffer.from('x'), properties('u1'), declaration);
+  t.same(first, { routed: false }, 'no queue bound yet: the broker returned it');
+  await setup.assertQueue(queue, { durable: false });
+  await setup.bindQueue(queue, exchange, 'wanted.#');
+
+  const outcomes = Array.from({ length: 200 }, (_, i) =>
+    publisher.publish(
+      exchange,
+      i % 2 === 0 ? 'wanted.x' : 'other.x',
+      Buffer.from(`m${i}`),
+      properties(`m${i}`),
+      declaration,
+    ),
+  );
+  t.ok(publisher.publishesInFlight > 1, 'many publishes wait for their confirms at once');
+  const settled = await Promise.all(outcomes);
+  t.equal(settled.filter((outcome) => outcome.routed).length, 100, 'the routed half');
+  t.equal(publisher.publishesInFlight, 0, 'nothing left in flight');
+  t.equal(declarations, 1, 'declared once on the channel, not per publish');
+  t.equal((await setup.checkQueue(queue)).messageCount, 100, 'exactly the routed ones are in the queue');
+});
+
+t.test('publishes waiting for the socket to drain fail with BrokerUnavailable when the connection goes', async (t) => {
+  const model = await connect(BROKER_URL);
+  const exchange = unique('drain');
+  const publisher = new ConfirmPublisher(logger);
+  await publisher.attach(model);
+  const setup = await model.createChannel();
+  await setup.assertExchange(exchange, 'topic', { durable: false, autoDelete: true });
+  // 3,000 publishes in one tick: more frames than the channel's write buffer holds (amqplib's
+  // high-water mark is 1,024 frames), so the later ones wait for 'drain' when the connection dies.
+  const outcomes = Array.from({ length: 3000 }, (_, i) =>
+    publisher.publish(exchange, 'k', Buffer.from(`m${i}`), properties(`m${i}`)).then(
+      () => 'confirmed',
+      (error: unknown) => (error instanceof BrokerUnavailableError ? 'unavailable' : `other: ${error}`),
+    ),
+  );
+  model.on('error', () => {}); // the loss below is the point
+  model.connection.stream.destroy(new Error('test: the connection was lost'));
+  publisher.detach();
+  let settled: string[] | 'hung' = 'hung';
+  const timer = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
+  settled = await Promise.race([Promise.all(outcomes), timer]);
+  t.not(settled, 'hung', 'every publish settled');
+  if (settled !== 'hung') {
+    t.ok(settled.includes('unavailable'), 'the unconfirmed ones failed as broker-unavailable');
+    t.same(
+      settled.filter((outcome) => outcome !== 'confirmed' && outcome !== 'unavailable'),
+      [],
+      'no other kind of failure',
+    );
+  }
+  t.equal(publisher.publishesInFlight, 0, 'nothing counted in flight');
+  await publisher.publish(exchange, 'k', Buffer.from('x'), properties('after')).then(
+    () => t.fail('published with no connection'),
+    (error: unknown) => t.type(error, BrokerUnavailableError, 'a publish after detach fails at once'),
+  );
+});
