@@ -1,6 +1,7 @@
 // The confirm publisher against the real RabbitMQ: many publishes in flight,
 // unroutable ones told apart, and nothing left hanging when the channel goes
 // away while publishes wait for room in the socket.
+import type { Socket } from 'node:net';
 import { connect } from 'amqplib';
 import t from 'tap';
 import { createLogger } from '../../telemetry/logger.ts';
@@ -71,7 +72,8 @@ t.test('publishes waiting for the socket to drain fail with BrokerUnavailable wh
     ),
   );
   model.on('error', () => {}); // the loss below is the point
-  model.connection.stream.destroy(new Error('test: the connection was lost'));
+  // amqplib's socket (not in its types): as if the network failed.
+  (model.connection as unknown as { stream: Socket }).stream.destroy(new Error('test: the connection was lost'));
   publisher.detach();
   let settled: string[] | 'hung' = 'hung';
   const timer = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 10_000).unref());
