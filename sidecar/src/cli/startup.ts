@@ -73,7 +73,7 @@ export interface RunningSidecar {
  */
 export async function startSidecarProcess(config: Config): Promise<RunningSidecar | undefined> {
   const logger = createLogger(config.log.level);
-  const tracing = startTracing({ serviceName: config.appId, version: VERSION, logger });
+  const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
   const sidecar = await Sidecar.create(config, { logger });
   const stop = async () => {
     const clean = await sidecar.stop();

@@ -2,21 +2,6 @@
 // before the sidecar takes its first request. Off unless an OTLP endpoint (or
 // OTEL_TRACES_EXPORTER=otlp) is given, so a sidecar without a collector sends
 // nothing and spends nothing on spans.
-import { context, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  type Sampler,
-  TraceIdRatioBasedSampler,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
 import type { Logger } from './logger.ts';
 
 export interface Tracing {
@@ -41,51 +26,17 @@ export const tracingActive = (): boolean => active;
  * Registers the SDK globally (once per process) when the environment asks for
  * traces; otherwise leaves the API's no-op tracer in place.
  */
-export function startTracing(options: TracingOptions): Tracing {
+export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const env = options.env ?? process.env;
   const wanted = tracesWanted(env);
   if (wanted !== true) {
     if (typeof wanted === 'string') options.logger.warn({ reason: wanted }, 'tracing is off');
     return { shutdown: async () => {} };
   }
-  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
-  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
-    options.logger.warn({ protocol }, 'OTLP protocol not supported by the sidecar; using http/protobuf');
-  }
-  const exporter = protocol === 'http/json' ? new JsonExporter() : new ProtobufExporter();
-  const resource = resourceFromAttributes({
-    'service.name': options.serviceName,
-    'service.version': options.version,
-  }).merge(detectResources({ detectors: [envDetector] }));
-  const provider = new TracerProvider({
-    resource,
-    sampler: samplerFrom(env, options.logger),
-    spanProcessors: [
-      new BatchSpanProcessor({
-        exporter,
-        scheduledDelayMillis: numberFrom(env.OTEL_BSP_SCHEDULE_DELAY, 5_000),
-        maxQueueSize: numberFrom(env.OTEL_BSP_MAX_QUEUE_SIZE, 2_048),
-        maxExportBatchSize: numberFrom(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 512),
-        exportTimeoutMillis: numberFrom(env.OTEL_BSP_EXPORT_TIMEOUT, 30_000),
-      }),
-    ],
-  });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(
-    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
-  );
-  trace.setGlobalTracerProvider(provider);
+  const { registerSdk } = await import('./tracing-sdk.ts');
+  const tracing = registerSdk(options, env);
   active = true;
-  options.logger.info({ protocol, sampler: env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on' }, 'tracing on');
-  return {
-    async shutdown() {
-      try {
-        await provider.shutdown();
-      } catch (error) {
-        options.logger.warn({ err: (error as Error).message }, 'the last spans could not be exported');
-      }
-    },
-  };
+  return tracing;
 }
 
 /** true, false (quietly off), or why the environment's request for traces cannot be met. */
@@ -97,35 +48,4 @@ function tracesWanted(env: NodeJS.ProcessEnv): boolean | string {
   if (unsupported.length > 0) return `OTEL_TRACES_EXPORTER=${unsupported.join(',')}: only otlp is supported`;
   if (exporters.includes('otlp')) return true;
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
-
-/** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the specification defines them. */
-function samplerFrom(env: NodeJS.ProcessEnv, logger: Logger): Sampler {
-  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').toLowerCase();
-  const ratio = () => {
-    const value = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
-    return Number.isFinite(value) && value >= 0 && value <= 1 ? value : 1;
-  };
-  switch (name) {
-    case 'always_on':
-      return new AlwaysOnSampler();
-    case 'always_off':
-      return new AlwaysOffSampler();
-    case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio());
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
-    case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    default:
-      logger.warn({ sampler: name }, 'unknown OTEL_TRACES_SAMPLER; using parentbased_always_on');
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  }
-}
-
-function numberFrom(value: string | undefined, fallback: number): number {
-  const parsed = Number(value);
-  return value !== undefined && value !== '' && Number.isFinite(parsed) && parsed >= 0 ? parsed : fallback;
 }
