@@ -122,9 +122,9 @@ function resourceWatch(client: KubeClient, appId: string, watchTimeoutSeconds?: 
   let lists = 0;
   let changes = 0;
   const counting = Object.create(client) as KubeClient;
-  counting.get = <T>(path: string, query?: Query) => {
+  counting.get = <T>(path: string, query?: Query, signal?: AbortSignal) => {
     lists++;
-    return client.get<T>(path, query);
+    return client.get<T>(path, query, signal);
   };
   const watch = new ResourceWatch({
     api: counting,
@@ -228,8 +228,8 @@ t.test('a resourceVersion the server no longer has: 410, and ResourceWatch lists
   const { watch, counting, lists, changes } = resourceWatch(pod, 'gone');
   // The first list claims resourceVersion 1, as if the watch had been gone long enough to be compacted away.
   const get = counting.get;
-  counting.get = async <T>(path: string, query?: Query) => {
-    const list = (await get<List>(path, query)) as List;
+  counting.get = async <T>(path: string, query?: Query, signal?: AbortSignal) => {
+    const list = (await get<List>(path, query, signal)) as List;
     return (lists() === 1 ? { ...list, metadata: { ...list.metadata, resourceVersion: '1' } } : list) as T;
   };
   await watch.start();

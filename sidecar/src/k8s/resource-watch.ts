@@ -106,13 +106,12 @@ export class ResourceWatch {
     while (!signal.aborted) {
       try {
         if (resourceVersion === undefined) {
-          resourceVersion = await this.relist();
+          resourceVersion = await this.relist(signal);
           listed();
         }
         resourceVersion = await this.watch(resourceVersion, signal);
       } catch (error) {
         if (signal.aborted) break;
-        listed();
         if (resourceVersion !== undefined && isGone(error)) {
           // Compacted past where this watch was: only a new list says what is there now.
           this.options.logger.debug(
@@ -120,7 +119,9 @@ export class ResourceWatch {
             'resourceVersion too old; listing again',
           );
         } else {
-          await this.failed(error, signal);
+          const waitMs = this.failed(error);
+          listed();
+          await sleep(waitMs, undefined, { signal, ref: false }).catch(() => undefined);
         }
         resourceVersion = undefined;
       }
@@ -128,8 +129,8 @@ export class ResourceWatch {
   }
 
   /** Replaces the cache with a new list; returns the resourceVersion to watch from. */
-  private async relist(): Promise<string> {
-    const list = await this.options.api.get<List>(this.path, { fieldSelector: this.fieldSelector });
+  private async relist(signal: AbortSignal): Promise<string> {
+    const list = await this.options.api.get<List>(this.path, { fieldSelector: this.fieldSelector }, signal);
     this.cache = new Map(list.items.map((item) => [item.metadata.name, item]));
     this.synced = true;
     this.detail = 'watching';
@@ -165,8 +166,8 @@ export class ResourceWatch {
     return resourceVersion;
   }
 
-  /** Reports the failure, then waits the back-off (or until stopped). */
-  private async failed(error: unknown, signal: AbortSignal): Promise<void> {
+  /** Reports the failure; returns how long to wait before trying again (the back-off, doubled for next time). */
+  private failed(error: unknown): number {
     const message = describe(error);
     this.detail = `retrying in ${this.restartMs} ms: ${message}`;
     const code = isKubeApiError(error) ? error.code : undefined;
@@ -180,9 +181,9 @@ export class ResourceWatch {
       { kind: this.kind, error: message, retryInMs: this.restartMs },
       'watching resources failed; keeping the last known ones',
     );
-    const wait = this.restartMs;
+    const waitMs = this.restartMs;
     this.restartMs = Math.min(this.restartMs * 2, RESTART_MAX_MS);
-    await sleep(wait, undefined, { signal, ref: false }).catch(() => undefined);
+    return waitMs;
   }
 }
 

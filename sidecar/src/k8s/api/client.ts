@@ -46,8 +46,8 @@ export class KubeClient {
     this.token = token;
   }
 
-  async get<T>(path: string, query: Query = {}): Promise<T> {
-    return this.call<T>('GET', path, query);
+  async get<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T> {
+    return this.call<T>('GET', path, query, undefined, signal);
   }
 
   /** A JSON patch (application/json-patch+json): exact, and needs no schema on the server's side. */
@@ -100,7 +100,13 @@ export class KubeClient {
     await this.pool.destroy();
   }
 
-  private async call<T>(method: 'GET' | 'PATCH', path: string, query: Query, patch?: unknown): Promise<T> {
+  private async call<T>(
+    method: 'GET' | 'PATCH',
+    path: string,
+    query: Query,
+    patch?: unknown,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const headers = await this.headers();
     if (patch !== undefined) headers['content-type'] = 'application/json-patch+json';
     const answer = await this.pool.request({
@@ -108,6 +114,7 @@ export class KubeClient {
       path: this.pathOf(path, query),
       headers,
       body: patch === undefined ? null : JSON.stringify(patch),
+      signal: signal ?? null,
       headersTimeout: CALL_TIMEOUT_MS,
       bodyTimeout: CALL_TIMEOUT_MS,
     });
