@@ -2,38 +2,33 @@
 // target) beside raw undici calling the same upstream, same run, same client
 // library (the sidecar's undici). The upstream is a tiny node:http server in
 // a process of its own (bench/outbound-upstream.ts); the sidecar runs from its
-// launcher. Latency: one call in flight, interleaved blocks so drift hits both
-// sides alike. Throughput: 64 in flight.
+// launcher. The floor (bench/floor.ts, a bare node:http + undici proxy) runs
+// beside it, so the table tells what any Node proxy costs here from what the
+// sidecar adds. Latency: one call in flight, interleaved blocks so drift hits
+// every side alike. Throughput: 64 in flight, alternating runs.
 //
 // `make bench` runs it with the others; `node bench/outbound.ts [calls]` alone.
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the sidecar there
 // (summarise with `node bench/cpu-profile.ts <file>`).
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { forkListening, startFloor } from './floor-process.ts';
 import { drive, usage } from './load.ts';
-import { percentiles, type Row } from './report.ts';
+import { median, percentiles, type Row, type Stats } from './report.ts';
 import { spawnSidecar } from './sidecar.ts';
 
 const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
   'undici',
 ) as typeof import('undici');
 
-const PORTS = { upstream: 19_620, http: 19_621, ops: 19_622 };
+const PORTS = { upstream: 19_620, http: 19_621, ops: 19_622, floor: 19_623 };
 const PATH = '/orders/order-1?expand=items';
 const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 
 /** The upstream in a process of its own, on `port`. */
-export async function startUpstream(port = PORTS.upstream): Promise<ChildProcess> {
-  const child = fork(new URL('./outbound-upstream.ts', import.meta.url).pathname, [String(port)], {
-    stdio: 'inherit',
-  });
-  await new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', (code) => reject(new Error(`the upstream exited (${code}) before listening`)));
-  });
-  return child;
-}
+export const startUpstream = (port = PORTS.upstream): Promise<ChildProcess> =>
+  forkListening(new URL('./outbound-upstream.ts', import.meta.url), [String(port)]);
 
 /** Waits until the app API answers (the broker is not needed for outbound calls). */
 async function untilListening(port: number, limitMs = 10_000): Promise<void> {
@@ -49,7 +44,12 @@ async function untilListening(port: number, limitMs = 10_000): Promise<void> {
   throw new Error(`the sidecar did not listen within ${limitMs} ms`);
 }
 
-export async function benchOutbound({ sequential = 5_000, concurrent = 50_000, blocks = 5 } = {}): Promise<Row[]> {
+export async function benchOutbound({
+  sequential = 5_000,
+  concurrent = 20_000,
+  blocks = 5,
+  runs = 3,
+} = {}): Promise<Row[]> {
   const upstream = await startUpstream();
   const sidecar = spawnSidecar(
     { http: PORTS.http, ops: PORTS.ops },
@@ -67,58 +67,86 @@ export async function benchOutbound({ sequential = 5_000, concurrent = 50_000, b
       },
     },
   );
-  try {
-    await untilListening(PORTS.http);
-    const direct = new Pool(`http://127.0.0.1:${PORTS.upstream}`, { connections: 64, pipelining: 1 });
-    const viaSidecar = new Pool(`http://127.0.0.1:${PORTS.http}`, { connections: 64, pipelining: 1 });
-    const once = (pool: InstanceType<typeof Pool>, path: string) => async () => {
+  const floor = await startFloor('proxy', PORTS.floor, `http://127.0.0.1:${PORTS.upstream}`);
+  const pools: InstanceType<typeof Pool>[] = [];
+  const caller = (port: number, path: string) => {
+    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
+    pools.push(pool);
+    return async () => {
       const response = await pool.request({ method: 'GET', path, headers: { accept: 'application/json' } });
       await response.body.dump();
       if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}`);
     };
-    const rawOnce = once(direct, `/api${PATH}`);
-    const sidecarOnce = once(viaSidecar, `/v1/outbound/orders${PATH}`);
+  };
+  try {
+    await untilListening(PORTS.http);
+    const rawOnce = caller(PORTS.upstream, `/api${PATH}`);
+    const sidecarOnce = caller(PORTS.http, `/v1/outbound/orders${PATH}`);
+    const floorOnce = caller(PORTS.floor, `/v1/outbound/orders${PATH}`);
 
-    // Warm both paths (JIT, connections), then alternate blocks of sequential calls.
-    await drive(2_000, 8, rawOnce);
-    await drive(2_000, 8, sidecarOnce);
-    const raw: number[] = [];
-    const through: number[] = [];
+    // Warm every path (JIT, connections), then alternate blocks of sequential calls.
+    for (const once of [rawOnce, sidecarOnce, floorOnce]) await drive(2_000, 8, once);
+    const latencies = { raw: [] as number[], sidecar: [] as number[], floor: [] as number[] };
     const block = Math.ceil(sequential / blocks);
     for (let i = 0; i < blocks; i++) {
-      raw.push(...(await drive(block, 1, rawOnce)).latencies);
-      through.push(...(await drive(block, 1, sidecarOnce)).latencies);
+      latencies.raw.push(...(await drive(block, 1, rawOnce)).latencies);
+      latencies.sidecar.push(...(await drive(block, 1, sidecarOnce)).latencies);
+      latencies.floor.push(...(await drive(block, 1, floorOnce)).latencies);
     }
-    const rawPar = await drive(concurrent, 64, rawOnce);
+    // Throughput: alternating runs of the three, medians; the sidecar's peak RSS and CPU per call.
+    const rates = { raw: [] as number[], sidecar: [] as number[], floor: [] as number[] };
+    const cpu = { sidecar: [] as number[], floor: [] as number[] };
     let peakRss = 0;
-    const sampler = setInterval(() => {
-      peakRss = Math.max(peakRss, usage(sidecar.pid as number).rssMb);
-    }, 100);
-    const sidecarPar = await drive(concurrent, 64, sidecarOnce);
-    clearInterval(sampler);
-    await direct.close();
-    await viaSidecar.close();
+    const measured = async (pid: number, once: () => Promise<void>) => {
+      const before = usage(pid).cpuMs;
+      const { rate } = await drive(concurrent, 64, once);
+      return { rate, usPerCall: ((usage(pid).cpuMs - before) / concurrent) * 1000 };
+    };
+    for (let run = 0; run < runs; run++) {
+      rates.raw.push((await drive(concurrent, 64, rawOnce)).rate);
+      const sampler = setInterval(() => {
+        peakRss = Math.max(peakRss, usage(sidecar.pid as number).rssMb);
+      }, 100);
+      const side = await measured(sidecar.pid as number, sidecarOnce);
+      clearInterval(sampler);
+      rates.sidecar.push(side.rate);
+      cpu.sidecar.push(side.usPerCall);
+      const bare = await measured(floor.pid as number, floorOnce);
+      rates.floor.push(bare.rate);
+      cpu.floor.push(bare.usPerCall);
+    }
 
-    const r = percentiles(raw);
-    const s = percentiles(through);
-    const added = (q: 'p50' | 'p90' | 'p99') => (s[q] - r[q]).toFixed(3);
+    const r = percentiles(latencies.raw);
+    const s = percentiles(latencies.sidecar);
+    const f = percentiles(latencies.floor);
+    const added = (side: Required<Stats>, q: 'p50' | 'p90' | 'p99') => (side[q] - r[q]).toFixed(3);
+    const pairs = rates.sidecar.map((rate, i) => (rate / (rates.raw[i] as number)).toFixed(2)).join(', ');
     return [
       {
         name: 'outbound GET latency, 1 in flight (ms)',
         outrigger: s,
         direct: r,
-        note: `${sequential} calls each, interleaved in ${blocks} blocks; added p50 ${added('p50')} ms, p90 ${added('p90')} ms, p99 ${added('p99')} ms`,
+        note: `${sequential} calls each, interleaved in ${blocks} blocks; added p50 ${added(s, 'p50')} ms, p90 ${added(s, 'p90')} ms, p99 ${added(s, 'p99')} ms; the floor (a bare node:http + undici proxy, bench/floor.ts) adds p50 ${added(f, 'p50')} ms, p99 ${added(f, 'p99')} ms`,
         target: 'added p50 <= 0.2 ms, p99 <= 1 ms',
       },
       {
         name: 'outbound GET throughput, 64 in flight (calls/s)',
-        outrigger: { p50: sidecarPar.rate },
-        direct: { p50: rawPar.rate },
-        note: `${concurrent} calls each; sidecar peak RSS ${peakRss.toFixed(0)} MB`,
+        outrigger: { p50: median(rates.sidecar) },
+        direct: { p50: median(rates.raw) },
+        note: `median of ${runs} alternating runs of ${concurrent} calls, pair ratios ${pairs}; sidecar ${median(cpu.sidecar).toFixed(0)} µs CPU per call; sidecar peak RSS ${peakRss.toFixed(0)} MB`,
         target: '>= 0.75x',
+      },
+      {
+        name: 'outbound GET throughput against the floor, a bare node:http + undici proxy (calls/s)',
+        outrigger: { p50: median(rates.sidecar) },
+        direct: { p50: median(rates.floor) },
+        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.raw)).toFixed(2)}x raw undici with ${median(cpu.floor).toFixed(0)} µs CPU per call (bench/floor.ts)`,
+        target: 'reported (no target)',
       },
     ];
   } finally {
+    await Promise.all(pools.map((pool) => pool.close()));
+    floor.send({ type: 'stop' });
     sidecar.kill('SIGTERM');
     await new Promise((resolve) => sidecar.once('exit', resolve));
     upstream.send({ type: 'stop' });
@@ -130,7 +158,7 @@ if (import.meta.main) {
   const [calls] = process.argv.slice(2);
   const { table } = await import('./report.ts');
   const rows = await benchOutbound(
-    calls === undefined ? {} : { sequential: Number(calls), concurrent: Number(calls) * 10 },
+    calls === undefined ? {} : { sequential: Number(calls), concurrent: Number(calls) * 4 },
   );
   console.log(table(rows));
 }

@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConfirmChannel, connect } from 'amqplib';
 import { usage } from './load.ts';
-import { percentiles, type Row } from './report.ts';
+import { median, percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
 const TOPIC = 'bench.push';
@@ -40,7 +40,6 @@ interface Done {
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const median = (values: number[]) => percentiles(values).p50;
 
 /** The app process: arm it for `count` messages, hear when the first came and when all are in. */
 class App {

@@ -22,6 +22,8 @@ export function percentiles(samples: number[]): Required<Stats> {
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
 }
 
+export const median = (values: number[]): number => percentiles(values).p50;
+
 const fmt = (value: number | undefined) =>
   value === undefined ? '' : value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 

@@ -8,7 +8,7 @@ import { connect } from 'amqplib';
 import { Pool } from 'undici';
 import { drive, usage } from './load.ts';
 import { startUpstream } from './outbound.ts';
-import { percentiles, type Row } from './report.ts';
+import { median, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
 const TOPIC = 'bench.tracing';
@@ -88,7 +88,6 @@ async function compare(
     await once(child, 'exit');
   }
   sink.child.kill();
-  const median = (values: number[]) => percentiles(values).p50;
   const cpu = (which: 'plain' | 'traced') => median(runs[which].map((r) => r.cpuPerMsgUs)).toFixed(0);
   const pairs = runs.traced.map((r, i) => (r.rate / (runs.plain[i]?.rate ?? Number.NaN)).toFixed(2));
   return {
