@@ -9,7 +9,7 @@ export const REPLAYABLE_LIMIT = 64 * 1024;
 
 export type RequestBody = { kind: 'none' } | { kind: 'buffered'; data: Buffer } | { kind: 'stream'; stream: Readable };
 
-const NONE: RequestBody = { kind: 'none' };
+export const NO_BODY: RequestBody = { kind: 'none' };
 
 export function hasBody(request: IncomingMessage): boolean {
   const length = request.headers['content-length'];
@@ -18,7 +18,7 @@ export function hasBody(request: IncomingMessage): boolean {
 
 /** Reads up to REPLAYABLE_LIMIT bytes of the body; the rest (if any) is left to stream. */
 export function readRequestBody(request: IncomingMessage): Promise<RequestBody> {
-  if (!hasBody(request)) return Promise.resolve(NONE);
+  if (!hasBody(request)) return Promise.resolve(NO_BODY);
   const declared = Number(request.headers['content-length']);
   if (declared > REPLAYABLE_LIMIT) return Promise.resolve({ kind: 'stream', stream: request });
   return new Promise((resolve, reject) => {

@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   type BulkheadPolicy,
   bulkhead,
@@ -29,10 +29,11 @@ import type { Target } from '../config/schema.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { LabelCache, type Metrics } from '../telemetry/metrics.ts';
+import { tracingActive } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
 import { type AttemptResult, describeFailure, failureOf, isBreakerFailure, outcomeOf } from './attempt-result.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
-import { type RequestBody, readRequestBody } from './request-body.ts';
+import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { TargetHeaders } from './target-headers.ts';
 import { basePathOf, type PathCheck, redirectPath, upstreamPath } from './target-path.ts';
@@ -216,7 +217,7 @@ export class TargetClient {
 
   /** Attempts until one is final: not retryable, out of attempts, out of budget, or the breaker opened. */
   private async attempts(call: OutboundCall): Promise<{ result: AttemptResult; attempts: number }> {
-    const body = await readRequestBody(call.request);
+    const body = hasBody(call.request) ? await readRequestBody(call.request) : NO_BODY;
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
     if (body.kind === 'buffered') delete headers['content-length'];
     const retryable =
@@ -298,6 +299,21 @@ export class TargetClient {
     body: RequestBody,
     attempt: number,
   ): Promise<AttemptResult> {
+    const span = tracingActive() ? this.startAttemptSpan(call, headers, attempt) : undefined;
+    let result: AttemptResult;
+    try {
+      result = await this.exchange(call.method, call.path, headers, body, call.signal);
+    } catch (error) {
+      result = failureOf(error);
+    }
+    if (span !== undefined) endAttemptSpan(span, result);
+    const outcome = outcomeOf(result);
+    this.counters.get(`a ${outcome}`, () => this.metrics.outboundAttempts.labels({ target: this.name, outcome })).inc();
+    return result;
+  }
+
+  /** A CLIENT span for one attempt; its context goes to the target in `headers`. */
+  private startAttemptSpan(call: OutboundCall, headers: HeaderMap, attempt: number): Span {
     const [pathOnly] = call.path.split('?', 1);
     const span = tracer.startSpan(call.method, {
       kind: SpanKind.CLIENT,
@@ -310,26 +326,7 @@ export class TargetClient {
       },
     });
     propagation.inject(trace.setSpan(context.active(), span), headers);
-    let result: AttemptResult;
-    try {
-      result = await this.exchange(call.method, call.path, headers, body, call.signal);
-    } catch (error) {
-      result = failureOf(error);
-    }
-    if (result.kind === 'answer') {
-      span.setAttribute('http.response.status_code', result.status);
-      if (result.status >= 500) {
-        span.setAttribute('error.type', String(result.status));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-    } else {
-      span.setAttribute('error.type', result.failure === 'error' ? result.code : result.failure);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
-    }
-    span.end();
-    const outcome = outcomeOf(result);
-    this.counters.get(`a ${outcome}`, () => this.metrics.outboundAttempts.labels({ target: this.name, outcome })).inc();
-    return result;
+    return span;
   }
 
   /** The request, following same-target redirects when the target allows it. */
@@ -432,4 +429,18 @@ export class TargetClient {
       .get(method, () => this.metrics.outboundRequestDuration.labels({ target: this.name, method }))
       .observe((performance.now() - started) / 1000);
   }
+}
+
+function endAttemptSpan(span: Span, result: AttemptResult): void {
+  if (result.kind === 'answer') {
+    span.setAttribute('http.response.status_code', result.status);
+    if (result.status >= 500) {
+      span.setAttribute('error.type', String(result.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  } else {
+    span.setAttribute('error.type', result.failure === 'error' ? result.code : result.failure);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
+  }
+  span.end();
 }
