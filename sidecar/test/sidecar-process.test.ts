@@ -134,6 +134,30 @@ t.test('a bad configuration exits 2 with one line naming the field', async (t) =
   t.match(usage.stderr(), /^outrigger: Unknown option '--conf'/);
 });
 
+t.test('a Kubernetes setting it can judge only while starting also exits 2 with one line', async (t) => {
+  const dir = t.testdir({
+    kubeconfig: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'c',
+      contexts: [{ name: 'c', context: { cluster: 'k', user: 'u', namespace: 'shop' } }],
+      clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:1' } }],
+      users: [{ name: 'u', user: { exec: { command: 'aws', apiVersion: 'client.authentication.k8s.io/v1' } } }],
+    }),
+  });
+  const file = configFile(t, { appId: 'ingestion', broker: { url: SHARED_BROKER } });
+  const cli = runCli(t, ['sidecar', '--config', file], {
+    OUTRIGGER_KUBERNETES: 'true',
+    KUBECONFIG: `${dir}/kubeconfig`,
+  });
+  t.same(await cli.exited, { code: 2, signal: null });
+  t.match(
+    cli.stderr(),
+    /^outrigger: kubernetes\.watch: cannot load a kubeconfig \(.*exec \(a credential plugin\).*\)\n$/,
+  );
+  t.equal(cli.stderr().split('\n').length, 2, 'one line, no stack trace');
+});
+
 t.test('a port in use exits 1 with a clear line', async (t) => {
   const first = await startSidecar(t, { appId: 'ingestion', broker: { url: SHARED_BROKER } });
   const taken = Number(new URL(first.api).port);

@@ -7,7 +7,7 @@ import { Injector } from '../k8s/injector/injector.ts';
 import { type InjectorConfig, loadInjectorConfig } from '../k8s/injector/injector-config.ts';
 import { isCertificateError } from '../k8s/injector/serving-certificate.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { firstSignal, reportUsage, UsageError } from './startup.ts';
+import { firstSignal, reportUsage, UsageError } from './command-line.ts';
 
 interface InjectorArgs {
   certFile: string;

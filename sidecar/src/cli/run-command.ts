@@ -6,14 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sidecar } from '../sidecar.ts';
-import {
-  firstSignal,
-  loadConfigOrReport,
-  parseCommandArgs,
-  reportUsage,
-  startSidecarProcess,
-  UsageError,
-} from './startup.ts';
+import { firstSignal, reportUsage, UsageError } from './command-line.ts';
+import { loadConfigOrReport, parseCommandArgs, startSidecarProcess } from './startup.ts';
 
 const BROKER_WAIT_MS = 10_000;
 
@@ -34,7 +28,7 @@ export async function runCommand(args: string[]): Promise<number> {
 
   const signal = firstSignal();
   const running = await startSidecarProcess(config);
-  if (running === undefined) return 1;
+  if (typeof running === 'number') return running;
   const { sidecar, api, stop } = running;
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.
   const early = await Promise.race([brokerConnected(sidecar, BROKER_WAIT_MS), signal]);

@@ -1,5 +1,6 @@
 // `outrigger sidecar`: run until SIGTERM/SIGINT, then stop gracefully.
-import { firstSignal, loadConfigOrReport, parseCommandArgs, reportUsage, startSidecarProcess } from './startup.ts';
+import { firstSignal, reportUsage } from './command-line.ts';
+import { loadConfigOrReport, parseCommandArgs, startSidecarProcess } from './startup.ts';
 
 export async function sidecarCommand(args: string[]): Promise<number> {
   let file: string | undefined;
@@ -13,7 +14,7 @@ export async function sidecarCommand(args: string[]): Promise<number> {
 
   const signal = firstSignal();
   const running = await startSidecarProcess(config);
-  if (running === undefined) return 1;
+  if (typeof running === 'number') return running;
   running.sidecar.logger.info({ signal: await signal }, 'signal received');
   return (await running.stop()) ? 0 : 1;
 }

@@ -1,6 +1,6 @@
-// What both commands share: parsing arguments and loading the configuration,
-// reporting mistakes as one line each (exit code 2), starting the sidecar
-// with its tracing, and waiting for signals.
+// What `sidecar` and `run` share: loading the configuration, reporting
+// mistakes as one line each (exit code 2), and starting the sidecar with its
+// tracing.
 import { parseArgs } from 'node:util';
 import { isConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -8,8 +8,7 @@ import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
-
-export class UsageError extends Error {}
+import { UsageError } from './command-line.ts';
 
 export function parseCommandArgs(args: string[], allowPositionals: boolean) {
   try {
@@ -30,32 +29,9 @@ export function loadConfigOrReport(file: string | undefined): Config | undefined
     return loadConfig({ file });
   } catch (error) {
     if (!isConfigError(error)) throw error;
-    for (const problem of error.problems) process.stderr.write(`outrigger: ${problem}\n`);
+    reportProblems(error.problems);
     return undefined;
   }
-}
-
-export function reportUsage(error: unknown): number {
-  if (!(error instanceof UsageError)) throw error;
-  process.stderr.write(`outrigger: ${error.message}\n`);
-  return 2;
-}
-
-/** Resolves with the first SIGTERM or SIGINT; a second one forces exit 1. */
-export function firstSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    let received = false;
-    const handler = (signal: NodeJS.Signals) => {
-      if (received) {
-        process.stderr.write(`outrigger: second ${signal}; exiting now\n`);
-        process.exit(1);
-      }
-      received = true;
-      resolve(signal);
-    };
-    process.on('SIGTERM', handler);
-    process.on('SIGINT', handler);
-  });
 }
 
 export interface RunningSidecar {
@@ -68,13 +44,22 @@ export interface RunningSidecar {
 
 /**
  * Tracing from the OTEL_* variables, registered before the sidecar takes a
- * request, then the sidecar, listening. Undefined when it could not listen
- * (said on stderr; everything stopped again).
+ * request, then the sidecar, listening. When it cannot start, the exit code
+ * instead (said on stderr; everything stopped again): 2 for configuration it
+ * could only judge while starting (the Kubernetes settings), 1 when it could not listen.
  */
-export async function startSidecarProcess(config: Config): Promise<RunningSidecar | undefined> {
+export async function startSidecarProcess(config: Config): Promise<RunningSidecar | 1 | 2> {
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
-  const sidecar = await Sidecar.create(config, { logger });
+  let sidecar: Sidecar;
+  try {
+    sidecar = await Sidecar.create(config, { logger });
+  } catch (error) {
+    await tracing.shutdown();
+    if (!isConfigError(error)) throw error;
+    reportProblems(error.problems);
+    return 2;
+  }
   const stop = async () => {
     const clean = await sidecar.stop();
     await tracing.shutdown();
@@ -85,8 +70,12 @@ export async function startSidecarProcess(config: Config): Promise<RunningSideca
   } catch (error) {
     process.stderr.write(`outrigger: ${describeListenError(error)}\n`);
     await stop();
-    return undefined;
+    return 1;
   }
+}
+
+function reportProblems(problems: readonly string[]): void {
+  for (const problem of problems) process.stderr.write(`outrigger: ${problem}\n`);
 }
 
 function describeListenError(error: unknown): string {
