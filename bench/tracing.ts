@@ -127,3 +127,8 @@ export async function benchTracing({ count = 20_000 } = {}): Promise<Row[]> {
   upstream.kill();
   return [publish, outbound];
 }
+
+if (import.meta.main) {
+  const { table } = await import('./report.ts');
+  console.log(table(await benchTracing()));
+}
