@@ -276,7 +276,7 @@ t.test('non-default values reach the webhook, the certificate and the injector c
     httpPort: 4600,
     opsPort: 9464,
     logLevel: 'debug',
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     brokerUrlSecret: { name: 'rabbitmq', key: 'uri' },
     env: edgeValues.sidecar.env,
   });
@@ -301,7 +301,7 @@ t.test('defaults: the injector config, a PDB, and checksums that roll the pods o
     httpPort: 3600,
     opsPort: 9464,
     logLevel: 'info',
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     env: [],
   });
   const deployment = one<V1Deployment>(objects, 'Deployment');

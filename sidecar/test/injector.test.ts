@@ -201,7 +201,7 @@ t.test("a Deployment's annotated pod gets the native sidecar", async (t) => {
   t.match(sidecar?.startupProbe, { httpGet: { path: '/healthz', port: 'outrigger-ops' } });
   t.match(sidecar?.readinessProbe, { httpGet: { path: '/readyz', port: 'outrigger-ops' } });
   t.match(sidecar?.livenessProbe, { httpGet: { path: '/healthz', port: 'outrigger-ops' } });
-  t.same(sidecar?.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+  t.same(sidecar?.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } });
   t.match(sidecar?.securityContext, {
     runAsNonRoot: true,
     runAsUser: 65532,

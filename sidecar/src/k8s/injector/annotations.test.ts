@@ -87,15 +87,15 @@ t.test('resources: the annotations over the configured defaults', async (t) => {
     annotated({
       'outrigger.dev/cpu-request': '100m',
       'outrigger.dev/cpu-limit': '1',
-      'outrigger.dev/memory-request': '128Mi',
+      'outrigger.dev/memory-request': '192Mi',
       'outrigger.dev/memory-limit': '512Mi',
     }),
   ).resources;
-  t.same(resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } });
+  t.same(resources, { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '512Mi' } });
   t.same(
     settingsOf(annotated({ 'outrigger.dev/memory-limit': '1Gi' })).resources,
     {
-      requests: { cpu: '50m', memory: '64Mi' },
+      requests: { cpu: '50m', memory: '128Mi' },
       limits: { memory: '1Gi' },
     },
     'one annotation changes one amount',

@@ -33,7 +33,7 @@ t.test('no file: every default, the image of this version', async (t) => {
     httpPort: 3600,
     opsPort: 9464,
     logLevel: 'info',
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     env: [],
   });
   t.equal(loadInjectorConfig(file('')).httpPort, 3600, 'an empty file is the defaults');

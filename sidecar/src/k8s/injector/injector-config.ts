@@ -62,7 +62,7 @@ export const InjectorConfigSchema = z
     httpPort: port().default(3600),
     opsPort: port().default(9464),
     logLevel: z.enum(LOG_LEVELS).default('info'),
-    resources: ResourcesSchema.default({ requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } }),
+    resources: ResourcesSchema.default({ requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } }),
     brokerUrlSecret: z
       .strictObject({
         name: z.string().regex(DNS_SUBDOMAIN, { error: 'expected a Secret name (a DNS subdomain)' }),

@@ -60,7 +60,7 @@ t.test('a plain pod gets the native sidecar, the volumes, the marker and OUTRIGG
       { name: 'outrigger-http', containerPort: 3600 },
       { name: 'outrigger-ops', containerPort: 9464 },
     ],
-    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     startupProbe: { httpGet: { path: '/healthz', port: 'outrigger-ops' } },
     readinessProbe: { httpGet: { path: '/readyz', port: 'outrigger-ops' } },
     livenessProbe: { httpGet: { path: '/healthz', port: 'outrigger-ops' } },
