@@ -45,3 +45,50 @@ export function usage(pid: number): Usage {
     return { rssMb: 0, anonMb: 0, cpuMs: Number.NaN };
   }
 }
+
+/** A process on one side of a comparison, and one call through it. */
+export interface Side {
+  pid: number;
+  once: () => Promise<void>;
+}
+
+/**
+ * Throughput at 64 in flight, `runs` alternating rounds of the direct path,
+ * the sidecar and the floor (`between` after each round): every round's rate,
+ * the CPU the sidecar and the floor spent per call (µs), the sidecar's peak RSS (MB).
+ */
+export async function throughputRounds(options: {
+  runs: number;
+  count: number;
+  direct: () => Promise<void>;
+  sidecar: Side;
+  floor: Side;
+  between?: () => Promise<void>;
+}) {
+  const { runs, count, direct, sidecar, floor, between } = options;
+  const rates = { direct: [] as number[], sidecar: [] as number[], floor: [] as number[] };
+  const cpuUs = { sidecar: [] as number[], floor: [] as number[] };
+  const peakRss = { all: 0, anon: 0 };
+  const measured = async (side: Side) => {
+    const before = usage(side.pid).cpuMs;
+    const { rate } = await drive(count, 64, side.once);
+    return { rate, cpuUs: ((usage(side.pid).cpuMs - before) / count) * 1000 };
+  };
+  for (let run = 0; run < runs; run++) {
+    rates.direct.push((await drive(count, 64, direct)).rate);
+    const sampler = setInterval(() => {
+      const now = usage(sidecar.pid);
+      peakRss.all = Math.max(peakRss.all, now.rssMb);
+      peakRss.anon = Math.max(peakRss.anon, now.anonMb);
+    }, 100);
+    const side = await measured(sidecar);
+    clearInterval(sampler);
+    rates.sidecar.push(side.rate);
+    cpuUs.sidecar.push(side.cpuUs);
+    const bare = await measured(floor);
+    rates.floor.push(bare.rate);
+    cpuUs.floor.push(bare.cpuUs);
+    await between?.();
+  }
+  return { rates, cpuUs, peakRss };
+}

@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forkListening, startFloor } from './floor-process.ts';
-import { drive, usage } from './load.ts';
+import { drive, throughputRounds } from './load.ts';
 import { median, percentiles, type Row, type Stats } from './report.ts';
 import { spawnSidecar } from './sidecar.ts';
 
@@ -93,34 +93,19 @@ export async function benchOutbound({
       latencies.sidecar.push(...(await drive(block, 1, sidecarOnce)).latencies);
       latencies.floor.push(...(await drive(block, 1, floorOnce)).latencies);
     }
-    // Throughput: alternating runs of the three, medians; the sidecar's peak RSS and CPU per call.
-    const rates = { raw: [] as number[], sidecar: [] as number[], floor: [] as number[] };
-    const cpu = { sidecar: [] as number[], floor: [] as number[] };
-    let peakRss = 0;
-    const measured = async (pid: number, once: () => Promise<void>) => {
-      const before = usage(pid).cpuMs;
-      const { rate } = await drive(concurrent, 64, once);
-      return { rate, usPerCall: ((usage(pid).cpuMs - before) / concurrent) * 1000 };
-    };
-    for (let run = 0; run < runs; run++) {
-      rates.raw.push((await drive(concurrent, 64, rawOnce)).rate);
-      const sampler = setInterval(() => {
-        peakRss = Math.max(peakRss, usage(sidecar.pid as number).rssMb);
-      }, 100);
-      const side = await measured(sidecar.pid as number, sidecarOnce);
-      clearInterval(sampler);
-      rates.sidecar.push(side.rate);
-      cpu.sidecar.push(side.usPerCall);
-      const bare = await measured(floor.pid as number, floorOnce);
-      rates.floor.push(bare.rate);
-      cpu.floor.push(bare.usPerCall);
-    }
+    const { rates, cpuUs, peakRss } = await throughputRounds({
+      runs,
+      count: concurrent,
+      direct: rawOnce,
+      sidecar: { pid: sidecar.pid as number, once: sidecarOnce },
+      floor: { pid: floor.pid as number, once: floorOnce },
+    });
 
     const r = percentiles(latencies.raw);
     const s = percentiles(latencies.sidecar);
     const f = percentiles(latencies.floor);
     const added = (side: Required<Stats>, q: 'p50' | 'p90' | 'p99') => (side[q] - r[q]).toFixed(3);
-    const pairs = rates.sidecar.map((rate, i) => (rate / (rates.raw[i] as number)).toFixed(2)).join(', ');
+    const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
     return [
       {
         name: 'outbound GET latency, 1 in flight (ms)',
@@ -132,15 +117,15 @@ export async function benchOutbound({
       {
         name: 'outbound GET throughput, 64 in flight (calls/s)',
         outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.raw) },
-        note: `median of ${runs} alternating runs of ${concurrent} calls, pair ratios ${pairs}; sidecar ${median(cpu.sidecar).toFixed(0)} µs CPU per call; sidecar peak RSS ${peakRss.toFixed(0)} MB`,
+        direct: { p50: median(rates.direct) },
+        note: `median of ${runs} alternating runs of ${concurrent} calls, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per call; sidecar peak RSS ${peakRss.all.toFixed(0)} MB`,
         target: '>= 0.75x',
       },
       {
         name: 'outbound GET throughput against the floor, a bare node:http + undici proxy (calls/s)',
         outrigger: { p50: median(rates.sidecar) },
         direct: { p50: median(rates.floor) },
-        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.raw)).toFixed(2)}x raw undici with ${median(cpu.floor).toFixed(0)} µs CPU per call (bench/floor.ts)`,
+        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x raw undici with ${median(cpuUs.floor).toFixed(0)} µs CPU per call (bench/floor.ts)`,
         target: 'reported (no target)',
       },
     ];

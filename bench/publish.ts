@@ -7,7 +7,7 @@
 import { connect } from 'amqplib';
 import { Pool } from 'undici';
 import { startFloor } from './floor-process.ts';
-import { drive, usage } from './load.ts';
+import { drive, throughputRounds } from './load.ts';
 import { median, percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
@@ -62,31 +62,16 @@ export async function benchPublish({ sequential = 3_000, concurrent = 20_000, ru
     const rawSeq = await drive(sequential, 1, rawOnce);
     const sidecarSeq = await drive(sequential, 1, viaSidecar.once);
 
-    // Throughput: alternating runs of the three, medians; the sidecar's peak RSS and CPU per message.
-    const rates = { raw: [] as number[], sidecar: [] as number[], floor: [] as number[] };
-    const cpu = { sidecar: [] as number[], floor: [] as number[] };
-    const peakRss = { all: 0, anon: 0 };
-    const cpuPerMessage = async (pid: number, once: () => Promise<void>) => {
-      const before = usage(pid).cpuMs;
-      const { rate } = await drive(concurrent, 64, once);
-      return { rate, usPerMessage: ((usage(pid).cpuMs - before) / concurrent) * 1000 };
-    };
-    for (let run = 0; run < runs; run++) {
-      rates.raw.push((await drive(concurrent, 64, rawOnce)).rate);
-      const sampler = setInterval(() => {
-        const now = usage(sidecar.pid as number);
-        peakRss.all = Math.max(peakRss.all, now.rssMb);
-        peakRss.anon = Math.max(peakRss.anon, now.anonMb);
-      }, 100);
-      const side = await cpuPerMessage(sidecar.pid as number, viaSidecar.once);
-      clearInterval(sampler);
-      rates.sidecar.push(side.rate);
-      cpu.sidecar.push(side.usPerMessage);
-      const bare = await cpuPerMessage(floor.pid as number, viaFloor.once);
-      rates.floor.push(bare.rate);
-      cpu.floor.push(bare.usPerMessage);
-      await setup.purgeQueue(queue);
-    }
+    const { rates, cpuUs, peakRss } = await throughputRounds({
+      runs,
+      count: concurrent,
+      direct: rawOnce,
+      sidecar: { pid: sidecar.pid as number, once: viaSidecar.once },
+      floor: { pid: floor.pid as number, once: viaFloor.once },
+      between: async () => {
+        await setup.purgeQueue(queue);
+      },
+    });
 
     const r = percentiles(rawSeq.latencies);
     const s = percentiles(sidecarSeq.latencies);
@@ -102,15 +87,15 @@ export async function benchPublish({ sequential = 3_000, concurrent = 20_000, ru
       {
         name: 'publish throughput, 64 in flight (msg/s)',
         outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.raw) },
-        note: `median of ${runs} alternating runs of ${concurrent} messages, pair ratios ${pairs(rates.sidecar, rates.raw)}; sidecar ${median(cpu.sidecar).toFixed(0)} µs CPU per message; sidecar peak RSS ${peakRss.all.toFixed(0)} MB, of it anonymous ${peakRss.anon.toFixed(0)} MB (target <= 100 MB)`,
+        direct: { p50: median(rates.direct) },
+        note: `median of ${runs} alternating runs of ${concurrent} messages, pair ratios ${pairs(rates.sidecar, rates.direct)}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per message; sidecar peak RSS ${peakRss.all.toFixed(0)} MB, of it anonymous ${peakRss.anon.toFixed(0)} MB (target <= 100 MB)`,
         target: '>= 0.8x',
       },
       {
         name: 'publish throughput against the floor, a bare node:http + amqplib bridge (msg/s)',
         outrigger: { p50: median(rates.sidecar) },
         direct: { p50: median(rates.floor) },
-        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.raw)).toFixed(2)}x raw amqplib with ${median(cpu.floor).toFixed(0)} µs CPU per message (bench/floor.ts)`,
+        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x raw amqplib with ${median(cpuUs.floor).toFixed(0)} µs CPU per message (bench/floor.ts)`,
         target: 'reported (no target)',
       },
     ];
