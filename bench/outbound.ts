@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forkListening, startFloor } from './floor-process.ts';
 import { drive, throughputRounds } from './load.ts';
-import { median, percentiles, type Row, type Stats } from './report.ts';
+import { percentiles, type Row, type Stats, throughputRows } from './report.ts';
 import { spawnSidecar } from './sidecar.ts';
 
 const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
@@ -93,7 +93,7 @@ export async function benchOutbound({
       latencies.sidecar.push(...(await drive(block, 1, sidecarOnce)).latencies);
       latencies.floor.push(...(await drive(block, 1, floorOnce)).latencies);
     }
-    const { rates, cpuUs, peakRss } = await throughputRounds({
+    const rounds = await throughputRounds({
       runs,
       count: concurrent,
       direct: rawOnce,
@@ -105,7 +105,6 @@ export async function benchOutbound({
     const s = percentiles(latencies.sidecar);
     const f = percentiles(latencies.floor);
     const added = (side: Required<Stats>, q: 'p50' | 'p90' | 'p99') => (side[q] - r[q]).toFixed(3);
-    const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
     return [
       {
         name: 'outbound GET latency, 1 in flight (ms)',
@@ -114,20 +113,17 @@ export async function benchOutbound({
         note: `${sequential} calls each, interleaved in ${blocks} blocks; added p50 ${added(s, 'p50')} ms, p90 ${added(s, 'p90')} ms, p99 ${added(s, 'p99')} ms; the floor (a bare node:http + undici proxy, bench/floor.ts) adds p50 ${added(f, 'p50')} ms, p99 ${added(f, 'p99')} ms`,
         target: 'added p50 <= 0.2 ms, p99 <= 1 ms',
       },
-      {
+      ...throughputRows({
         name: 'outbound GET throughput, 64 in flight (calls/s)',
-        outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.direct) },
-        note: `median of ${runs} alternating runs of ${concurrent} calls, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per call; sidecar peak RSS ${peakRss.all.toFixed(0)} MB`,
+        floor: 'a bare node:http + undici proxy',
+        direct: 'raw undici',
+        unit: 'call',
         target: '>= 0.75x',
-      },
-      {
-        name: 'outbound GET throughput against the floor, a bare node:http + undici proxy (calls/s)',
-        outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.floor) },
-        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x raw undici with ${median(cpuUs.floor).toFixed(0)} µs CPU per call (bench/floor.ts)`,
-        target: 'reported (no target)',
-      },
+        runs,
+        count: concurrent,
+        rounds,
+        extra: `sidecar peak RSS ${rounds.peakRss.all.toFixed(0)} MB`,
+      }),
     ];
   } finally {
     await Promise.all(pools.map((pool) => pool.close()));

@@ -8,7 +8,7 @@ import { connect } from 'amqplib';
 import { Pool } from 'undici';
 import { startFloor } from './floor-process.ts';
 import { drive, throughputRounds } from './load.ts';
-import { median, percentiles, type Row } from './report.ts';
+import { percentiles, type Row, throughputRows } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
 const TOPIC = 'bench.publish';
@@ -62,7 +62,7 @@ export async function benchPublish({ sequential = 3_000, concurrent = 20_000, ru
     const rawSeq = await drive(sequential, 1, rawOnce);
     const sidecarSeq = await drive(sequential, 1, viaSidecar.once);
 
-    const { rates, cpuUs, peakRss } = await throughputRounds({
+    const rounds = await throughputRounds({
       runs,
       count: concurrent,
       direct: rawOnce,
@@ -75,7 +75,6 @@ export async function benchPublish({ sequential = 3_000, concurrent = 20_000, ru
 
     const r = percentiles(rawSeq.latencies);
     const s = percentiles(sidecarSeq.latencies);
-    const pairs = (a: number[], b: number[]) => a.map((x, i) => (x / (b[i] as number)).toFixed(2)).join(', ');
     return [
       {
         name: 'publish latency, 1 in flight (ms)',
@@ -84,20 +83,17 @@ export async function benchPublish({ sequential = 3_000, concurrent = 20_000, ru
         note: `${sequential} confirmed publishes each; added p50 ${(s.p50 - r.p50).toFixed(3)} ms, p99 ${(s.p99 - r.p99).toFixed(3)} ms`,
         target: 'added p50 <= 0.3 ms, p99 <= 1.5 ms',
       },
-      {
+      ...throughputRows({
         name: 'publish throughput, 64 in flight (msg/s)',
-        outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.direct) },
-        note: `median of ${runs} alternating runs of ${concurrent} messages, pair ratios ${pairs(rates.sidecar, rates.direct)}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per message; sidecar peak RSS ${peakRss.all.toFixed(0)} MB, of it anonymous ${peakRss.anon.toFixed(0)} MB (target <= 100 MB)`,
+        floor: 'a bare node:http + amqplib bridge',
+        direct: 'raw amqplib',
+        unit: 'message',
         target: '>= 0.8x',
-      },
-      {
-        name: 'publish throughput against the floor, a bare node:http + amqplib bridge (msg/s)',
-        outrigger: { p50: median(rates.sidecar) },
-        direct: { p50: median(rates.floor) },
-        note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x raw amqplib with ${median(cpuUs.floor).toFixed(0)} µs CPU per message (bench/floor.ts)`,
-        target: 'reported (no target)',
-      },
+        runs,
+        count: concurrent,
+        rounds,
+        extra: `sidecar peak RSS ${rounds.peakRss.all.toFixed(0)} MB, of it anonymous ${rounds.peakRss.anon.toFixed(0)} MB (target <= 100 MB)`,
+      }),
     ];
   } finally {
     await viaSidecar.close();

@@ -45,3 +45,47 @@ export function table(rows: Row[]): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * The two throughput rows of a three-way comparison (bench/load.ts throughputRounds):
+ * the sidecar against the direct path, with `target`, then against the floor.
+ */
+export function throughputRows(options: {
+  /** "publish throughput, 64 in flight (msg/s)". */
+  name: string;
+  /** What the floor is, and what the direct path is: "a bare node:http + amqplib bridge", "raw amqplib". */
+  floor: string;
+  direct: string;
+  /** "message" or "call". */
+  unit: string;
+  target: string;
+  runs: number;
+  count: number;
+  rounds: {
+    rates: { direct: number[]; sidecar: number[]; floor: number[] };
+    cpuUs: { sidecar: number[]; floor: number[] };
+  };
+  /** More for the first row's note (peak RSS). */
+  extra: string;
+}): Row[] {
+  const { rates, cpuUs } = options.rounds;
+  const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
+  const sidecar = median(rates.sidecar);
+  return [
+    {
+      name: options.name,
+      outrigger: { p50: sidecar },
+      direct: { p50: median(rates.direct) },
+      note: `median of ${options.runs} alternating runs of ${options.count} ${options.unit}s, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per ${options.unit}; ${options.extra}`,
+      target: options.target,
+    },
+    {
+      // 'publish throughput, 64 in flight (msg/s)' -> 'publish throughput against the floor, <floor> (msg/s)'
+      name: options.name.replace(/, 64 in flight (\(.*\))$/, ` against the floor, ${options.floor} $1`),
+      outrigger: { p50: sidecar },
+      direct: { p50: median(rates.floor) },
+      note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x ${options.direct} with ${median(cpuUs.floor).toFixed(0)} µs CPU per ${options.unit} (bench/floor.ts)`,
+      target: 'reported (no target)',
+    },
+  ];
+}
