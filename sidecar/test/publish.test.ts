@@ -135,11 +135,13 @@ t.test('a batch is published in order, one result per entry', async (t) => {
       ['b-3', '"three"', 'application/json'],
     ],
   );
+  const { 'outrigger-publish-tag': tag, ...headers } = messages[2]?.properties.headers ?? {};
   t.same(
-    messages[2]?.properties.headers,
+    headers,
     { 'ce-type': 'x.y', 'outrigger-topic': topic },
     'only the kept headers travel, and the topic for consumers reached through the delay cascade',
   );
+  t.type(tag, 'number', 'and the tag that matches a return to its publish');
 });
 
 t.test('bad input gets its code and publishes nothing', async (t) => {

@@ -11,7 +11,12 @@ import { ConfirmPublisher, type Declaration, type PublishProperties } from './co
 const BROKER_URL = process.env.OUTRIGGER_TEST_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const logger = createLogger('silent');
 const unique = (what: string) => `test-confirm-${what}-${process.pid}-${Date.now()}`;
-const properties = (messageId: string): PublishProperties => ({ messageId, persistent: true, mandatory: true });
+const properties = (messageId: string): PublishProperties => ({
+  messageId,
+  headers: {},
+  persistent: true,
+  mandatory: true,
+});
 
 t.test('publishes in flight together; routed or not, as the broker says; the exchange declared once', async (t) => {
   const model = await connect(BROKER_URL);
@@ -92,4 +97,30 @@ t.test('publishes waiting for the socket to drain fail with BrokerUnavailable wh
     () => t.fail('published with no connection'),
     (error: unknown) => t.type(error, BrokerUnavailableError, 'a publish after detach fails at once'),
   );
+});
+
+t.test('the same message id routed and returned at once: each publish gets its own outcome', async (t) => {
+  // A consumer dead-letters a message while the app's own publish of it (same id) is not yet
+  // confirmed: the broker's return of one copy must not be read as the other's.
+  const model = await connect(BROKER_URL);
+  t.teardown(() => model.close().catch(() => {}));
+  const queue = unique('durable');
+  const setup = await model.createChannel();
+  await setup.assertQueue(queue, { durable: true });
+  t.teardown(() => setup.deleteQueue(queue).catch(() => {}));
+  const publisher = new ConfirmPublisher(logger);
+  await publisher.attach(model);
+  const body = Buffer.alloc(64 * 1024, 'x'); // durable and large: its confirm waits for the disk
+  const outcomes = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => [
+      publisher.publish('', queue, body, properties(`same-${i}`)),
+      publisher.publish('', unique('gone'), Buffer.from('y'), properties(`same-${i}`)),
+    ]).flat(),
+  );
+  t.same(
+    outcomes.map((outcome) => outcome.routed),
+    Array.from({ length: 200 }, (_, i) => i % 2 === 0),
+    'the queued copies routed, the returned ones not',
+  );
+  t.equal((await setup.checkQueue(queue)).messageCount, 100);
 });

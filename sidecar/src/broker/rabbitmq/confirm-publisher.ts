@@ -1,7 +1,10 @@
 // Publishing with publisher confirms on one confirm channel per connection,
 // many messages in flight at once (never one-at-a-time waits). A publish
 // resolves when the broker has made the message durable; `mandatory` turns
-// "no queue wanted it" into routed: false instead of a silent drop.
+// "no queue wanted it" into routed: false instead of a silent drop. Each
+// publish carries its own tag (a header), so a return is matched to the
+// publish it belongs to even when several in flight share a message id (a
+// message dead-lettered while the app's publish of it is still unconfirmed).
 //
 // The common case (channel open, the exchange declared on it, the socket not
 // full) goes straight to the channel: no await before the write, so a publish
@@ -11,7 +14,17 @@ import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 
 /** How every message is published: durable, and returned by the broker when no queue takes it. */
-export type PublishProperties = Options.Publish & { messageId: string; persistent: true; mandatory: true };
+export type PublishProperties = Options.Publish & {
+  messageId: string;
+  headers: Record<string, unknown>;
+  persistent: true;
+  mandatory: true;
+};
+
+/** The header carrying a publish's tag; consumers never see it (decodeMessage drops `outrigger-` headers). */
+export const PUBLISH_TAG = 'outrigger-publish-tag';
+/** Tags wrap here: unique among the publishes of one channel still waiting for a confirm. */
+const MAX_TAG = 2 ** 31 - 1;
 
 /** Something a publish needs on the broker first (its exchange), declared once per channel. */
 export interface Declaration {
@@ -26,8 +39,10 @@ export class ConfirmPublisher {
   private open: ConfirmChannel | undefined;
   /** Declarations made on the current channel: true when done, the promise while under way. */
   private declared = new Map<string, true | Promise<void>>();
-  /** Ids of messages the broker returned as unroutable; read when their confirm arrives. */
-  private readonly returned = new Set<string>();
+  /** The last tag given to a publish. */
+  private tag = 0;
+  /** Tags of publishes the broker returned as unroutable; read when their confirm arrives. */
+  private readonly returned = new Set<number>();
   /** Set while the channel's write buffer is full; publishes wait for 'drain'. */
   private drained: Promise<void> | undefined;
   private inFlight = 0;
@@ -103,13 +118,16 @@ export class ConfirmPublisher {
     body: Buffer,
     properties: PublishProperties,
   ): Promise<{ routed: boolean }> {
+    this.tag = (this.tag % MAX_TAG) + 1;
+    const tag = this.tag;
+    properties.headers[PUBLISH_TAG] = tag;
     return new Promise((resolve, reject) => {
       this.inFlight += 1;
       let written: boolean;
       try {
         written = channel.publish(exchange, routingKey, body, properties, (error) => {
           this.inFlight -= 1;
-          const routed = !this.returned.delete(properties.messageId);
+          const routed = !this.returned.delete(tag);
           if (error) reject(new BrokerUnavailableError(`the broker did not confirm the message: ${describe(error)}`));
           else resolve({ routed });
         });
@@ -168,8 +186,8 @@ export class ConfirmPublisher {
     if (model === undefined) return Promise.reject(new BrokerUnavailableError('not connected to the broker'));
     const opening = model.createConfirmChannel().then((channel) => {
       channel.on('return', (message: Message) => {
-        const id = message.properties.messageId as string | undefined;
-        if (id !== undefined) this.returned.add(id);
+        const tag: unknown = message.properties.headers?.[PUBLISH_TAG];
+        if (typeof tag === 'number') this.returned.add(tag);
       });
       channel.on('error', (error: Error) => this.logger.warn({ err: error.message }, 'publish channel error'));
       channel.on('close', () => {
@@ -180,6 +198,7 @@ export class ConfirmPublisher {
       if (this.opening === opening) {
         this.open = channel;
         this.declared = new Map();
+        this.returned.clear(); // tags of the channel before, whose confirms will never come
       }
       return channel;
     });

@@ -7,13 +7,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfirmChannel, GetMessage, Message } from 'amqplib';
 import type { DeadLetter, DeadLetterStore, SubscriptionQueue } from '../broker.ts';
+import { PUBLISH_TAG } from './confirm-publisher.ts';
 import { decodeDeadLetter, replayProperties } from './message-codec.ts';
 
 /** Messages one call looks at, at most; replaying everything in a larger queue takes more calls. */
 export const MAX_SCAN = 10_000;
-
-/** Tells a replayed copy the broker returned apart from the others; an `outrigger-` header, so no consumer sees it. */
-const REPLAY_TAG = 'outrigger-replay';
 
 export class RabbitDeadLetterStore implements DeadLetterStore {
   private readonly openChannel: () => Promise<ConfirmChannel>;
@@ -38,12 +36,12 @@ export class RabbitDeadLetterStore implements DeadLetterStore {
       const chosen = held.filter((message) => wanted === undefined || wanted.has(decodeDeadLetter(message).id));
       // A copy the broker returns (the subscription's queue is gone) was dropped: its original stays parked.
       const returned = new Set<string>();
-      channel.on('return', (message: Message) => returned.add(String(message.properties.headers?.[REPLAY_TAG])));
+      channel.on('return', (message: Message) => returned.add(String(message.properties.headers?.[PUBLISH_TAG])));
       chosen.forEach((message, index) => {
         const properties = replayProperties(message);
         channel.publish('', this.spec.queue, message.content, {
           ...properties,
-          headers: { ...properties.headers, [REPLAY_TAG]: String(index) },
+          headers: { ...properties.headers, [PUBLISH_TAG]: String(index) },
           persistent: true,
           mandatory: true,
         });
