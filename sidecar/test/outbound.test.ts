@@ -220,6 +220,39 @@ t.test('the breaker opens after consecutive failures, lets one trial through, an
   t.equal((await call('/v1/outbound/weak/x')).status, 200);
 });
 
+t.test('the sampling breaker opens on a failure ratio over its window, not on failures in a row', async (t) => {
+  let calls = 0;
+  const upstream = await startUpstream(t, (...args) => (calls++ % 2 === 0 ? reply(200) : reply(500))(...args));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'flaky',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      // At least 1 attempt per second over 5 s: 5 attempts before it may open.
+      circuitBreaker: { sampling: { failureRatio: 0.4, window: '5s', minimumRps: 1 }, halfOpenAfter: '1s' },
+    },
+  ]);
+  const circuit = async () =>
+    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await call('/v1/outbound/flaky/x')).status);
+  t.same(statuses, [200, 500, 200, 500], 'every other attempt fails: never two in a row');
+  t.equal(await circuit(), 'closed', 'half of them failed, but 4 attempts are too few to judge');
+  t.equal((await call('/v1/outbound/flaky/x')).status, 200);
+  t.equal(await circuit(), 'closed', 'a success does not open it');
+  t.equal((await call('/v1/outbound/flaky/x')).status, 500);
+  t.equal(await circuit(), 'open', '3 failures of 6 attempts is over 40%');
+  const refused = await call('/v1/outbound/flaky/x');
+  isProblem(t, refused, 'CIRCUIT_OPEN', 503);
+  t.match(refused.json().detail, 'failed more than 40% of its attempts over 5 s');
+  t.equal(upstream.hits.length, 6, 'nothing sent while open');
+
+  await new Promise((resolve) => setTimeout(resolve, 1_050));
+  upstream.handle(reply(200));
+  t.equal((await call('/v1/outbound/flaky/x')).status, 200, 'the trial succeeds');
+  t.equal((await call('/v1/metadata')).json().targets[0]?.circuit, 'closed');
+});
+
 t.test('a breaker that opens mid-call ends its retries with the last upstream answer', async (t) => {
   const upstream = await startUpstream(t, reply(503));
   const { call } = await sidecarWith(t, [

@@ -76,6 +76,17 @@ t.test('a target gets the contract defaults', async (t) => {
   });
 });
 
+t.test('the sampling breaker is the option: its defaults, and no failures-in-a-row count beside it', async (t) => {
+  const [target] = parseConfig({
+    ...base,
+    targets: [{ name: 'p', baseUrl: 'https://api.example', circuitBreaker: { sampling: {} } }],
+  }).targets;
+  t.same(target?.circuitBreaker, {
+    sampling: { failureRatio: 0.5, window: 30_000, minimumRps: 5 },
+    halfOpenAfter: 10_000,
+  });
+});
+
 t.test('each field names itself when it is wrong', async (t) => {
   const cases: [unknown, string][] = [
     [{}, 'appId: required'],
@@ -143,6 +154,17 @@ t.test('each field names itself when it is wrong', async (t) => {
     [
       { ...base, targets: [{ name: 'p', baseUrl: 'http://x', budget: { ratio: 1.5 } }] },
       'targets[0].budget.ratio: expected a number between 0 and 1',
+    ],
+    [
+      {
+        ...base,
+        targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { consecutiveFailures: 3, sampling: {} } }],
+      },
+      'targets[0].circuitBreaker: set consecutiveFailures or sampling, not both',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { sampling: { failureRatio: 1 } } }] },
+      'targets[0].circuitBreaker.sampling.failureRatio: expected a number greater than 0 and less than 1',
     ],
     [
       { ...base, targets: [{ name: 'p', baseUrl: 'http://x', headers: { authorization: { secret: 'X' } } }] },

@@ -25,6 +25,50 @@ const HeaderValue = z.union(
   { error: 'expected {value: ...}, {secretEnv: NAME} or {secretFile: PATH}' },
 );
 
+const FAILURE_RATIO_ERROR = { error: 'expected a number greater than 0 and less than 1' };
+
+/** The circuit breaker: failures in a row (the default), or a failure ratio over a sliding window. */
+const CircuitBreakerSchema = z
+  .strictObject({
+    consecutiveFailures: positiveInt().optional().describe('Failures in a row that open the circuit. Default: 5.'),
+    sampling: z
+      .strictObject({
+        failureRatio: z
+          .number(FAILURE_RATIO_ERROR)
+          .gt(0, FAILURE_RATIO_ERROR)
+          .lt(1, FAILURE_RATIO_ERROR)
+          .default(0.5)
+          .describe('Opens when more than this share of the attempts in the window failed'),
+        window: duration().prefault('30s').describe('The sliding window'),
+        minimumRps: z
+          .number({ error: 'expected a number above 0' })
+          .gt(0, { error: 'expected a number above 0' })
+          .default(5)
+          .describe('Below this many attempts per second (over the window) it never opens'),
+      })
+      .optional()
+      .describe('Instead of consecutiveFailures: open on a failure ratio over a sliding window'),
+    halfOpenAfter: duration().prefault('10s').describe('Time open before one trial call'),
+  })
+  .refine((breaker) => breaker.consecutiveFailures === undefined || breaker.sampling === undefined, {
+    error: 'set consecutiveFailures or sampling, not both',
+  })
+  .transform(
+    ({ consecutiveFailures, sampling, halfOpenAfter }): CircuitBreaker =>
+      sampling === undefined
+        ? { consecutiveFailures: consecutiveFailures ?? 5, halfOpenAfter }
+        : { sampling, halfOpenAfter },
+  );
+
+/** The breaker as parsed: exactly one of the two ways to open it. */
+export type CircuitBreaker =
+  | { consecutiveFailures: number; sampling?: undefined; halfOpenAfter: number }
+  | {
+      consecutiveFailures?: undefined;
+      sampling: { failureRatio: number; window: number; minimumRps: number };
+      halfOpenAfter: number;
+    };
+
 /** An outbound target; the CRD's spec is the same without `name`. */
 export const TargetSchema = z.strictObject({
   name: name(),
@@ -34,9 +78,7 @@ export const TargetSchema = z.strictObject({
   timeout: duration().prefault('10s').describe('One attempt'),
   retry: TargetRetrySchema.prefault({}),
   budget: z.strictObject({ ratio: ratio().default(0.2), minPerSecond: z.number().min(0).default(10) }).prefault({}),
-  circuitBreaker: z
-    .strictObject({ consecutiveFailures: positiveInt().default(5), halfOpenAfter: duration().prefault('10s') })
-    .prefault({}),
+  circuitBreaker: CircuitBreakerSchema.prefault({}),
   bulkhead: z
     .strictObject({ maxConcurrent: positiveInt().default(64), maxQueue: z.int().min(0).default(128) })
     .prefault({}),

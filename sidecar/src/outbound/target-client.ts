@@ -22,10 +22,12 @@ import {
   handleWhenResult,
   isBrokenCircuitError,
   isBulkheadRejectedError,
+  SamplingBreaker,
 } from 'cockatiel';
 import { Pool } from 'undici';
 import { isProblemError, ProblemError } from '../api/problems.ts';
 import type { Target } from '../config/schema.ts';
+import type { CircuitBreaker } from '../config/target.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { LabelCache, type Metrics } from '../telemetry/metrics.ts';
@@ -126,7 +128,7 @@ export class TargetClient {
       handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
       {
         halfOpenAfter: target.circuitBreaker.halfOpenAfter,
-        breaker: new ConsecutiveBreaker(target.circuitBreaker.consecutiveFailures),
+        breaker: breakerOf(target.circuitBreaker),
       },
     );
     this.breaker.onStateChange((state) => this.onCircuitChange(state));
@@ -396,7 +398,7 @@ export class TargetClient {
     const seconds = Math.max(BUSY_RETRY_AFTER_S, Math.ceil(this.msUntilHalfOpen() / 1000));
     return new ProblemError(
       'CIRCUIT_OPEN',
-      `target "${this.name}" failed ${this.target.circuitBreaker.consecutiveFailures} times in a row; calls resume after a trial in ${seconds} s`,
+      `target "${this.name}" ${tripOf(this.target.circuitBreaker)}; calls resume after a trial in ${seconds} s`,
       { headers: { 'retry-after': String(seconds), 'outrigger-attempts': '0' } },
     );
   }
@@ -429,6 +431,20 @@ export class TargetClient {
       .get(method, () => this.metrics.outboundRequestDuration.labels({ target: this.name, method }))
       .observe((performance.now() - started) / 1000);
   }
+}
+
+/** Failures in a row, or (the sampling option) a failure ratio over a sliding window. */
+function breakerOf(breaker: CircuitBreaker): ConsecutiveBreaker | SamplingBreaker {
+  if (breaker.sampling === undefined) return new ConsecutiveBreaker(breaker.consecutiveFailures);
+  const { failureRatio, window, minimumRps } = breaker.sampling;
+  return new SamplingBreaker({ threshold: failureRatio, duration: window, minimumRps });
+}
+
+/** What opened the circuit, for the CIRCUIT_OPEN detail. */
+function tripOf(breaker: CircuitBreaker): string {
+  if (breaker.sampling === undefined) return `failed ${breaker.consecutiveFailures} times in a row`;
+  const { failureRatio, window } = breaker.sampling;
+  return `failed more than ${Math.round(failureRatio * 100)}% of its attempts over ${window / 1000} s`;
 }
 
 function endAttemptSpan(span: Span, result: AttemptResult): void {
