@@ -1,9 +1,11 @@
 // What tracing at 100% sampling costs: publish and outbound throughput at 64
 // in flight through a sidecar exporting every span (OTLP/HTTP protobuf to a
 // receiver in its own process) beside an identical sidecar without tracing,
-// same run, alternating.
-import { type ChildProcess, spawn } from 'node:child_process';
+// same run, alternating; beside it, what the SDK alone charges per span
+// (bench/span-cost.ts), the floor under that cost.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { promisify } from 'node:util';
 import { connect } from 'amqplib';
 import { Pool } from 'undici';
 import { drive, usage } from './load.ts';
@@ -57,6 +59,19 @@ async function rate(api: string, pid: number, count: number, call: Call) {
 
 type Run = { rate: number; cpuPerMsgUs: number };
 
+/** CPU µs per span with the sidecar's SDK setup and nothing else in the process: the median of 3 runs. */
+async function sdkCostPerSpan(): Promise<number> {
+  const sink = await startSink();
+  const script = new URL('./span-cost.ts', import.meta.url).pathname;
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { stdout } = await promisify(execFile)(process.execPath, [script, sink.endpoint]);
+    runs.push((JSON.parse(stdout) as { cpuUsPerSpan: number }).cpuUsPerSpan);
+  }
+  sink.child.kill();
+  return median(runs);
+}
+
 /** `call` through a plain and a traced sidecar (both with `config`), alternating; the medians as a row. */
 async function compare(
   name: string,
@@ -89,12 +104,14 @@ async function compare(
   }
   sink.child.kill();
   const cpu = (which: 'plain' | 'traced') => median(runs[which].map((r) => r.cpuPerMsgUs)).toFixed(0);
+  const spanUs = await sdkCostPerSpan();
+  const allowed = 0.15 * Number(cpu('plain'));
   const pairs = runs.traced.map((r, i) => (r.rate / (runs.plain[i]?.rate ?? Number.NaN)).toFixed(2));
   return {
     name,
     outrigger: { p50: median(runs.traced.map((r) => r.rate)) },
     direct: { p50: median(runs.plain.map((r) => r.rate)) },
-    note: `direct = the same sidecar without tracing; median of ${ROUNDS} alternating runs of ${count}, pair ratios ${pairs.join(', ')}; sidecar CPU ${cpu('traced')} vs ${cpu('plain')} µs per call; spans exported as OTLP protobuf`,
+    note: `direct = the same sidecar without tracing; median of ${ROUNDS} alternating runs of ${count}, pair ratios ${pairs.join(', ')}; sidecar CPU ${cpu('traced')} vs ${cpu('plain')} µs per call; spans exported as OTLP protobuf; the SDK alone costs ${spanUs.toFixed(1)} µs CPU per span (bench/span-cost.ts), a call makes 2 (SERVER + ${name.startsWith('publish') ? 'PRODUCER' : 'CLIENT'}): ${(2 * spanUs).toFixed(0)} µs where 15% of the call is ${allowed.toFixed(0)} µs`,
     target: '>= 0.85x',
   };
 }
