@@ -18,6 +18,18 @@ const otelEnv = (receiver: OtlpReceiver, protocol = 'http/json') => ({
   OTEL_BSP_SCHEDULE_DELAY: '100',
 });
 
+/** Publishes "x" to `topic` as part of a new trace (the app's span sampled); the trace id. */
+async function publishTraced(api: string, topic: string): Promise<string> {
+  const traceId = hex(16);
+  const response = await fetch(`${api}/v1/publish/${topic}`, {
+    method: 'POST',
+    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
+    body: 'x',
+  });
+  if (response.status !== 202) throw new Error(`publish answered ${response.status}: ${await response.text()}`);
+  return traceId;
+}
+
 /**
  * A publishing sidecar and a consuming one (push to a test app), both exporting to
  * `receiver`; the consuming sidecar has an outbound target `payments` (`upstream`).
@@ -179,12 +191,7 @@ t.test('each retry is another process span under the same send, in the same trac
     otelEnv(receiver),
   );
   await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
-  const traceId = hex(16);
-  await fetch(`${sidecar.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
-    body: 'x',
-  });
+  const traceId = await publishTraced(sidecar.api, topic);
   const attempts = await until('two process spans', () => {
     const found = receiver.spans.filter((s) => s.traceId === traceId && s.kind === KIND.consumer);
     return found.length >= 2 ? found : undefined;
@@ -203,12 +210,7 @@ t.test('each retry is another process span under the same send, in the same trac
 t.test('with messageParent: link, each delivery starts a trace linked to the producer', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const { topic, producer } = await workflow(t, receiver, { messageParent: 'link' });
-  const traceId = hex(16);
-  await fetch(`${producer.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
-    body: 'x',
-  });
+  const traceId = await publishTraced(producer.api, topic);
   const send = await until('the send span', () =>
     receiver.spans.find((s) => s.traceId === traceId && s.kind === KIND.producer),
   );
@@ -231,12 +233,7 @@ t.test('a pulled message carries the trace of its lease, which ends with the ack
     otelEnv(receiver),
   );
   await until('ready', async () => (await fetch(`${sidecar.ops}/readyz`)).status === 200);
-  const traceId = hex(16);
-  await fetch(`${sidecar.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
-    body: 'x',
-  });
+  const traceId = await publishTraced(sidecar.api, topic);
   const pulled = (await (
     await fetch(`${sidecar.api}/v1/subscriptions/jobs/pull`, {
       method: 'POST',
@@ -264,12 +261,7 @@ t.test('a pulled message carries the trace of its lease, which ends with the ack
 t.test('OTLP protobuf (the default protocol) reaches the receiver', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const { topic, producer, app } = await workflow(t, receiver, { protocol: 'http/protobuf' });
-  const traceId = hex(16);
-  await fetch(`${producer.api}/v1/publish/${topic}`, {
-    method: 'POST',
-    headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
-    body: 'x',
-  });
+  const traceId = await publishTraced(producer.api, topic);
   await until('the push', () => app.received.length > 0);
   // Without a protobuf decoder at hand: the trace id's 16 bytes and the span names are in the payloads.
   const payloads = await until('protobuf exports with the trace', () => {
