@@ -13,7 +13,10 @@ import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 
-/** How every message is published: durable, and returned by the broker when no queue takes it. */
+/**
+ * How every message is published: durable, and returned by the broker when no queue takes it.
+ * `headers` is the caller's own object: publish() writes the message's tag into it.
+ */
 export type PublishProperties = Options.Publish & {
   messageId: string;
   headers: Record<string, unknown>;
