@@ -62,7 +62,8 @@ export function parseConfig(raw: unknown): Config {
   throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, new Map())));
 }
 
-function readYaml(file: string): Record<string, unknown> {
+/** A YAML file of settings: a mapping ({} when empty), or a ConfigError saying why not. */
+export function readYaml(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

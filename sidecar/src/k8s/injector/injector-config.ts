@@ -1,11 +1,9 @@
 // The injector's configuration file: what every injected sidecar gets unless a
 // pod's annotations say otherwise. Every field has a default, so the file is
 // optional; a bad file stops the injector with one line per problem.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { port } from '../../config/fields.ts';
-import { ConfigError, formatPath } from '../../config/load.ts';
+import { ConfigError, describeIssue, readYaml } from '../../config/load.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
 import { VERSION } from '../../version.ts';
 import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
@@ -92,40 +90,9 @@ export type InjectorConfig = z.infer<typeof InjectorConfigSchema>;
 
 /** The configuration from `file` (YAML), or the defaults without one; throws a ConfigError naming each bad field. */
 export function loadInjectorConfig(file?: string): InjectorConfig {
-  const raw = file === undefined ? {} : (readYaml(file) ?? {});
-  const prefix = file ?? 'configuration';
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError([`${prefix}: expected a mapping of settings at the top level`]);
-  }
+  const raw = file === undefined ? {} : readYaml(file);
   const result = InjectorConfigSchema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
+  const prefix = file ?? 'configuration';
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue)}`));
-}
-
-function readYaml(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError([`${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`]);
-  }
-  try {
-    return parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
-  } catch (error) {
-    if (!(error instanceof YAMLParseError)) throw error;
-    throw new ConfigError([`${file}: not valid YAML: ${error.message.split('\n')[0]?.replace(/:$/, '')}`]);
-  }
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const field = formatPath(issue.path);
-  const where = field === '' ? '' : `${field}: `;
-  if (issue.code === 'unrecognized_keys') return `${where}unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_value')
-    return `${where}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}required`;
-  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
-    return `${where}expected ${issue.expected}`;
-  }
-  return `${where}${issue.message}`;
 }
