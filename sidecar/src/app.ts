@@ -17,7 +17,7 @@ import type { Config } from './config/schema.ts';
 import type { Subscriptions } from './delivery/subscriptions.ts';
 import { Outbound } from './outbound/outbound.ts';
 import type { Logger } from './telemetry/logger.ts';
-import { LabelCache, type Metrics } from './telemetry/metrics.ts';
+import type { Metrics } from './telemetry/metrics.ts';
 import { installServerSpans } from './telemetry/server-spans.ts';
 import { VERSION } from './version.ts';
 
@@ -55,14 +55,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     else done();
   });
   installApiTokenCheck(app, config.auth.apiToken);
-  const durations = new LabelCache<{ observe(seconds: number): void }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const { method } = request;
-    const status = reply.statusCode;
-    durations
-      .get(`${route} ${method} ${status}`, () => metrics.apiRequestDuration.labels({ route, method, status }))
-      .observe(reply.elapsedTime / 1000);
+    metrics.apiRequestDuration.observe(
+      { route, method: request.method, status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
     done();
   });
 

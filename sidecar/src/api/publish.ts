@@ -8,7 +8,7 @@ import { topic } from '../config/fields.ts';
 import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
-import { LabelCache, type Metrics } from '../telemetry/metrics.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, startSend } from '../telemetry/spans.ts';
 import { ProblemError } from './problems.ts';
 
@@ -60,10 +60,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
     windowMs: config.publish.dedupeWindow,
     maxKeys: config.publish.dedupeMaxKeys,
   });
-  const outcomes = new LabelCache<{ inc(): void }>();
-  const count = (topic: string, outcome: string) =>
-    outcomes.get(`${topic} ${outcome}`, () => metrics.publishes.labels({ topic, outcome })).inc();
-  const durations = new LabelCache<{ observe(seconds: number): void }>();
+  const count = (topic: string, outcome: string) => metrics.publishes.inc({ topic, outcome });
 
   /** Publishes one message (or answers from the dedupe window). Throws ProblemError. */
   /**
@@ -96,9 +93,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
       }
       count(message.topic, duplicate ? 'duplicate' : routed ? 'routed' : 'unroutable');
       if (!duplicate) {
-        durations
-          .get(message.topic, () => metrics.publishDuration.labels({ topic: message.topic }))
-          .observe((performance.now() - started) / 1000);
+        metrics.publishDuration.observe({ topic: message.topic }, (performance.now() - started) / 1000);
       }
       return {
         id: message.id,

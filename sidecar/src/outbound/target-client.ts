@@ -30,7 +30,7 @@ import type { Target } from '../config/schema.ts';
 import type { CircuitBreaker } from '../config/target.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { LabelCache, type Metrics } from '../telemetry/metrics.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
 import { type AttemptResult, describeFailure, failureOf, isBreakerFailure, outcomeOf } from './attempt-result.ts';
@@ -99,8 +99,6 @@ export class TargetClient {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private openedAt = 0;
-  private readonly counters = new LabelCache<{ inc(): void }>();
-  private readonly durations = new LabelCache<{ observe(value: number): void }>();
   private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
@@ -310,7 +308,7 @@ export class TargetClient {
     }
     if (span !== undefined) endAttemptSpan(span, result);
     const outcome = outcomeOf(result);
-    this.counters.get(`a ${outcome}`, () => this.metrics.outboundAttempts.labels({ target: this.name, outcome })).inc();
+    this.metrics.outboundAttempts.inc({ target: this.name, outcome });
     return result;
   }
 
@@ -424,12 +422,8 @@ export class TargetClient {
   }
 
   private record(method: string, status: string, started: number): void {
-    this.counters
-      .get(`r ${method} ${status}`, () => this.metrics.outboundRequests.labels({ target: this.name, method, status }))
-      .inc();
-    this.durations
-      .get(method, () => this.metrics.outboundRequestDuration.labels({ target: this.name, method }))
-      .observe((performance.now() - started) / 1000);
+    this.metrics.outboundRequests.inc({ target: this.name, method, status });
+    this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
   }
 }
 

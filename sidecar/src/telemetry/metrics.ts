@@ -168,22 +168,3 @@ export class Metrics {
     this.buildInfo.set({ version: labels.version, app_id: labels.appId }, 1);
   }
 }
-
-/**
- * Children of metrics by their label values, each looked up once: prom-client
- * hashes the label object on every inc() or observe(), a cost per request on
- * the hot paths. The keys are the caller's (label values joined); the label
- * sets they stand for are bounded like the labels themselves.
- */
-export class LabelCache<T> {
-  private readonly made = new Map<string, T>();
-
-  get(key: string, make: () => T): T {
-    let child = this.made.get(key);
-    if (child === undefined) {
-      child = make();
-      this.made.set(key, child);
-    }
-    return child;
-  }
-}
