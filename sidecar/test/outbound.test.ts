@@ -3,7 +3,7 @@
 // upstream on loopback through an in-process sidecar.
 import type { ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
-import type { TargetInput } from '../src/config/target.ts';
+import { type TargetInput, TargetSchema } from '../src/config/target.ts';
 import { startInProcess } from './support/in-process.ts';
 import { type Answer, apiClient, reply, startUpstream } from './support/upstream.ts';
 
@@ -295,6 +295,41 @@ t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FU
   held.shift()?.end('two');
   t.equal((await second).text, 'two');
   t.equal(upstream.hits.length, 2);
+});
+
+t.test('a hot reload lets the calls the old target took finish on it, queued ones included', async (t) => {
+  const held: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    held.push(response);
+  });
+  const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1 } };
+  const { call, ops, sidecar } = await sidecarWith(t, [target]);
+  const first = call('/v1/outbound/narrow/1');
+  const second = call('/v1/outbound/narrow/2');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(upstream.hits.length, 1, 'one in flight, one queued in the bulkhead');
+
+  t.same(
+    sidecar.outbound.apply([{ target: TargetSchema.parse({ ...target, timeout: '5s' }), field: 'narrow' }]),
+    new Map(),
+  );
+  held.shift()?.end('one');
+  t.equal((await first).text, 'one');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  held.shift()?.end('two');
+  const queued = await second;
+  t.equal(queued.status, 200, 'the queued call was sent after the reload, not failed on a closed pool');
+  t.equal(queued.text, 'two');
+  const third = call('/v1/outbound/narrow/3');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  held.shift()?.end('three');
+  t.equal((await third).text, 'three', 'the new target takes the next call');
+
+  sidecar.outbound.apply([]);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  t.notMatch(metrics, /outrigger_outbound_in_flight\{target="narrow"\}/, 'a removed target leaves no series');
 });
 
 t.test("an upstream's own error status passes through untouched", async (t) => {

@@ -1,7 +1,8 @@
 // The outbound service: one TargetClient per target. Created from the
 // configuration at startup (a missing secret is a ConfigError then, not a
 // failed call later); changed at run time by OutboundTarget resources (hot
-// reload); closed after the app API, so calls in flight finish.
+// reload; a replaced target's client closes after its calls are over); closed
+// after the app API, so calls in flight finish.
 import { ConfigError } from '../config/load.ts';
 import type { Target } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -73,7 +74,7 @@ export class Outbound {
         problems.set(target.name, found);
         continue;
       }
-      if (current !== undefined) void current.close();
+      if (current !== undefined) void current.retire();
       const { metrics, logger } = this.deps;
       this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers }));
     }
@@ -82,9 +83,11 @@ export class Outbound {
 
   private retire(name: string, client: TargetClient): void {
     this.targets.delete(name);
-    void client.close();
     this.deps.metrics.outboundCircuitState.remove({ target: name });
-    this.deps.metrics.outboundInFlight.remove({ target: name });
+    // The in-flight series goes once its calls are over, unless the target came back meanwhile.
+    void client.retire().then(() => {
+      if (!this.targets.has(name)) this.deps.metrics.outboundInFlight.remove({ target: name });
+    });
   }
 
   get(name: string): TargetClient | undefined {

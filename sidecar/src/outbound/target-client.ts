@@ -99,6 +99,10 @@ export class TargetClient {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private openedAt = 0;
+  /** Calls in the bulkhead (waiting or running) until their answers are streamed back. */
+  private calls = 0;
+  /** Set by retire(): resolves it once the pool is closed. */
+  private retired: (() => void) | undefined;
   private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
@@ -172,7 +176,26 @@ export class TargetClient {
     return this.pool.close();
   }
 
+  /**
+   * Hot reload replaced or removed the target: no new calls come here, and the pool
+   * closes once the calls already taken are over (waiting in the bulkhead, retrying,
+   * streaming their answers); closed at once, they would fail without being sent.
+   */
+  retire(): Promise<void> {
+    return new Promise((resolve) => {
+      this.retired = resolve;
+      if (this.calls === 0) this.closeRetired();
+    });
+  }
+
+  private closeRetired(): void {
+    const retired = this.retired;
+    this.retired = undefined;
+    if (retired !== undefined) void this.pool.close().then(retired, retired);
+  }
+
   private inBulkhead(call: OutboundCall, started: number, method: string): Promise<OutboundAnswer> {
+    this.calls += 1;
     return new Promise<OutboundAnswer>((resolve, reject) => {
       this.bulkhead
         .execute(async () => {
@@ -211,6 +234,10 @@ export class TargetClient {
               ),
             );
           } else reject(error);
+        })
+        .finally(() => {
+          this.calls -= 1;
+          if (this.calls === 0) this.closeRetired();
         });
     });
   }
