@@ -1,6 +1,6 @@
 // The CustomResourceDefinitions of Subscription and OutboundTarget, built
 // from the zod schemas (scripts/gen-crds.ts writes them into the chart;
-// definitions.test.ts fails when the chart's copies drift from these).
+// files.test.ts fails when the chart's copies drift from these).
 import { z } from 'zod';
 import { GROUP, KINDS, type Kind, VERSION } from '../resources.ts';
 import { type JsonSchema, toStructural } from './structural-schema.ts';
