@@ -135,6 +135,7 @@ export class Subscriptions {
         this.options.logger.info({ subscription: entry.config.name }, 'subscription stopped');
       }),
     );
+    if (this.stopping) return; // shutdown began while the old ones stopped: start nothing new
     for (const sub of desired) {
       if (this.active.has(sub.name)) continue;
       this.startOne(sub);

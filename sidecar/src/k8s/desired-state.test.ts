@@ -14,7 +14,8 @@ let created = 0;
 const resource = (name: string, spec: Record<string, unknown>): OutriggerResource => ({
   apiVersion: 'outrigger.dev/v1alpha1',
   kind: 'Subscription',
-  metadata: { name, generation: 1, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, created++)) } as never,
+  // Hours apart: an order by the RFC 3339 text, as the API server sends it, not by accident of formatting.
+  metadata: { name, generation: 1, creationTimestamp: new Date(Date.UTC(2026, 0, 1, created++)).toISOString() },
   spec: { appId: 'orders', ...spec },
 });
 

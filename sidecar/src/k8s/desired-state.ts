@@ -34,13 +34,11 @@ const refused = (resource: OutriggerResource, reason: Reason, message: string): 
 
 /** Oldest first, so that of two clashing resources the newer is the one refused, whichever sidecar decides. */
 const byAge = (resources: readonly OutriggerResource[]) =>
-  [...resources].sort((a, b) => {
-    const [x, y] = [a.metadata as { creationTimestamp?: string }, b.metadata as { creationTimestamp?: string }];
-    return (
-      String(x.creationTimestamp ?? '').localeCompare(String(y.creationTimestamp ?? '')) ||
-      a.metadata.name.localeCompare(b.metadata.name)
-    );
-  });
+  [...resources].sort(
+    (a, b) =>
+      (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+      a.metadata.name.localeCompare(b.metadata.name),
+  );
 
 /**
  * The verdict on each resource, oldest first: refused when the file has an entry

@@ -133,6 +133,8 @@ t.test('a failing watch lists again after the back-off; an accepted watch resets
 
 t.test('events update the cache; a bookmark moves the resourceVersion only; a 410 lists again at once', async (t) => {
   let changes = 0;
+  const seen: string[][] = [];
+  const cached = () => watch.list().map((r) => `${r.metadata.name}@${r.metadata.resourceVersion}`);
   const { client, calls } = scripted(
     [listOf('10', resource('a', '9')), listOf('20', resource('c', '19'))],
     [
@@ -142,7 +144,9 @@ t.test('events update the cache; a bookmark moves the resourceVersion only; a 41
         onEvent({ type: 'BOOKMARK', object: resource('', '15') });
       },
       async (onEvent) => {
+        seen.push(cached());
         onEvent({ type: 'DELETED', object: resource('a', '16') });
+        seen.push(cached());
         throw new KubeApiError(410, { message: 'too old resource version: 15 (18)', reason: 'Expired' });
       },
       forever,
@@ -161,6 +165,11 @@ t.test('events update the cache; a bookmark moves the resourceVersion only; a 41
       ['watch', '20'],
     ],
     'resumed from the bookmark; listed again right after the 410',
+  );
+  t.same(
+    seen.map((names) => [...names].sort()),
+    [['a@12', 'b@11'], ['b@11']],
+    'ADDED and MODIFIED stored, DELETED removed',
   );
   t.same(
     watch.list().map((r) => r.metadata.name),
