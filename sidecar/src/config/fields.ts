@@ -13,9 +13,12 @@ const isReservedTopic = (topic: string) => RESERVED_TOPIC_PREFIXES.some((prefix)
 /** Names of subscriptions and targets: they appear in URLs and queue names. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/** An RFC 1123 DNS label, as Kubernetes names namespaces: 1-63 of a-z 0-9 -, starting and ending alphanumeric. */
+export const DNS_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /** The id of an app: a DNS label, as it names queues, resources and the injected pod's app. */
 export const appId = () =>
-  z.string({ error: 'required: the id of the app this sidecar serves' }).regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  z.string({ error: 'required: the id of the app this sidecar serves' }).regex(DNS_LABEL_PATTERN, {
     error: 'expected a DNS label: 1-63 lowercase letters, digits and "-"',
   });
 

@@ -2,7 +2,7 @@
 // its default and its validation. The file, the environment and (later) the
 // CRDs all go through this schema.
 import { z } from 'zod';
-import { appId, appPath, duration, port, positiveInt, size } from './fields.ts';
+import { appId, appPath, DNS_LABEL_PATTERN, duration, port, positiveInt, size } from './fields.ts';
 import { SubscriptionSchema } from './subscription.ts';
 import { resolveSubscription, subscriptionSetProblems } from './subscription-set.ts';
 import { TargetSchema } from './target.ts';
@@ -88,7 +88,7 @@ export const ConfigSchema = z
           .describe('Apply the Subscription and OutboundTarget resources of this app id as they change (hot reload)'),
         namespace: z
           .string()
-          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: 'expected a namespace name' })
+          .regex(DNS_LABEL_PATTERN, { error: 'expected a namespace name' })
           .optional()
           .describe("Where to watch; by default the pod's own namespace"),
       })

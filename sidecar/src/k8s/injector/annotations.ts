@@ -2,8 +2,9 @@
 // sidecar. A bad value is a problem that names the annotation (the review is
 // refused), never silently ignored; an unknown outrigger.dev/ key is a warning,
 // since it is most likely a typo.
+import { DNS_LABEL_PATTERN } from '../../config/fields.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
-import { DNS_LABEL, deriveAppId } from './app-id.ts';
+import { deriveAppId } from './app-id.ts';
 import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
 import type { Pod } from './pod.ts';
 import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
@@ -44,11 +45,11 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
 
   let appId = annotations[ANNOTATIONS.appId];
   if (appId !== undefined) {
-    if (!DNS_LABEL.test(appId)) bad(ANNOTATIONS.appId, DNS_LABEL_HINT);
+    if (!DNS_LABEL_PATTERN.test(appId)) bad(ANNOTATIONS.appId, DNS_LABEL_HINT);
   } else {
     const derived = deriveAppId(pod.metadata);
     appId = derived?.appId;
-    if (derived === undefined || !DNS_LABEL.test(derived.appId)) {
+    if (derived === undefined || !DNS_LABEL_PATTERN.test(derived.appId)) {
       const from = derived === undefined ? 'the pod has no name or owner' : `"${derived.appId}" from ${derived.source}`;
       problems.push(
         `${ANNOTATIONS.appId}: cannot derive an app id (${from} is not a DNS label); set ${ANNOTATIONS.appId}`,

@@ -3,9 +3,6 @@
 // so one subscription group) without anyone writing it down.
 import type { Pod } from './pod.ts';
 
-/** RFC 1123 label, the same rule as the sidecar's appId. */
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 export interface DerivedAppId {
   appId: string;
   /** Where it came from, for the message when it is not a valid id. */
