@@ -7,7 +7,6 @@ import { TargetSchema } from '../config/target.ts';
 
 export const GROUP = 'outrigger.dev';
 export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
 
 const scoped = { appId: appId().describe('The app whose sidecars apply this resource (outrigger.dev/app-id)') };
 

@@ -25,7 +25,7 @@ const amounts = () =>
     'ephemeral-storage': quantity().optional(),
   });
 
-export const ResourcesSchema = z
+const ResourcesSchema = z
   .strictObject({ requests: amounts().optional(), limits: amounts().optional() })
   .superRefine((resources, ctx) => {
     for (const name of ['cpu', 'memory', 'ephemeral-storage'] as const) {
@@ -50,7 +50,7 @@ const EnvVarSchema = z.strictObject({
   value: z.string({ error: 'expected a string (quote numbers and booleans)' }),
 });
 
-export const InjectorConfigSchema = z
+const InjectorConfigSchema = z
   .strictObject({
     image: z
       .string()

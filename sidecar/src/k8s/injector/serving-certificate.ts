@@ -28,7 +28,7 @@ export const isCertificateError = (error: unknown): error is CertificateError =>
   typeof error === 'object' && error !== null && (error as CertificateError).isCertificateError === true;
 
 /** Reads and checks the pair: both files readable, PEM, and the key belongs to the certificate. */
-export function loadKeyPair({ certFile, keyFile }: CertificateFiles): KeyPair {
+function loadKeyPair({ certFile, keyFile }: CertificateFiles): KeyPair {
   const read = (file: string, flag: string) => {
     try {
       return readFileSync(file);

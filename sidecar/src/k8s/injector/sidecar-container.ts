@@ -6,14 +6,14 @@ import type { InjectionSettings } from './annotations.ts';
 import type { InjectorConfig } from './injector-config.ts';
 
 export const SIDECAR_NAME = 'outrigger';
-export const CONFIG_DIR = '/etc/outrigger';
-export const CONFIG_KEY = 'outrigger.yaml';
+const CONFIG_DIR = '/etc/outrigger';
+const CONFIG_KEY = 'outrigger.yaml';
 export const VOLUMES = { tmp: 'outrigger-tmp', config: 'outrigger-config' } as const;
 /**
  * Prefixed: Services and probes that name a port take a native sidecar's port of that name before the app's,
  * so a plain "http" here would send an app's `targetPort: http` traffic to the sidecar.
  */
-export const PORT_NAMES = { http: 'outrigger-http', ops: 'outrigger-ops' } as const;
+const PORT_NAMES = { http: 'outrigger-http', ops: 'outrigger-ops' } as const;
 
 /** Variables the injector sets on the sidecar; the config's extra env may not override them. */
 export const INJECTED_ENV = [
