@@ -52,4 +52,9 @@ export class InjectorMetrics {
     }
     for (const result of ['loaded', 'failed']) this.certificateReloads.inc({ result }, 0);
   }
+
+  /** The Prometheus text of every series (the ops port's /metrics). */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
 }

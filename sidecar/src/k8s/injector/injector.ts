@@ -3,11 +3,11 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Readiness } from '../../health/readiness.ts';
+import { buildOpsServer } from '../../ops/server.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { VERSION } from '../../version.ts';
 import type { InjectorConfig } from './injector-config.ts';
 import { InjectorMetrics } from './injector-metrics.ts';
-import { buildInjectorOps } from './ops-server.ts';
 import { type CertificateFiles, ServingCertificate } from './serving-certificate.ts';
 import { buildWebhook, type Webhook } from './webhook-server.ts';
 
@@ -44,7 +44,7 @@ export class Injector {
       name: 'webhook',
       check: () => ({ ok: this.listening, detail: this.listening ? 'serving' : 'not listening' }),
     });
-    this.ops = buildInjectorOps({ readiness: this.readiness, metrics: this.metrics, logger });
+    this.ops = buildOpsServer({ readiness: this.readiness, metrics: this.metrics, logger });
   }
 
   async start(): Promise<{ webhook: string; ops: string }> {
