@@ -9,7 +9,7 @@ SHELL := bash
 export PATH := $(CURDIR)/.tools/node/bin:$(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export npm_config_update_notifier := false
 
-.PHONY: help toolchain tools build typecheck lint format test test-unit test-process crds demo bench clean
+.PHONY: help toolchain tools build typecheck lint format test crds demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
