@@ -242,6 +242,25 @@ t.test('a resourceVersion the server no longer has: 410, and ResourceWatch lists
   t.equal(watch.detail, 'watching', 'no back-off for a 410');
 });
 
+t.test("ResourceWatch: the sidecars' status writes are not changes to apply; a spec change is", async (t) => {
+  await createSubscription('generations', 'generations');
+  const { watch, changes } = resourceWatch(pod, 'generations');
+  await watch.start();
+  t.equal(changes(), 1, 'the list');
+  const [listed] = watch.list() as OutriggerResource[];
+  const statuses = new StatusWriter({ api: pod, namespace: NAMESPACE, logger: createLogger('silent') });
+  await statuses.write('Subscription', [
+    { resource: listed as OutriggerResource, ready: true, reason: 'Applied', message: 'ok' },
+  ]);
+  const cached = await until('the status in the cache', () => watch.list()[0]?.status?.conditions?.[0]);
+  t.match(cached, { type: 'Ready', status: 'True', observedGeneration: 1 });
+  t.equal(watch.list()[0]?.metadata.generation, 1, 'the API server kept the generation for a status write');
+  t.equal(changes(), 1, 'the status write was not a change');
+  await setTopic('generations', 'changed');
+  await until('the new spec in the cache', () => watch.list()[0]?.metadata.generation === 2);
+  t.equal(changes(), 2, 'the new spec was one');
+});
+
 t.test('status: a JSON patch to /status, written only when it changes', async (t) => {
   await createSubscription('with-status', 'status');
   const path = customResourcePath(where, 'with-status');

@@ -179,6 +179,42 @@ t.test('events update the cache; a bookmark moves the resourceVersion only; a 41
   t.equal(changes, 5, 'a change per list and per event, none for the bookmark');
 });
 
+t.test(
+  'a change of status alone (the sidecars write it) is cached but applies nothing; a change of spec does',
+  async (t) => {
+    const at = (generation: number, resourceVersion: string, status?: OutriggerResource['status']) => ({
+      metadata: { name: 'a', generation, resourceVersion },
+      spec: { appId: 'orders', topic: `t${generation}` },
+      ...(status === undefined ? {} : { status }),
+    });
+    const ready = { observedGeneration: 1, conditions: [] };
+    let changes = 0;
+    const changesAt: number[] = [];
+    let cachedAfterStatus: OutriggerResource | undefined;
+    const { client, calls } = scripted(
+      [listOf('10', at(1, '9'))],
+      [
+        async (onEvent) => {
+          changesAt.push(changes);
+          onEvent({ type: 'MODIFIED', object: at(1, '11', ready) });
+          changesAt.push(changes);
+          cachedAfterStatus = watch.list()[0];
+          onEvent({ type: 'MODIFIED', object: at(2, '12', ready) });
+          changesAt.push(changes);
+          await forever();
+        },
+      ],
+    );
+    const watch = watchOf(client, () => changes++);
+    await watch.start();
+    await until(() => changesAt.length === 3);
+    t.equal(calls.length, 2);
+    t.same(changesAt, [1, 1, 2], 'the list and the new spec are changes; the status write is not');
+    t.same(cachedAfterStatus, at(1, '11', ready), 'the status written is in the cache (the status writer reads it)');
+    t.same(watch.list(), [at(2, '12', ready)], 'the new spec too');
+  },
+);
+
 t.test('stop() does not wait for a list that hangs', async (t) => {
   const { client } = scripted([forever], [forever]);
   const watch = watchOf(client);

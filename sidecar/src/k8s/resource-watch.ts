@@ -39,7 +39,7 @@ export interface ResourceWatchOptions {
   namespace: string;
   appId: string;
   kind: Kind;
-  /** Any add, change or delete, and each new listing; read the current set with list(). */
+  /** Any add, change of spec or delete, and each new listing; read the current set with list(). */
   onChange: () => void;
   logger: Logger;
   /** How long the API server keeps each watch open; by default a random 240-360 s (tests use a few). */
@@ -151,8 +151,11 @@ export class ResourceWatch {
     const onEvent = ({ type, object }: WatchEvent<OutriggerResource>) => {
       resourceVersion = object.metadata.resourceVersion ?? resourceVersion;
       if (type === 'BOOKMARK') return; // nothing changed; only where to resume from
+      const before = this.cache.get(object.metadata.name);
       if (type === 'DELETED') this.cache.delete(object.metadata.name);
       else this.cache.set(object.metadata.name, object);
+      // Kept (the status writer compares with it), but only its status changed, as the sidecars' own writes do.
+      if (type === 'MODIFIED' && sameGeneration(before, object)) return;
       this.options.onChange();
     };
     // Accepted by the server: whatever failed before works again, so the next failure starts the back-off afresh.
@@ -185,6 +188,16 @@ export class ResourceWatch {
     this.restartMs = Math.min(this.restartMs * 2, RESTART_MAX_MS);
     return waitMs;
   }
+}
+
+/**
+ * True when `after` has the spec `before` had: the API server bumps
+ * metadata.generation on every change of the spec of a custom resource with a
+ * status subresource (ours have one), not on changes of its status, labels or annotations.
+ */
+function sameGeneration(before: OutriggerResource | undefined, after: OutriggerResource): boolean {
+  const generation = after.metadata.generation;
+  return generation !== undefined && before?.metadata.generation === generation;
 }
 
 function describe(error: unknown): string {
