@@ -1,7 +1,14 @@
 import t from 'tap';
+import type { Delivery } from '../broker/broker.ts';
+import { parseConfig } from '../config/load.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { Metrics } from '../telemetry/metrics.ts';
+import type { AppClient } from './app-client.ts';
 import { backoffMs, parseRetryAfter } from './backoff.ts';
 import { Inbox } from './inbox.ts';
 import { type PushResult, verdictOf } from './outcome.ts';
+import { PushDispatcher } from './push-dispatcher.ts';
+import { type Settler, settleFailure } from './settle.ts';
 
 const policy = { initial: 1_000, max: 60_000, multiplier: 2, jitter: 0.2 };
 
@@ -86,4 +93,110 @@ t.test('remembering an id again extends its window', async (t) => {
   inbox.remember('c');
   t.notOk(inbox.has('a'));
   t.equal(inbox.size, 2);
+});
+
+/**
+ * A delivery whose next copy cannot be sent: retry and deadLetter resolve false,
+ * as the broker's do when the re-publish failed and the message went back to its queue.
+ */
+function unforwardable(attempt: number) {
+  const calls: string[] = [];
+  const delivery: Delivery = {
+    id: `m-${attempt}`,
+    topic: 'orders.placed',
+    body: Buffer.from('{}'),
+    headers: {},
+    attempt,
+    ack: async () => {
+      calls.push('ack');
+    },
+    release: async () => {
+      calls.push('release');
+    },
+    retry: async () => {
+      calls.push('retry');
+      return false;
+    },
+    deadLetter: async () => {
+      calls.push('deadLetter');
+      return false;
+    },
+  };
+  return { delivery, calls };
+}
+
+/** Waits (at most 2 s) until `done()`. */
+async function settled(done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+const settler: Settler = {
+  retry: { initial: 1_000, max: 60_000, multiplier: 2, jitter: 0, maxAttempts: 3 },
+  deadLetter: true,
+  maxDelayMs: 86_400_000,
+};
+
+t.test('a retry or dead letter that could not be sent is released: never acked, never counted as done', async (t) => {
+  const retrying = unforwardable(1);
+  t.equal(
+    await settleFailure(settler, retrying.delivery, { action: 'retry', error: 'the app answered 503' }),
+    'released',
+  );
+  t.same(retrying.calls, ['retry'], 'no ack: the message stays in its queue');
+
+  const rejected = unforwardable(1);
+  t.equal(await settleFailure(settler, rejected.delivery, { action: 'dead-letter', error: '422' }), 'released');
+  t.same(rejected.calls, ['deadLetter']);
+
+  const last = unforwardable(3);
+  t.equal(
+    await settleFailure(settler, last.delivery, { action: 'retry', error: 'the app answered 503' }),
+    'released',
+    'out of attempts, and the dead-letter queue took nothing',
+  );
+  t.same(last.calls, ['deadLetter']);
+});
+
+t.test('a push whose retry could not be sent counts as released, and its redelivery is pushed again', async (t) => {
+  const config = parseConfig({
+    appId: 'orders',
+    app: { port: 8080 },
+    subscriptions: [{ name: 'placed', topic: 'orders.placed', route: '/events', retry: { maxAttempts: 3 } }],
+  });
+  const subscription = config.subscriptions[0] as (typeof config.subscriptions)[number];
+  const metrics = new Metrics({ version: 'test', appId: 'orders' });
+  const inbox = new Inbox({ windowMs: 60_000, maxIds: 100 });
+  const pushed: string[] = [];
+  const client = {
+    origin: 'http://127.0.0.1:8080',
+    push: async () => {
+      pushed.push('push');
+      return { kind: 'answered', status: 503 } satisfies PushResult;
+    },
+  } as unknown as AppClient;
+  const dispatcher = new PushDispatcher({
+    subscription,
+    client,
+    inbox,
+    settler: { retry: subscription.retry, deadLetter: subscription.deadLetter, maxDelayMs: settler.maxDelayMs },
+    metrics,
+    logger: createLogger('silent'),
+    messageParent: 'child',
+  });
+  const outcomes = async () =>
+    Object.fromEntries((await metrics.deliveries.get()).values.map((v) => [v.labels.outcome, v.value]));
+
+  const first = unforwardable(1);
+  dispatcher.accept(first.delivery);
+  await settled(async () => (await outcomes()).released === 1);
+  t.match(await outcomes(), { released: 1, retried: undefined, acked: undefined }, 'counted as released, not retried');
+  t.same(first.calls, ['retry'], 'not acked');
+  t.notOk(inbox.has(first.delivery.id), 'not remembered as processed');
+
+  // The broker hands the same message out again (attempt unchanged): it is pushed, not absorbed as a duplicate.
+  const again = unforwardable(1);
+  dispatcher.accept(again.delivery);
+  await settled(async () => (await outcomes()).released === 2);
+  t.equal(pushed.length, 2, 'pushed to the app again');
+  t.same(again.calls, ['retry']);
 });
