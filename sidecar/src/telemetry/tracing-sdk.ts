@@ -26,12 +26,8 @@ export function registerSdk(options: TracingOptions, env: NodeJS.ProcessEnv): Tr
     options.logger.warn({ protocol }, 'OTLP protocol not supported by the sidecar; using http/protobuf');
   }
   const exporter = protocol === 'http/json' ? new JsonExporter() : new ProtobufExporter();
-  const resource = resourceFromAttributes({
-    'service.name': options.serviceName,
-    'service.version': options.version,
-  }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new TracerProvider({
-    resource,
+    resource: sidecarResource(options, env),
     sampler: samplerFrom(env, options.logger),
     spanProcessors: [
       new BatchSpanProcessor({
@@ -58,6 +54,24 @@ export function registerSdk(options: TracingOptions, env: NodeJS.ProcessEnv): Tr
       }
     },
   };
+}
+
+/**
+ * The app id and version as service.name and service.version; in a pod the
+ * injector made, k8s.pod.name and k8s.namespace.name from its downward-API
+ * variables (OUTRIGGER_POD_NAME, OUTRIGGER_NAMESPACE), so a span leads to the
+ * replica that made it. OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
+ */
+export function sidecarResource(options: Pick<TracingOptions, 'serviceName' | 'version'>, env: NodeJS.ProcessEnv) {
+  const attributes: Record<string, string> = {
+    'service.name': options.serviceName,
+    'service.version': options.version,
+  };
+  if (env.OUTRIGGER_POD_NAME) {
+    attributes['k8s.pod.name'] = env.OUTRIGGER_POD_NAME;
+    if (env.OUTRIGGER_NAMESPACE) attributes['k8s.namespace.name'] = env.OUTRIGGER_NAMESPACE;
+  }
+  return resourceFromAttributes(attributes).merge(detectResources({ detectors: [envDetector] }));
 }
 
 /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the specification defines them. */

@@ -81,6 +81,7 @@ function sidecarEnv(settings: InjectionSettings, config: InjectorConfig): EnvVar
     { name: 'OUTRIGGER_OPS_PORT', value: String(config.opsPort) },
     { name: 'OUTRIGGER_KUBERNETES', value: 'true' },
     { name: 'OUTRIGGER_NAMESPACE', valueFrom: fieldRef('metadata.namespace') },
+    // The trace resource's k8s.pod.name (telemetry/tracing-sdk.ts): which replica made a span.
     { name: 'OUTRIGGER_POD_NAME', valueFrom: fieldRef('metadata.name') },
   );
   const secret = config.brokerUrlSecret;
