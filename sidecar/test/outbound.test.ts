@@ -1,11 +1,13 @@
 // Outbound calls, policies: what is retried and how, the retry budget, the
 // per-attempt timeout, the circuit breaker and the bulkhead, against a real
 // upstream on loopback through an in-process sidecar.
-import type { ServerResponse } from 'node:http';
+import { request, type ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { type TargetInput, TargetSchema } from '../src/config/target.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
 import { startInProcess } from './support/in-process.ts';
 import { type Answer, apiClient, reply, startUpstream } from './support/upstream.ts';
+import { until } from './support/wait.ts';
 
 async function sidecarWith(t: Test, targets: TargetInput[]) {
   const { api, ops, sidecar } = await startInProcess(t, { appId: 'outbound', targets }, { waitForBroker: false });
@@ -296,6 +298,63 @@ t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FU
   t.equal((await second).text, 'two');
   t.equal(upstream.hits.length, 2);
 });
+
+t.test(
+  'an app that goes away while its call waits or uploads is counted as aborted, not logged as a failure',
+  async (t) => {
+    const held: ServerResponse[] = [];
+    const upstream = await startUpstream(t, (request, response) => {
+      request.resume();
+      held.push(response);
+    });
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 2 } };
+    const { api, ops } = await startInProcess(
+      t,
+      { appId: 'outbound', targets: [target] },
+      { waitForBroker: false, logger },
+    );
+    const call = apiClient(t, api);
+    const first = call('/v1/outbound/narrow/1');
+    await until('the first call reaches the upstream', () => upstream.hits.length === 1);
+    // The second place: an upload that stops half way.
+    const uploading = request(`${api}/v1/outbound/narrow/3`, { method: 'PUT', headers: { 'content-length': '1000' } });
+    uploading.on('error', () => {});
+    uploading.write('x'.repeat(10));
+    // Queued behind both.
+    const queued = request(`${api}/v1/outbound/narrow/2`);
+    queued.on('error', () => {});
+    queued.end();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    queued.destroy();
+    uploading.destroy();
+
+    const metrics = async () => (await fetch(`${ops}/metrics`)).text();
+    await until('both counted as aborted', async () => (await metrics()).match(/status="aborted"\} 1/g)?.length === 2);
+    held.shift()?.end('one');
+    t.equal((await first).text, 'one');
+    const after = call('/v1/outbound/narrow/4');
+    await until('the next call reaches the upstream', () => upstream.hits.length === 2);
+    held.shift()?.end('four');
+    t.equal((await after).text, 'four', 'the abandoned calls freed their places: the next one went through');
+    t.same(
+      upstream.hits.map((hit) => hit.url),
+      ['/1', '/4'],
+      'neither abandoned call was sent',
+    );
+    const text = await metrics();
+    t.match(text, /outrigger_outbound_requests_total\{target="narrow",method="GET",status="aborted"\} 1/);
+    t.match(text, /outrigger_outbound_requests_total\{target="narrow",method="PUT",status="aborted"\} 1/);
+    t.notMatch(text, /outrigger_outbound_requests_total\{[^}]*status="(INTERNAL|UPSTREAM_UNREACHABLE)"/);
+    t.match(text, /outrigger_outbound_in_flight\{target="narrow"\} 0/);
+    t.same(
+      lines.filter((line) => /"level":"(error|warn)"/.test(line)),
+      [],
+      'nothing logged as an error',
+    );
+  },
+);
 
 t.test('a hot reload lets the calls the old target took finish on it, queued ones included', async (t) => {
   const held: ServerResponse[] = [];

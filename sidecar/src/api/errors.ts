@@ -54,7 +54,9 @@ function describeValidation(error: FastifyError): string {
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (problem.status >= 500) {
+      request.log.error({ err: error, method: request.method, route: request.routeOptions.url }, 'request failed');
+    }
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>

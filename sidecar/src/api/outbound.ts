@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { CallAborted } from '../outbound/attempt-result.ts';
 import type { Outbound } from '../outbound/outbound.ts';
 import type { OutboundAnswer } from '../outbound/target-client.ts';
 import { ProblemError } from './problems.ts';
@@ -44,14 +45,24 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
       if (!response.writableFinished) gone.abort();
     };
     response.once('close', onClose);
-    const answer = await client.call({
-      method: request.method,
-      path: checked.path,
-      headers: request.headers,
-      request: request.raw,
-      signal: gone.signal,
-    });
-    response.off('close', onClose);
+    let answer: OutboundAnswer;
+    try {
+      answer = await client.call({
+        method: request.method,
+        path: checked.path,
+        headers: request.headers,
+        request: request.raw,
+        signal: gone.signal,
+      });
+    } catch (error) {
+      if (!(error instanceof CallAborted)) throw error;
+      // The app went away: no one to answer, nothing to log (the call is counted as `aborted`).
+      reply.hijack();
+      response.destroy();
+      return;
+    } finally {
+      response.off('close', onClose);
+    }
     // From here the answer is written to the socket directly: one write for a small answer
     // (status line, headers and body together), a stream with backpressure for a large one.
     reply.hijack();

@@ -14,6 +14,14 @@ export type AttemptResult =
     }
   | { kind: 'failure'; failure: FailureKind; code: string };
 
+/** The app went away (closed its connection) before its call was answered: there is no one to answer. */
+export class CallAborted extends Error {
+  constructor() {
+    super('the app went away before its call was answered');
+    this.name = 'CallAborted';
+  }
+}
+
 const CONNECT = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',

@@ -16,7 +16,8 @@ const isHopByHop = (name: string) => HOP_BY_HOP.has(name) || name.startsWith('pr
 
 /** Header names listed in `connection` are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // The usual values name no header (keep-alive is hop-by-hop anyway): no Set to build.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
   const names = new Set<string>();
   for (const token of text.split(',')) {

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 
-export const REPLAYABLE_LIMIT = 64 * 1024;
+const REPLAYABLE_LIMIT = 64 * 1024;
 
 export type RequestBody = { kind: 'none' } | { kind: 'buffered'; data: Buffer } | { kind: 'stream'; stream: Readable };
 
@@ -16,9 +16,8 @@ export function hasBody(request: IncomingMessage): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Reads up to REPLAYABLE_LIMIT bytes of the body; the rest (if any) is left to stream. */
+/** Reads up to REPLAYABLE_LIMIT bytes of the body (of a request that hasBody); the rest (if any) is left to stream. */
 export function readRequestBody(request: IncomingMessage): Promise<RequestBody> {
-  if (!hasBody(request)) return Promise.resolve(NO_BODY);
   const declared = Number(request.headers['content-length']);
   if (declared > REPLAYABLE_LIMIT) return Promise.resolve({ kind: 'stream', stream: request });
   return new Promise((resolve, reject) => {

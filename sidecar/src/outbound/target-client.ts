@@ -2,8 +2,8 @@
 // A call goes bulkhead (whole call, until the answer has streamed back) ->
 // retries (our loop: idempotency, retry.on, back-off, retry-after, budget) ->
 // circuit breaker (each attempt) -> timeout (each attempt). cockatiel provides
-// the bulkhead and the breaker; retries are our own because cockatiel's retry
-// policy has no budget and no retry-after. The per-attempt timeout is undici's
+// the breaker; the bulkhead is ours (bulkhead.ts says why), and so are the
+// retries, because cockatiel's retry policy has no budget and no retry-after. The per-attempt timeout is undici's
 // own (connect, then the answer's headers, then each gap in its body) rather
 // than cockatiel's TimeoutPolicy: that one derives two AbortControllers, their
 // listeners and a race per attempt, which halved throughput in
@@ -13,15 +13,12 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
-  type BulkheadPolicy,
-  bulkhead,
   type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
   handleWhenResult,
   isBrokenCircuitError,
-  isBulkheadRejectedError,
   SamplingBreaker,
 } from 'cockatiel';
 import { Pool } from 'undici';
@@ -33,7 +30,15 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
-import { type AttemptResult, describeFailure, failureOf, isBreakerFailure, outcomeOf } from './attempt-result.ts';
+import {
+  type AttemptResult,
+  CallAborted,
+  describeFailure,
+  failureOf,
+  isBreakerFailure,
+  outcomeOf,
+} from './attempt-result.ts';
+import { Bulkhead } from './bulkhead.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -91,7 +96,7 @@ export class TargetClient {
   private readonly urlPrefix: string;
   private readonly serverPort: number;
   private readonly pool: Pool;
-  private readonly bulkhead: BulkheadPolicy;
+  private readonly bulkhead: Bulkhead;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly budget: RetryBudget;
   private readonly retryOn: Set<number | string>;
@@ -99,8 +104,6 @@ export class TargetClient {
   private readonly metrics: Metrics;
   private readonly logger: Logger;
   private openedAt = 0;
-  /** Calls in the bulkhead (waiting or running) until their answers are streamed back. */
-  private calls = 0;
   /** Set by retire(): resolves it once the pool is closed. */
   private retired: (() => void) | undefined;
   private readonly inFlight: { inc(): void; dec(): void };
@@ -125,7 +128,7 @@ export class TargetClient {
       headersTimeout: target.timeout,
       bodyTimeout: target.timeout,
     });
-    this.bulkhead = bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
+    this.bulkhead = new Bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
     this.breaker = circuitBreaker(
       handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
       {
@@ -159,17 +162,41 @@ export class TargetClient {
     return upstreamPath(this.basePath, rest, query);
   }
 
-  /** The call's answer (any status the target gave), or a ProblemError. */
+  /**
+   * The call's answer (any status the target gave), or a ProblemError, or
+   * CallAborted when the app went away first. The answer holds its bulkhead
+   * slot until end() is called.
+   */
   async call(call: OutboundCall): Promise<OutboundAnswer> {
     const started = performance.now();
     const method = KNOWN_METHODS.has(call.method) ? call.method : 'other';
     try {
       this.refuseWhileOpen();
-      return await this.inBulkhead(call, started, method);
+      if (!this.bulkhead.tryTake()) await this.queue(call.signal);
     } catch (error) {
-      if (isProblemError(error)) this.record(method, error.code, started);
+      this.recordRefusal(method, error, started);
       throw error;
     }
+    this.inFlight.inc();
+    let answer: Omit<OutboundAnswer, 'end'>;
+    try {
+      const { result, attempts } = await this.attempts(call);
+      answer = this.answer(result, attempts, call.signal);
+    } catch (error) {
+      this.done();
+      this.recordRefusal(method, error, started);
+      throw error;
+    }
+    let ended = false;
+    return {
+      ...answer,
+      end: () => {
+        if (ended) return;
+        ended = true;
+        this.record(method, String(answer.status), started);
+        this.done();
+      },
+    };
   }
 
   close(): Promise<void> {
@@ -184,7 +211,7 @@ export class TargetClient {
   retire(): Promise<void> {
     return new Promise((resolve) => {
       this.retired = resolve;
-      if (this.calls === 0) this.closeRetired();
+      if (this.bulkhead.size === 0) this.closeRetired();
     });
   }
 
@@ -194,57 +221,42 @@ export class TargetClient {
     if (retired !== undefined) void this.pool.close().then(retired, retired);
   }
 
-  private inBulkhead(call: OutboundCall, started: number, method: string): Promise<OutboundAnswer> {
-    this.calls += 1;
-    return new Promise<OutboundAnswer>((resolve, reject) => {
-      this.bulkhead
-        .execute(async () => {
-          const { inFlight } = this;
-          inFlight.inc();
-          try {
-            const { result, attempts } = await this.attempts(call);
-            const answer = this.answer(result, attempts);
-            let ended: () => void = () => {};
-            const done = new Promise<void>((resolveDone) => {
-              ended = resolveDone;
-            });
-            let once = false;
-            resolve({
-              ...answer,
-              end: () => {
-                if (once) return;
-                once = true;
-                this.record(method, String(answer.status), started);
-                ended();
-              },
-            });
-            await done;
-          } finally {
-            inFlight.dec();
-          }
-        }, call.signal)
-        .catch((error: unknown) => {
-          if (isBulkheadRejectedError(error)) {
-            this.metrics.outboundRejected.inc({ target: this.name, reason: 'bulkhead' });
-            reject(
-              new ProblemError(
-                'BULKHEAD_FULL',
-                `target "${this.name}" has ${this.target.bulkhead.maxConcurrent} calls in flight and ${this.target.bulkhead.maxQueue} waiting`,
-                { headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) } },
-              ),
-            );
-          } else reject(error);
-        })
-        .finally(() => {
-          this.calls -= 1;
-          if (this.calls === 0) this.closeRetired();
-        });
-    });
+  /** Waits in the bulkhead's queue: BULKHEAD_FULL when it is full, CallAborted when the app goes away. */
+  private async queue(signal: AbortSignal): Promise<void> {
+    const waiting = this.bulkhead.wait(signal);
+    if (waiting === undefined) {
+      this.metrics.outboundRejected.inc({ target: this.name, reason: 'bulkhead' });
+      throw new ProblemError(
+        'BULKHEAD_FULL',
+        `target "${this.name}" has ${this.target.bulkhead.maxConcurrent} calls in flight and ${this.target.bulkhead.maxQueue} waiting`,
+        { headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) } },
+      );
+    }
+    try {
+      await waiting;
+    } catch (error) {
+      if (this.bulkhead.size === 0) this.closeRetired();
+      throw error;
+    }
+  }
+
+  /** The call is over (answered, failed or abandoned): its slot goes to the next in line. */
+  private done(): void {
+    this.inFlight.dec();
+    this.bulkhead.release();
+    if (this.bulkhead.size === 0) this.closeRetired();
   }
 
   /** Attempts until one is final: not retryable, out of attempts, out of budget, or the breaker opened. */
   private async attempts(call: OutboundCall): Promise<{ result: AttemptResult; attempts: number }> {
-    const body = hasBody(call.request) ? await readRequestBody(call.request) : NO_BODY;
+    let body = NO_BODY;
+    if (hasBody(call.request)) {
+      try {
+        body = await readRequestBody(call.request);
+      } catch {
+        throw new CallAborted(); // the app's request broke off: its connection is gone
+      }
+    }
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
     if (body.kind === 'buffered') delete headers['content-length'];
     const retryable =
@@ -307,12 +319,16 @@ export class TargetClient {
   ): Promise<AttemptResult | typeof OPEN> {
     // A half-open breaker lets one trial through; the others fail fast instead of queueing behind it.
     if (this.breaker.state === CircuitState.HalfOpen) return OPEN;
+    // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be the one returned.
+    const send =
+      previous?.kind === 'answer'
+        ? async () => {
+            await previous.body.dump().catch(() => {});
+            return this.send(call, headers, body, attempt);
+          }
+        : () => this.send(call, headers, body, attempt);
     try {
-      return await this.breaker.execute(async () => {
-        // The previous answer is dropped only now: had the breaker refused this attempt, it would be the one returned.
-        if (previous?.kind === 'answer') await previous.body.dump().catch(() => {});
-        return this.send(call, headers, body, attempt);
-      });
+      return await this.breaker.execute(send);
     } catch (error) {
       if (isBrokenCircuitError(error)) return OPEN;
       throw error;
@@ -396,7 +412,11 @@ export class TargetClient {
     }
   }
 
-  private answer(result: AttemptResult, attempts: number): Omit<OutboundAnswer, 'end'> {
+  private answer(result: AttemptResult, attempts: number, signal: AbortSignal): Omit<OutboundAnswer, 'end'> {
+    if (signal.aborted) {
+      if (result.kind === 'answer') result.body.destroy();
+      throw new CallAborted();
+    }
     if (result.kind === 'failure') {
       const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
       const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
@@ -446,6 +466,12 @@ export class TargetClient {
   /** Refreshes the circuit gauge (open becomes half-open with time alone). */
   refreshGauges(): void {
     this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[this.circuitState]);
+  }
+
+  /** A call that got no answer from the target: by its problem's code, or `aborted`. */
+  private recordRefusal(method: string, error: unknown, started: number): void {
+    if (isProblemError(error)) this.record(method, error.code, started);
+    else if (error instanceof CallAborted) this.record(method, 'aborted', started);
   }
 
   private record(method: string, status: string, started: number): void {

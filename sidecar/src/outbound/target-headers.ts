@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Target } from '../config/schema.ts';
 import type { HeaderMap } from './headers.ts';
 
-export const FILE_TTL_MS = 2_000;
+const FILE_TTL_MS = 2_000;
 
 interface FileHeader {
   name: string;

@@ -6,7 +6,7 @@ import type { Test } from 'tap';
 import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { Sidecar, type SidecarAddresses } from '../../src/sidecar.ts';
-import { createLogger } from '../../src/telemetry/logger.ts';
+import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 import { until } from './wait.ts';
 
 export const BROKER_URL = process.env.OUTRIGGER_TEST_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -14,7 +14,10 @@ export const BROKER_URL = process.env.OUTRIGGER_TEST_BROKER_URL ?? 'amqp://guest
 export async function startInProcess(
   t: Test,
   input: Partial<ConfigInput> & { appId: string },
-  { waitForBroker = true } = {},
+  {
+    waitForBroker = true,
+    logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+  }: { waitForBroker?: boolean; logger?: Logger } = {},
 ): Promise<{ sidecar: Sidecar } & SidecarAddresses> {
   const config = parseConfig({
     broker: { url: BROKER_URL },
@@ -22,7 +25,7 @@ export async function startInProcess(
     http: { ...input.http, port: 0 },
     ops: { ...input.ops, port: 0 },
   });
-  const sidecar = await Sidecar.create(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  const sidecar = await Sidecar.create(config, { logger });
   const addresses = await sidecar.start();
   t.teardown(() => sidecar.stop());
   if (waitForBroker) await until('the broker connection', () => sidecar.broker.state === 'connected');
