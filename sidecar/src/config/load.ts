@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
-import { targetHeaderProblems } from '../outbound/target-headers.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 /** Environment variables that override the file (API.md, "Running it"). */
@@ -46,12 +45,8 @@ export function loadConfig({ file, env = process.env }: LoadOptions): Config {
   const fromEnv = applyEnv(raw, env);
   const result = ConfigSchema.safeParse(raw, { reportInput: true });
   const prefix = file === undefined ? 'configuration' : file;
-  if (result.success) {
-    // A target's secret header must be there at startup: an env var that is not set, or a file that cannot be read.
-    const secrets = targetHeaderProblems(result.data.targets, env);
-    if (secrets.length === 0) return result.data;
-    throw new ConfigError(secrets.map((problem) => `${prefix}: ${problem}`));
-  }
+  // Secret headers are resolved (and a missing one refused) once, when the sidecar is created: Outbound.create.
+  if (result.success) return result.data;
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue, fromEnv)}`));
 }
 

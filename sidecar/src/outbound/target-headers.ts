@@ -95,8 +95,3 @@ export class TargetHeaders {
     }
   }
 }
-
-/** Every problem with the targets' configured headers: a secret that is not there, or not usable. */
-export function targetHeaderProblems(targets: readonly Target[], env: NodeJS.ProcessEnv): string[] {
-  return targets.flatMap((target, index) => TargetHeaders.resolve(target, `targets[${index}]`, env).problems ?? []);
-}
