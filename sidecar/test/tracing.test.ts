@@ -207,6 +207,72 @@ t.test('each retry is another process span under the same send, in the same trac
   );
 });
 
+t.test(
+  'an outbound call retried: one CLIENT span per attempt, resend_count on the retry, the retry as an event',
+  async (t) => {
+    const receiver = await startOtlpReceiver(t);
+    const upstream = await startApp(t);
+    let calls = 0;
+    upstream.handle((_request, response) => {
+      calls += 1;
+      response.writeHead(calls === 1 ? 503 : 200).end();
+    });
+    const sidecar = await startSidecar(
+      t,
+      {
+        appId: uniqueAppId('calling'),
+        targets: [
+          {
+            name: 'ledger',
+            baseUrl: `http://127.0.0.1:${upstream.port}/v2`,
+            retry: { initial: '10ms', jitter: 0 },
+          },
+        ],
+      },
+      otelEnv(receiver),
+    );
+    const traceId = hex(16);
+    const answered = await fetch(`${sidecar.api}/v1/outbound/ledger/entries/7?full=1`, {
+      headers: { traceparent: `00-${traceId}-${hex(8)}-01` },
+    });
+    t.equal(answered.status, 200);
+    t.equal(answered.headers.get('outrigger-attempts'), '2');
+    const spans = await until('the server span and two attempts', () => {
+      const inTrace = receiver.spans.filter((s) => s.traceId === traceId);
+      return inTrace.length >= 3 ? inTrace : undefined;
+    });
+    const server = spans.find((s) => s.kind === KIND.server);
+    const attempts = spans.filter((s) => s.kind === KIND.client).sort((a, b) => a.name.localeCompare(b.name));
+    t.equal(attempts.length, 2);
+    const [first, retry] = [
+      attempts.find((s) => s.attributes['http.request.resend_count'] === undefined),
+      attempts.find((s) => s.attributes['http.request.resend_count'] === 1),
+    ];
+    const common = {
+      'http.request.method': 'GET',
+      'server.address': '127.0.0.1',
+      'server.port': upstream.port,
+      'url.full': `http://127.0.0.1:${upstream.port}/v2/entries/7`,
+    };
+    t.match(first?.attributes, { ...common, 'http.response.status_code': 503, 'error.type': '503' });
+    t.equal(first?.status.code, 2, 'the 503 attempt is marked failed');
+    t.match(retry?.attributes, { ...common, 'http.response.status_code': 200 });
+    t.notOk(retry?.attributes['error.type']);
+    t.ok(
+      attempts.every((s) => s.parentSpanId === server?.spanId),
+      'both attempts are children of the outbound call',
+    );
+    t.match(server?.events, [
+      {
+        name: 'outrigger.retry',
+        attributes: { 'outrigger.target': 'ledger', 'http.request.resend_count': 1, 'outrigger.retry.reason': '5xx' },
+      },
+    ]);
+    const path = upstream.received.map((r) => r.path);
+    t.same(path, ['/v2/entries/7?full=1', '/v2/entries/7?full=1'], 'the query travels; it is not in url.full');
+  },
+);
+
 t.test('with messageParent: link, each delivery starts a trace linked to the producer', async (t) => {
   const receiver = await startOtlpReceiver(t);
   const { topic, producer } = await workflow(t, receiver, { messageParent: 'link' });

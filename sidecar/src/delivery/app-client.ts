@@ -1,6 +1,7 @@
 // The sidecar's HTTP client to the app: one kept-alive undici pool for every
 // push and health check, sized to the subscriptions' concurrency.
 import { Pool } from 'undici';
+import { type HttpPeer, httpPeer } from '../telemetry/spans.ts';
 import { parseRetryAfter } from './backoff.ts';
 import type { PushResult } from './outcome.ts';
 
@@ -28,13 +29,15 @@ const MAX_DETAIL_BYTES = 300;
 export class AppClient {
   private readonly pool: Pool;
   private readonly appToken: string | undefined;
-  readonly origin: string;
+  /** The app, as push spans name it. */
+  readonly peer: HttpPeer;
 
   constructor(options: AppClientOptions) {
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-    this.origin = `http://${host}:${options.port}`;
+    const origin = `http://${host}:${options.port}`;
+    this.peer = httpPeer(origin);
     this.appToken = options.appToken;
-    this.pool = new Pool(this.origin, {
+    this.pool = new Pool(origin, {
       connections: options.connections === undefined ? null : Math.max(1, options.connections),
       keepAliveTimeout: 30_000,
       pipelining: 1,

@@ -3,12 +3,19 @@
 // prefetch), and the app's answer decides each message's fate (outcome.ts).
 // Retries are re-published into the delay cascade, so they wait in the
 // broker, not here.
-import type { Span } from '@opentelemetry/api';
+import { context, type Span, trace } from '@opentelemetry/api';
 import type { Delivery } from '../broker/broker.ts';
 import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, type MessageParent, startHttpClient, startProcess, withSpan } from '../telemetry/spans.ts';
+import {
+  endHttpClient,
+  endSpan,
+  type MessageParent,
+  startHttpClient,
+  startProcess,
+  withSpan,
+} from '../telemetry/spans.ts';
 import type { AppClient } from './app-client.ts';
 import type { Inbox } from './inbox.ts';
 import { verdictOf } from './outcome.ts';
@@ -117,7 +124,10 @@ export class PushDispatcher {
     const started = performance.now();
     const path = subscription.route as string;
     const headers = pushHeaders(delivery, subscription.name);
-    const call = startHttpClient(span, { method: 'POST', origin: client.origin, path }, headers);
+    const call =
+      span === undefined
+        ? undefined
+        : startHttpClient(trace.setSpan(context.active(), span), client.peer, { method: 'POST', path }, headers);
     const result = await client.push({
       path,
       body: delivery.body,
@@ -125,14 +135,14 @@ export class PushDispatcher {
       timeoutMs: subscription.timeout,
       signal: this.abort.signal,
     });
-    if (result.kind === 'failed')
-      endSpan(call, { 'error.type': result.timedOut ? 'timeout' : 'connect_error' }, result.error);
-    else
-      endSpan(
+    if (call !== undefined) {
+      endHttpClient(
         call,
-        { 'http.response.status_code': result.status },
-        result.status >= 500 ? `${result.status}` : undefined,
+        result.kind === 'failed'
+          ? { errorType: result.timedOut ? 'timeout' : 'connect_error', message: result.error }
+          : { status: result.status },
       );
+    }
     const verdict = verdictOf(result);
     metrics.deliveryDuration.observe(
       { ...labels, result: result.kind === 'answered' ? `${Math.floor(result.status / 100)}xx` : 'error' },

@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, trace } from '@opentelemetry/api';
 import {
   type CircuitBreakerPolicy,
   CircuitState,
@@ -28,8 +28,8 @@ import type { CircuitBreaker } from '../config/target.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { endHttpClient, type HttpPeer, httpPeer, startHttpClient } from '../telemetry/spans.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
-import { VERSION } from '../version.ts';
 import {
   type AttemptResult,
   CallAborted,
@@ -46,14 +46,12 @@ import type { TargetHeaders } from './target-headers.ts';
 import { basePathOf, type PathCheck, redirectPath, upstreamPath } from './target-path.ts';
 
 /** RFC 9110 §9.2.2; TRACE is not routed at all (it would echo the secret headers). */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 /** Told to a call refused by a full bulkhead, or while a half-open trial is in flight. */
 const BUSY_RETRY_AFTER_S = 1;
-
-const tracer = trace.getTracer('outrigger-sidecar', VERSION);
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
 const CIRCUIT_GAUGE: Record<CircuitStateName, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -93,8 +91,7 @@ export class TargetClient {
   private readonly base: URL;
   private readonly basePath: string;
   private readonly host: string;
-  private readonly urlPrefix: string;
-  private readonly serverPort: number;
+  private readonly peer: HttpPeer;
   private readonly pool: Pool;
   private readonly bulkhead: Bulkhead;
   private readonly breaker: CircuitBreakerPolicy;
@@ -115,8 +112,7 @@ export class TargetClient {
     this.base = new URL(target.baseUrl);
     this.basePath = basePathOf(this.base);
     this.host = this.base.host;
-    this.urlPrefix = this.base.origin;
-    this.serverPort = Number(this.base.port || (this.base.protocol === 'https:' ? 443 : 80));
+    this.peer = httpPeer(this.base.origin);
     this.headers = deps.headers;
     this.metrics = deps.metrics;
     this.logger = deps.logger;
@@ -342,34 +338,31 @@ export class TargetClient {
     body: RequestBody,
     attempt: number,
   ): Promise<AttemptResult> {
-    const span = tracingActive() ? this.startAttemptSpan(call, headers, attempt) : undefined;
+    const span = tracingActive()
+      ? startHttpClient(
+          context.active(),
+          this.peer,
+          { method: call.method, path: call.path, resendCount: attempt - 1 },
+          headers,
+        )
+      : undefined;
     let result: AttemptResult;
     try {
       result = await this.exchange(call.method, call.path, headers, body, call.signal);
     } catch (error) {
       result = failureOf(error);
     }
-    if (span !== undefined) endAttemptSpan(span, result);
+    if (span !== undefined) {
+      endHttpClient(
+        span,
+        result.kind === 'answer'
+          ? { status: result.status }
+          : { errorType: result.failure === 'error' ? result.code : outcomeOf(result), message: result.failure },
+      );
+    }
     const outcome = outcomeOf(result);
     this.metrics.outboundAttempts.inc({ target: this.name, outcome });
     return result;
-  }
-
-  /** A CLIENT span for one attempt; its context goes to the target in `headers`. */
-  private startAttemptSpan(call: OutboundCall, headers: HeaderMap, attempt: number): Span {
-    const [pathOnly] = call.path.split('?', 1);
-    const span = tracer.startSpan(call.method, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'http.request.method': call.method,
-        'server.address': this.base.hostname,
-        'server.port': this.serverPort,
-        'url.full': `${this.urlPrefix}${pathOnly}`,
-        ...(attempt > 1 ? { 'http.request.resend_count': attempt - 1 } : {}),
-      },
-    });
-    propagation.inject(trace.setSpan(context.active(), span), headers);
-    return span;
   }
 
   /** The request, following same-target redirects when the target allows it. */
@@ -492,18 +485,4 @@ function tripOf(breaker: CircuitBreaker): string {
   if (breaker.sampling === undefined) return `failed ${breaker.consecutiveFailures} times in a row`;
   const { failureRatio, window } = breaker.sampling;
   return `failed more than ${Math.round(failureRatio * 100)}% of its attempts over ${window / 1000} s`;
-}
-
-function endAttemptSpan(span: Span, result: AttemptResult): void {
-  if (result.kind === 'answer') {
-    span.setAttribute('http.response.status_code', result.status);
-    if (result.status >= 500) {
-      span.setAttribute('error.type', String(result.status));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
-  } else {
-    span.setAttribute('error.type', result.failure === 'error' ? result.code : result.failure);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: result.failure });
-  }
-  span.end();
 }

@@ -1,11 +1,12 @@
 // The sidecar's spans on a message's way: `send {topic}` when it is
 // published, `process {topic}` when a subscription takes it, and the push to
-// the app inside that. Attributes follow the OpenTelemetry messaging and HTTP
+// the app inside that, and each attempt of an outbound call. Attributes follow the OpenTelemetry messaging and HTTP
 // semantic conventions. The trace context travels in the message's
 // `traceparent`/`tracestate` headers, as @opentelemetry/instrumentation-amqplib
 // writes them, so traces join with services that use amqplib directly.
 import {
   type Attributes,
+  type Context,
   context,
   type Link,
   propagation,
@@ -84,32 +85,65 @@ export function startProcess(
   );
 }
 
+/** The server an HTTP CLIENT span names, worked out once per target or app, not per call. */
+export interface HttpPeer {
+  origin: string;
+  address: string;
+  port: number;
+}
+
+export function httpPeer(origin: string): HttpPeer {
+  const url = new URL(origin);
+  return {
+    origin: url.origin,
+    address: url.hostname,
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+  };
+}
+
 /**
- * A CLIENT span for one HTTP call the sidecar makes (a push to the app) as a
- * child of `parent`; its context is written into `headers` so the app continues the trace.
+ * A CLIENT span for one HTTP request the sidecar sends (a push to the app, an
+ * attempt at an outbound target), child of `parent`; its context is written
+ * into `headers`, so the server continues the trace. `resendCount` numbers the
+ * retries (absent on a first attempt), as the HTTP conventions ask.
  */
 export function startHttpClient(
-  parent: Span | undefined,
-  request: { method: string; origin: string; path: string },
-  headers: Record<string, string>,
-): Span | undefined {
-  if (parent === undefined) return undefined;
-  const url = new URL(request.path, request.origin);
-  const span = tracer().startSpan(
-    request.method,
-    {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'http.request.method': request.method,
-        'server.address': url.hostname,
-        'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
-        'url.full': `${url.origin}${url.pathname}`,
-      },
-    },
-    trace.setSpan(context.active(), parent),
-  );
-  propagation.inject(trace.setSpan(context.active(), span), headers);
+  parent: Context,
+  peer: HttpPeer,
+  request: { method: string; path: string; resendCount?: number },
+  headers: Record<string, string | string[]>,
+): Span {
+  const query = request.path.indexOf('?');
+  const attributes: Attributes = {
+    'http.request.method': request.method,
+    'server.address': peer.address,
+    'server.port': peer.port,
+    'url.full': peer.origin + (query < 0 ? request.path : request.path.slice(0, query)),
+  };
+  if (request.resendCount !== undefined && request.resendCount > 0) {
+    attributes['http.request.resend_count'] = request.resendCount;
+  }
+  const span = tracer().startSpan(request.method, { kind: SpanKind.CLIENT, attributes }, parent);
+  propagation.inject(trace.setSpan(parent, span), headers);
   return span;
+}
+
+/**
+ * Ends an HTTP CLIENT span with the status the server answered (a 5xx marks it
+ * failed, `error.type` the status), or with why there was no answer.
+ */
+export function endHttpClient(span: Span, outcome: { status: number } | { errorType: string; message: string }): void {
+  if ('status' in outcome) {
+    span.setAttribute('http.response.status_code', outcome.status);
+    if (outcome.status >= 500) {
+      span.setAttribute('error.type', String(outcome.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  } else {
+    span.setAttribute('error.type', outcome.errorType);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.message });
+  }
+  span.end();
 }
 
 /** `headers` with the trace context of `span` instead of their own (unchanged without a span). */

@@ -18,6 +18,7 @@ export interface ReceivedSpan {
   kind: number;
   attributes: Record<string, string | number | boolean>;
   links: { traceId: string; spanId: string }[];
+  events: { name: string; attributes: Record<string, string | number | boolean> }[];
   status: { code?: number; message?: string };
 }
 
@@ -71,6 +72,7 @@ interface ExportRequest {
         kind: number;
         attributes?: KeyValue[];
         links?: { traceId: string; spanId: string }[];
+        events?: { name: string; attributes?: KeyValue[] }[];
         status?: { code?: number; message?: string };
       }[];
     }[];
@@ -92,6 +94,7 @@ function decode(request: ExportRequest): ReceivedSpan[] {
           kind: span.kind,
           attributes: attributes(span.attributes),
           links: (span.links ?? []).map(({ traceId, spanId }) => ({ traceId, spanId })),
+          events: (span.events ?? []).map((event) => ({ name: event.name, attributes: attributes(event.attributes) })),
           status: span.status ?? {},
         });
       }
