@@ -1,6 +1,6 @@
-# The project's verbs. Every target first runs scripts/bootstrap.sh, which
-# installs what is missing (Node 24, npm packages, RabbitMQ, PostgreSQL) and
-# costs about a second when nothing is.
+# The project's verbs. Every target but help, dev and clean first runs
+# scripts/bootstrap.sh, which installs what is missing (Node 24, npm packages,
+# RabbitMQ, PostgreSQL) and costs about a second when nothing is.
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help

@@ -5,6 +5,7 @@ import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import { parseConfig } from './config/load.ts';
 import type { ConfigInput } from './config/schema.ts';
 import { Subscriptions } from './delivery/subscriptions.ts';
+import { Outbound } from './outbound/outbound.ts';
 import { createLogger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -26,8 +27,20 @@ async function appWith(input: Partial<ConfigInput> = {}, state = { closing: fals
   });
   // Never started either: the subscriptions exist, with no consumer yet.
   const subscriptions = new Subscriptions({ config, broker, metrics, logger });
-  const app = await buildApp({ config, logger, broker, metrics, subscriptions, isClosing: () => state.closing });
-  t.teardown(() => app.close());
+  const outbound = Outbound.create(config.targets, { metrics, logger });
+  const app = await buildApp({
+    config,
+    logger,
+    broker,
+    metrics,
+    subscriptions,
+    outbound,
+    isClosing: () => state.closing,
+  });
+  t.teardown(async () => {
+    await app.close();
+    await outbound.close();
+  });
   return { app, metrics };
 }
 

@@ -15,7 +15,7 @@ import { subscriptionRoutes } from './api/subscriptions.ts';
 import type { Broker } from './broker/broker.ts';
 import type { Config } from './config/schema.ts';
 import type { Subscriptions } from './delivery/subscriptions.ts';
-import { Outbound } from './outbound/outbound.ts';
+import type { Outbound } from './outbound/outbound.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { installServerSpans } from './telemetry/server-spans.ts';
@@ -27,8 +27,8 @@ export interface AppDeps {
   broker: Broker;
   metrics: Metrics;
   subscriptions: Subscriptions;
-  /** The outbound targets; built from config.targets (and closed with the app) when not given. */
-  outbound?: Outbound;
+  /** The outbound targets (closed by the owner, after the app). */
+  outbound: Outbound;
   /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
   isClosing: () => boolean;
 }
@@ -84,17 +84,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  let { outbound } = deps;
-  if (outbound === undefined) {
-    const own = Outbound.create(config.targets, { metrics, logger });
-    app.addHook('onClose', () => own.close());
-    outbound = own;
-  }
-  await app.register(metadataRoutes, { ...deps, outbound });
+  await app.register(metadataRoutes, deps);
   await app.register(publishRoutes, deps);
   await app.register(subscriptionRoutes, deps);
   await app.register(appMetricsRoutes, { appMetrics: metrics.app });
-  await app.register(outboundRoutes, { outbound });
+  await app.register(outboundRoutes, deps);
   await app.register(openapiRoute);
   return app;
 }
