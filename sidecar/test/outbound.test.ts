@@ -356,6 +356,52 @@ t.test(
   },
 );
 
+t.test(
+  'replaced, then removed, while a call is in flight: its series go when that call ends, not before',
+  async (t) => {
+    const held: ServerResponse[] = [];
+    const upstream = await startUpstream(t, (request, response) => {
+      request.resume();
+      held.push(response);
+    });
+    const target = {
+      name: 'moving',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      circuitBreaker: { consecutiveFailures: 1 },
+    };
+    const { call, ops, sidecar } = await sidecarWith(t, [target]);
+    const metrics = async () => (await fetch(`${ops}/metrics`)).text();
+    const slow = call('/v1/outbound/moving/slow');
+    await until('the first call reaches the upstream', () => held.length === 1);
+    const failing = call('/v1/outbound/moving/fail');
+    await until('the second call reaches the upstream', () => held.length === 2);
+    sidecar.outbound.apply([{ target: TargetSchema.parse({ ...target, timeout: '5s' }), field: 'moving' }]);
+    held.pop()?.writeHead(500).end(); // opens the old client's circuit, after the replacement
+    t.equal((await failing).status, 500);
+    t.match(
+      await metrics(),
+      /outrigger_outbound_circuit_state\{target="moving"\} 0/,
+      "the gauge is the new client's circuit, closed; the old one's opening does not overwrite it",
+    );
+    sidecar.outbound.apply([]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const during = await metrics();
+    t.match(during, /outrigger_outbound_in_flight\{target="moving"\} 1/, 'the old call still counts');
+    t.notMatch(
+      during,
+      /outrigger_outbound_circuit_state\{target="moving"\} 2/,
+      "a retired client's circuit is not reported",
+    );
+    held.shift()?.end('done');
+    t.equal((await slow).text, 'done');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = await metrics();
+    t.notMatch(after, /outrigger_outbound_in_flight\{target="moving"\}/, 'no in-flight series left (and never -1)');
+    t.notMatch(after, /outrigger_outbound_circuit_state\{target="moving"\}/, 'no circuit series left');
+  },
+);
+
 t.test('a hot reload lets the calls the old target took finish on it, queued ones included', async (t) => {
   const held: ServerResponse[] = [];
   const upstream = await startUpstream(t, (request, response) => {

@@ -31,6 +31,8 @@ export interface TargetSource {
 
 export class Outbound {
   private readonly targets = new Map<string, TargetClient>();
+  /** Per target name, how many replaced or removed clients are still finishing their calls. */
+  private readonly retiring = new Map<string, number>();
   private readonly deps: Required<OutboundDeps>;
 
   private constructor(deps: OutboundDeps) {
@@ -74,19 +76,31 @@ export class Outbound {
         problems.set(target.name, found);
         continue;
       }
-      if (current !== undefined) void current.retire();
+      if (current !== undefined) this.retire(target.name, current);
       const { metrics, logger } = this.deps;
       this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers }));
     }
     return problems;
   }
 
+  /**
+   * A replaced or removed target's client finishes the calls it took, then
+   * closes. A removed target's series go once the last of its clients has
+   * closed (one replaced earlier may still be finishing), unless it came back.
+   */
   private retire(name: string, client: TargetClient): void {
-    this.targets.delete(name);
-    this.deps.metrics.outboundCircuitState.remove({ target: name });
-    // The in-flight series goes once its calls are over, unless the target came back meanwhile.
+    if (this.targets.get(name) === client) this.targets.delete(name);
+    this.retiring.set(name, (this.retiring.get(name) ?? 0) + 1);
     void client.retire().then(() => {
-      if (!this.targets.has(name)) this.deps.metrics.outboundInFlight.remove({ target: name });
+      const left = (this.retiring.get(name) ?? 1) - 1;
+      if (left > 0) {
+        this.retiring.set(name, left);
+        return;
+      }
+      this.retiring.delete(name);
+      if (this.targets.has(name)) return;
+      this.deps.metrics.outboundInFlight.remove({ target: name });
+      this.deps.metrics.outboundCircuitState.remove({ target: name });
     });
   }
 

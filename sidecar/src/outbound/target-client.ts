@@ -103,6 +103,8 @@ export class TargetClient {
   private openedAt = 0;
   /** Set by retire(): resolves it once the pool is closed. */
   private retired: (() => void) | undefined;
+  /** Replaced or removed: the circuit gauge belongs to the target's current client (or to no one). */
+  private retiring = false;
   private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
@@ -205,6 +207,7 @@ export class TargetClient {
    * streaming their answers); closed at once, they would fail without being sent.
    */
   retire(): Promise<void> {
+    this.retiring = true;
     return new Promise((resolve) => {
       this.retired = resolve;
       if (this.bulkhead.size === 0) this.closeRetired();
@@ -449,7 +452,7 @@ export class TargetClient {
   private onCircuitChange(state: CircuitState): void {
     if (state === CircuitState.Open) this.openedAt = Date.now();
     const name = this.circuitState;
-    this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[name]);
+    if (!this.retiring) this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[name]);
     trace.getActiveSpan()?.addEvent('outrigger.circuit_breaker', { 'outrigger.target': this.name, state: name });
     const log = { target: this.name, circuit: name };
     if (state === CircuitState.Open) this.logger.warn(log, 'circuit opened: calls to the target are refused');
