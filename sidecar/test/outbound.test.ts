@@ -322,6 +322,9 @@ t.test(
     const uploading = request(`${api}/v1/outbound/narrow/3`, { method: 'PUT', headers: { 'content-length': '1000' } });
     uploading.on('error', () => {});
     uploading.write('x'.repeat(10));
+    await until('the upload holds the second place', async () =>
+      /outrigger_outbound_in_flight\{target="narrow"\} 2/.test(await (await fetch(`${ops}/metrics`)).text()),
+    );
     // Queued behind both.
     const queued = request(`${api}/v1/outbound/narrow/2`);
     queued.on('error', () => {});
@@ -346,6 +349,10 @@ t.test(
     const text = await metrics();
     t.match(text, /outrigger_outbound_requests_total\{target="narrow",method="GET",status="aborted"\} 1/);
     t.match(text, /outrigger_outbound_requests_total\{target="narrow",method="PUT",status="aborted"\} 1/);
+    for (const method of ['GET', 'PUT']) {
+      const count = `outrigger_api_request_duration_seconds_count{route="/v1/outbound/:target/*",method="${method}",status="499"} 1`;
+      t.ok(text.includes(count), `the API metric records the abandoned ${method} as 499`);
+    }
     t.notMatch(text, /outrigger_outbound_requests_total\{[^}]*status="(INTERNAL|UPSTREAM_UNREACHABLE)"/);
     t.match(text, /outrigger_outbound_in_flight\{target="narrow"\} 0/);
     t.same(

@@ -13,6 +13,8 @@ import { ProblemError } from './problems.ts';
 const PREFIX = '/v1/outbound/';
 /** Answers up to this size (by content-length) are read whole and written in one go. */
 const SMALL_ANSWER = 64 * 1024;
+/** Recorded for a call whose app went away before its answer (nginx's "client closed request"). */
+const APP_GONE = 499;
 /** TRACE is not forwarded: the target would echo the sidecar's secret headers back to the app. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 
@@ -58,7 +60,7 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
       if (!(error instanceof CallAborted)) throw error;
       // The app went away: no one to answer, nothing to log (the call is counted as `aborted`).
       reply.hijack();
-      response.destroy();
+      abandon(response, APP_GONE, error);
       return;
     } finally {
       response.off('close', onClose);
@@ -84,6 +86,7 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
 async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Promise<void> {
   if (response.destroyed) {
     answer.body.destroy();
+    abandon(response, APP_GONE, new CallAborted());
     return;
   }
   const length = Number(answer.headers['content-length']);
@@ -91,9 +94,9 @@ async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Pr
     let body: Buffer;
     try {
       body = length === 0 ? EMPTY : Buffer.from(await answer.body.arrayBuffer());
-    } catch {
+    } catch (error) {
       // The target cut its answer short before anything was sent to the app.
-      response.destroy();
+      abandon(response, 502, error as Error);
       return;
     }
     response.writeHead(answer.status, answer.headers).end(body);
@@ -101,7 +104,20 @@ async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Pr
   }
   response.writeHead(answer.status, answer.headers);
   // A target failing mid-answer, or the app going away, ends both sides; the status has been sent.
-  await pipeline(answer.body, response).catch(() => {});
+  await pipeline(answer.body, response).catch((error: Error) => abandon(response, APP_GONE, error));
+}
+
+/**
+ * The answer cannot be completed: the connection is closed. Fastify runs its
+ * onResponse hooks (the server span's end, the API request metric) on the
+ * response's `finish` or `error` only, and a destroyed response emits
+ * neither, so it is told with `error`. `status` is what the metric and the
+ * span record when no status line went out.
+ */
+function abandon(response: ServerResponse, status: number, cause: Error): void {
+  if (!response.headersSent) response.statusCode = status;
+  response.destroy();
+  if (response.listenerCount('error') > 0) response.emit('error', cause);
 }
 
 const EMPTY = Buffer.alloc(0);
