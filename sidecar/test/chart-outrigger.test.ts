@@ -24,7 +24,7 @@ import t from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { byKind, createHelm, one } from './support/helm.ts';
 import { b64, CHART, chartYaml, edgeValues, isSubset, NS, trusted } from './support/outrigger-chart.ts';
-import { runCli } from './support/sidecar-process.ts';
+import { exitFailure, runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
 const helm = await createHelm(t);
@@ -111,14 +111,17 @@ t.test('the webhook: the injector contract, and a certificate its caBundle trust
   t.equal(config.webhooks?.length, 1);
   const webhook = config.webhooks?.[0];
   t.match(webhook, {
-    admissionReviewVersions: ['v1'],
     sideEffects: 'None',
     reinvocationPolicy: 'IfNeeded',
     failurePolicy: 'Ignore',
     timeoutSeconds: 5,
     clientConfig: { service: { name: 'outrigger-injector', namespace: NS, path: '/mutate', port: 443 } },
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
   });
+  // t.same, not t.match: t.match takes an array as a prefix, so an extra rule or operation would pass.
+  t.same(webhook?.admissionReviewVersions, ['v1']);
+  t.same(webhook?.rules, [
+    { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' },
+  ]);
   t.same(webhook?.namespaceSelector?.matchExpressions, [
     { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NS] },
   ]);
@@ -175,10 +178,11 @@ t.test('the rendered args, config file and certificate run the real injector', a
     },
   );
   const injector = runCli(t, [...args, '--host', '127.0.0.1']);
-  const started = await until('the injector to log "injector started"', () => {
-    if (injector.child.exitCode !== null) throw new Error(`injector exited: ${injector.stderr()}`);
-    return injector.logs.find((line) => line.msg === 'injector started');
-  });
+  const started = await until(
+    'the injector to log "injector started"',
+    () => injector.logs.find((line) => line.msg === 'injector started'),
+    { failOn: exitFailure(injector, 'the injector') },
+  );
   t.equal((await fetch(`${started.ops}/readyz`)).status, 200, 'ready on the ops port the probes use');
 
   // A review as the API server sends it, over TLS trusting only the caBundle, for the Service's name.
@@ -287,6 +291,7 @@ t.test('non-default values reach the webhook, the certificate and the injector c
   );
   const service = one<V1Service>(objects, 'Service');
   t.ok(isSubset(monitor.spec.selector.matchLabels, service.metadata?.labels), 'the ServiceMonitor selects the Service');
+  t.equal((monitor.spec as { endpoints?: unknown[] }).endpoints?.length, 1, 'one endpoint');
   t.match(monitor.spec, { endpoints: [{ port: 'metrics', path: '/metrics' }] });
   t.equal(service.spec?.ports?.find((port) => port.name === 'metrics')?.targetPort, 'ops');
   t.equal(monitor.metadata?.labels?.release, 'prometheus');
@@ -326,11 +331,8 @@ t.test('the injector runs locked down and with no API access', async (t) => {
     t.match(pod?.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     t.equal(pod?.automountServiceAccountToken, false, 'no token in the pod');
     t.equal(pod?.hostNetwork, undefined);
-    t.match(pod?.containers[0]?.securityContext, {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
-    });
+    t.match(pod?.containers[0]?.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    t.same(pod?.containers[0]?.securityContext?.capabilities, { drop: ['ALL'] });
     t.ok(pod?.containers[0]?.resources?.requests?.memory, 'resources set');
     t.match(pod?.containers[0], {
       livenessProbe: { httpGet: { path: '/healthz', port: 'ops' } },

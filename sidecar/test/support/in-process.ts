@@ -22,8 +22,9 @@ export async function startInProcess(
   const config = parseConfig({
     broker: { url: BROKER_URL },
     ...input,
+    // Free ports, on loopback: the ops port would listen on 0.0.0.0 unless told (the app API's default is localhost).
     http: { ...input.http, port: 0 },
-    ops: { ...input.ops, port: 0 },
+    ops: { host: '127.0.0.1', ...input.ops, port: 0 },
   });
   const sidecar = await Sidecar.create(config, { logger });
   const addresses = await sidecar.start();

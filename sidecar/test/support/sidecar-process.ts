@@ -80,25 +80,37 @@ export function runCli(t: Test, args: string[], env: Record<string, string> = {}
   };
 }
 
-/** Starts `outrigger sidecar` on free ports and waits until it listens. */
+/**
+ * Rejects when the process exits, with its exit and stderr: for `until`'s
+ * `failOn`, so a process that dies while a test waits for it fails the wait at
+ * once. Never resolves.
+ */
+export function exitFailure(cli: CliProcess, name: string): Promise<never> {
+  return cli.exited.then(async ({ code, signal }) => {
+    // 'exit' can come before the last of stderr: wait for the stream to end.
+    const stderr = cli.child.stderr;
+    if (stderr && !stderr.closed) await once(stderr, 'close').catch(() => {});
+    throw new Error(`${name} exited (${signal ?? `code ${code}`}): ${cli.stderr()}`);
+  });
+}
+
+/** Starts `outrigger sidecar` on free loopback ports and waits until it listens. */
 export async function startSidecar(
   t: Test,
   config: Record<string, unknown>,
   env: Record<string, string> = {},
 ): Promise<SidecarProcess> {
+  // The ops port listens on 0.0.0.0 unless told; the app API on localhost (loopback) by default.
   const withPorts = {
     ...config,
     http: { port: 0, ...(config.http as object) },
-    ops: { port: 0, ...(config.ops as object) },
+    ops: { port: 0, host: '127.0.0.1', ...(config.ops as object) },
   };
   const cli = runCli(t, ['sidecar', '--config', configFile(t, withPorts)], env);
   const started = await until(
     'the sidecar to log "sidecar started"',
-    () => {
-      if (cli.child.exitCode !== null) throw new Error(`sidecar exited: ${cli.stderr()}`);
-      return cli.logs.find((line) => line.msg === 'sidecar started');
-    },
-    { timeoutMs: 10_000 },
+    () => cli.logs.find((line) => line.msg === 'sidecar started'),
+    { timeoutMs: 10_000, failOn: exitFailure(cli, 'the sidecar') },
   );
   return { ...cli, api: started.api as string, ops: started.ops as string };
 }
