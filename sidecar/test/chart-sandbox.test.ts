@@ -589,7 +589,11 @@ t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxi
     await exited;
   });
   const api = `http://127.0.0.1:${port}`;
-  type Proxy = { name: string; enabled: boolean; toxics: { name: string; attributes: Record<string, number> }[] };
+  type Proxy = {
+    name: string;
+    enabled: boolean;
+    toxics: { name: string; type: string; stream: string; attributes: Record<string, number> }[];
+  };
   const state = async () => {
     const all = (await (await fetch(`${api}/proxies`)).json()) as Record<string, Proxy>;
     return Object.fromEntries(Object.values(all).map((proxy) => [proxy.name, proxy]));
@@ -612,15 +616,28 @@ t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxi
   await chaos('postgres-latency.sh', '200');
   await chaos('cut-broker.sh');
   await chaos('cut-broker.sh'); // idempotent: still cut
+  // t.same on the toxics: t.match would take an array as a prefix (and [] as anything).
+  const toxics = (proxy?: Proxy) =>
+    proxy?.toxics.map(({ name, type, stream, attributes }) => ({ name, type, stream, attributes }));
+  const latency = (ms: number) => ({
+    name: 'latency',
+    type: 'latency',
+    stream: 'downstream',
+    attributes: { latency: ms, jitter: 0 },
+  });
   let now = await state();
-  t.match(now.rabbitmq, { enabled: false, toxics: [{ name: 'latency', attributes: { latency: 300, jitter: 0 } }] });
-  t.match(now.postgres, { enabled: true, toxics: [{ name: 'latency', attributes: { latency: 200 } }] });
+  t.equal(now.rabbitmq?.enabled, false, 'the broker is cut');
+  t.same(toxics(now.rabbitmq), [latency(300)], 'one latency toxic on the broker: the second replaced the first');
+  t.equal(now.postgres?.enabled, true);
+  t.same(toxics(now.postgres), [latency(200)]);
   await t.rejects(chaos('broker-latency.sh', 'soon'), 'a latency that is not a number is refused');
 
   await chaos('reset.sh');
   now = await state();
-  t.match(now.rabbitmq, { enabled: true, toxics: [] });
-  t.match(now.postgres, { enabled: true, toxics: [] });
+  t.equal(now.rabbitmq?.enabled, true, 'reset reconnects the broker');
+  t.same(now.rabbitmq?.toxics, [], 'reset removes the broker toxics');
+  t.equal(now.postgres?.enabled, true);
+  t.same(now.postgres?.toxics, [], 'reset removes the postgres toxics');
 });
 
 t.test('the chaos scripts and the docs they point to exist', async (t) => {

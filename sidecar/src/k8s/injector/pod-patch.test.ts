@@ -55,11 +55,6 @@ t.test('a plain pod gets the native sidecar, the volumes, the marker and OUTRIGG
     image: config.image,
     imagePullPolicy: 'IfNotPresent',
     restartPolicy: 'Always',
-    args: ['sidecar'],
-    ports: [
-      { name: 'outrigger-http', containerPort: 3600 },
-      { name: 'outrigger-ops', containerPort: 9464 },
-    ],
     resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
     startupProbe: { httpGet: { path: '/healthz', port: 'outrigger-ops' } },
     readinessProbe: { httpGet: { path: '/readyz', port: 'outrigger-ops' } },
@@ -69,11 +64,17 @@ t.test('a plain pod gets the native sidecar, the volumes, the marker and OUTRIGG
       runAsUser: 65532,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: 'outrigger-tmp', mountPath: '/tmp' }],
   });
+  // t.same for the arrays: t.match takes an array as a prefix.
+  t.same(sidecar.args, ['sidecar']);
+  t.same(sidecar.ports, [
+    { name: 'outrigger-http', containerPort: 3600, protocol: 'TCP' },
+    { name: 'outrigger-ops', containerPort: 9464, protocol: 'TCP' },
+  ]);
+  t.same((sidecar.securityContext as { capabilities?: unknown } | undefined)?.capabilities, { drop: ['ALL'] });
+  t.same(sidecar.volumeMounts, [{ name: 'outrigger-tmp', mountPath: '/tmp' }]);
   t.notOk(JSON.stringify(sidecar.ports).includes('hostPort'), 'nothing published on the node');
   t.same(sidecar.env, [
     { name: 'OUTRIGGER_APP_ID', value: 'orders' },
@@ -169,13 +170,17 @@ t.test('pods the sidecar cannot join as they are', async (t) => {
   const conflicts = (spec: Json) => injectionConflicts(PodSchema.parse(podOf(spec)));
   const app = { name: 'app', image: 'app:1' };
   t.same(conflicts({ containers: [app] }), []);
-  t.match(conflicts({ containers: [app], hostNetwork: true }), [/hostNetwork/]);
-  t.match(conflicts({ containers: [{ name: 'outrigger', image: 'x' }] }), [
-    /already has a container named "outrigger"/,
-  ]);
-  t.match(conflicts({ containers: [app], volumes: [{ name: 'outrigger-tmp', emptyDir: {} }] }), [
+  // One conflict each (t.match alone takes an array as a prefix).
+  const only = (found: string[], pattern: RegExp) => {
+    t.equal(found.length, 1, `one conflict: ${found.join('; ')}`);
+    t.match(found[0], pattern);
+  };
+  only(conflicts({ containers: [app], hostNetwork: true }), /hostNetwork/);
+  only(conflicts({ containers: [{ name: 'outrigger', image: 'x' }] }), /already has a container named "outrigger"/);
+  only(
+    conflicts({ containers: [app], volumes: [{ name: 'outrigger-tmp', emptyDir: {} }] }),
     /already has a volume named "outrigger-tmp"/,
-  ]);
+  );
   const warnings = portWarnings(
     PodSchema.parse(podOf({ containers: [{ ...app, ports: [{ containerPort: 8080 }, { containerPort: 9464 }] }] })),
     config,
