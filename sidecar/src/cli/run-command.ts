@@ -27,7 +27,7 @@ export async function runCommand(args: string[]): Promise<number> {
   if (config === undefined) return 2;
 
   const signal = firstSignal();
-  const running = await startSidecarProcess(config);
+  const running = await startSidecarProcess(config, file);
   if (typeof running === 'number') return running;
   const { sidecar, api, stop } = running;
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.

@@ -13,7 +13,7 @@ export async function sidecarCommand(args: string[]): Promise<number> {
   if (config === undefined) return 2;
 
   const signal = firstSignal();
-  const running = await startSidecarProcess(config);
+  const running = await startSidecarProcess(config, file);
   if (typeof running === 'number') return running;
   running.sidecar.logger.info({ signal: await signal }, 'signal received');
   return (await running.stop()) ? 0 : 1;

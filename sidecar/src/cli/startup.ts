@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { isConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { watchWithoutToken } from '../k8s/cluster.ts';
 import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
@@ -47,18 +48,29 @@ export interface RunningSidecar {
  * request, then the sidecar, listening. When it cannot start, the exit code
  * instead (said on stderr; everything stopped again): 2 for configuration it
  * could only judge while starting (the Kubernetes settings), 1 when it could not listen.
+ * `file` is the configuration file, if any: whether it asked for the watch itself.
  */
-export async function startSidecarProcess(config: Config): Promise<RunningSidecar | 1 | 2> {
+export async function startSidecarProcess(config: Config, file: string | undefined): Promise<RunningSidecar | 1 | 2> {
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
   let sidecar: Sidecar;
+  let withoutWatch: string | undefined;
   try {
-    sidecar = await Sidecar.create(config, { logger });
+    // An injected pod without a ServiceAccount token runs without the watch, rather than not at all.
+    withoutWatch = watchWithoutToken(config, file);
+    const watched =
+      withoutWatch === undefined ? config : { ...config, kubernetes: { ...config.kubernetes, watch: false } };
+    sidecar = await Sidecar.create(watched, { logger });
   } catch (error) {
     await tracing.shutdown();
     if (!isConfigError(error)) throw error;
     reportProblems(error.problems);
     return 2;
+  }
+  if (withoutWatch !== undefined) {
+    const detail = withoutWatch;
+    logger.warn({ detail }, 'running without the Kubernetes watch: the pod has no ServiceAccount token');
+    sidecar.readiness.register({ name: 'kubernetes', check: () => ({ ok: true, detail }) });
   }
   const stop = async () => {
     const clean = await sidecar.stop();

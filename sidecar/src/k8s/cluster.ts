@@ -1,12 +1,13 @@
 // Where the sidecar finds the API server and which namespace it watches: a
 // ServiceAccount token inside a pod, or KUBECONFIG outside one (tests, a
 // laptop; api/connection.ts says in which order); the namespace from the
-// configuration, else the pod's own, else the kubeconfig context's.
+// configuration, else the pod's own, else the kubeconfig context's. An
+// injected pod without a ServiceAccount token runs without the watch.
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, readYaml } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { KubeClient } from './api/client.ts';
-import { findConnection } from './api/connection.ts';
+import { findConnection, hasCredentials } from './api/connection.ts';
 import { SERVICE_ACCOUNT, type ServiceAccountFiles } from './api/service-account.ts';
 
 export interface Cluster {
@@ -34,4 +35,35 @@ function podNamespace(file: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Why an injected sidecar runs without the watch; the `kubernetes` readiness check says it. */
+export const NO_TOKEN =
+  'not watching: OUTRIGGER_KUBERNETES is true, but the pod has no ServiceAccount token ' +
+  '(automountServiceAccountToken: false) and there is no kubeconfig';
+
+/**
+ * NO_TOKEN when the watch is on only because OUTRIGGER_KUBERNETES says so (the
+ * injector sets it in every pod), in a pod (KUBERNETES_SERVICE_HOST is set)
+ * that has no ServiceAccount token and no kubeconfig: the sidecar then runs
+ * without the watch, as docs/injector.md promises. Undefined otherwise: the
+ * watch starts, or connectCluster says why it cannot (exit 2). A file that
+ * says `kubernetes.watch: true` asks for the watch itself and stays strict.
+ */
+export function watchWithoutToken(
+  config: Config,
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT,
+): string | undefined {
+  if (!config.kubernetes.watch || env.OUTRIGGER_KUBERNETES !== 'true' || !env.KUBERNETES_SERVICE_HOST) {
+    return undefined;
+  }
+  if (hasCredentials(env, serviceAccount) || (file !== undefined && fileAsksForWatch(file))) return undefined;
+  return NO_TOKEN;
+}
+
+function fileAsksForWatch(file: string): boolean {
+  const kubernetes = readYaml(file).kubernetes as { watch?: unknown } | undefined;
+  return typeof kubernetes === 'object' && kubernetes !== null && kubernetes.watch === true;
 }

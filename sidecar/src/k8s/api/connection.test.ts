@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { isConfigError, parseConfig } from '../../config/load.ts';
-import { connectCluster } from '../cluster.ts';
+import { connectCluster, NO_TOKEN, watchWithoutToken } from '../cluster.ts';
 import { findConnection, NO_CLUSTER } from './connection.ts';
 import { serviceAccountFiles } from './service-account.ts';
 
@@ -94,4 +94,38 @@ t.test('the namespace: configuration, else the pod, else the kubeconfig context'
     problems(() => connectCluster(watch(), { KUBECONFIG: join(dir, 'second') }, noPod)),
     'kubernetes.namespace: required outside a pod (or OUTRIGGER_NAMESPACE)',
   );
+});
+
+t.test('OUTRIGGER_KUBERNETES in a pod without a token: no watch, rather than no sidecar', async (t) => {
+  const noPod = serviceAccountFiles(nowhere);
+  const watching = parseConfig({ appId: 'orders', kubernetes: { watch: true } });
+  const injected = { ...podEnv, OUTRIGGER_KUBERNETES: 'true' };
+  t.equal(watchWithoutToken(watching, undefined, injected, noPod), NO_TOKEN, 'the injected variable alone');
+  t.equal(
+    problems(() => connectCluster(watching, injected, noPod)),
+    NO_CLUSTER,
+    'which connectCluster would refuse',
+  );
+
+  t.equal(watchWithoutToken(watching, undefined, injected, inPod), undefined, 'with the token: the watch');
+  t.equal(
+    watchWithoutToken(watching, undefined, { ...injected, HOME: home }, noPod),
+    undefined,
+    'with a kubeconfig: the watch',
+  );
+  t.equal(
+    watchWithoutToken(watching, undefined, { HOME: nowhere, OUTRIGGER_KUBERNETES: 'true' }, noPod),
+    undefined,
+    'outside a pod (no KUBERNETES_SERVICE_HOST): strict, as the variable was set by hand',
+  );
+  t.equal(
+    watchWithoutToken(parseConfig({ appId: 'orders' }), undefined, injected, noPod),
+    undefined,
+    'no watch asked for',
+  );
+  const file = join(dir, 'outrigger.yaml');
+  writeFileSync(file, 'appId: orders\nkubernetes: { watch: true }\n');
+  t.equal(watchWithoutToken(watching, file, injected, noPod), undefined, 'the file asks for it: strict');
+  writeFileSync(file, 'appId: orders\nkubernetes: { namespace: shop }\n');
+  t.equal(watchWithoutToken(watching, file, injected, noPod), NO_TOKEN, 'a file that does not ask for it');
 });

@@ -41,11 +41,20 @@ export function findConnection(
   env: NodeJS.ProcessEnv,
   serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT,
 ): Connection {
-  // kubectl merges every file of the list; the sidecar needs one context, so the first file is enough.
-  const listed = env.KUBECONFIG?.split(delimiter).find((path) => path !== '');
-  const home = join(env.HOME ?? homedir(), '.kube', 'config');
-  const file = listed ?? (existsSync(home) ? home : undefined);
+  const file = kubeconfigFile(env);
   if (file !== undefined) return fromKubeconfig(file);
   if (existsSync(serviceAccount.token)) return fromServiceAccount(env, serviceAccount);
   throw new ConfigError([NO_CLUSTER]);
+}
+
+/** Whether findConnection has anything to try (a kubeconfig, the pod's token), without reading it. */
+export function hasCredentials(env: NodeJS.ProcessEnv, serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT): boolean {
+  return kubeconfigFile(env) !== undefined || existsSync(serviceAccount.token);
+}
+
+function kubeconfigFile(env: NodeJS.ProcessEnv): string | undefined {
+  // kubectl merges every file of the list; the sidecar needs one context, so the first file is enough.
+  const listed = env.KUBECONFIG?.split(delimiter).find((path) => path !== '');
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  return listed ?? (existsSync(home) ? home : undefined);
 }
