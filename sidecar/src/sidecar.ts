@@ -170,10 +170,10 @@ export class Sidecar {
     });
     const deadline = Date.now() + this.config.shutdown.grace;
     const finished = (async () => {
-      // No more changes from Kubernetes while stopping.
-      await this.resources?.stop();
-      // Deliveries first: pushes in flight finish, the rest goes back to the queue; waiting pulls end.
-      await this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS);
+      // No more changes from Kubernetes, and deliveries first: pushes in flight finish, the rest goes back
+      // to the queue, waiting pulls end. Together: a reload still being applied must see the subscriptions
+      // stopping (and start nothing), not hold their stop back while it waits for old consumers to drain.
+      await Promise.all([this.resources?.stop(), this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS)]);
       await this.app.close();
       // After the app API: outbound calls in flight have answered; their connections close now.
       await this.outbound.close();
