@@ -9,14 +9,13 @@ import { CallAborted } from './attempt-result.ts';
 
 interface Waiter {
   resolve(): void;
-  reject(error: Error): void;
   signal: AbortSignal;
   onAbort(): void;
 }
 
 export class Bulkhead {
-  readonly maxConcurrent: number;
-  readonly maxQueue: number;
+  private readonly maxConcurrent: number;
+  private readonly maxQueue: number;
   private active = 0;
   private readonly waiting: Waiter[] = [];
 
@@ -47,7 +46,6 @@ export class Bulkhead {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
-        reject,
         signal,
         onAbort: () => {
           const at = this.waiting.indexOf(waiter);
