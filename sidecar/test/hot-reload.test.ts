@@ -4,11 +4,12 @@
 // applied, changed and deleted take effect without a restart; each gets a
 // Ready condition saying whether it was applied, and why not.
 import { CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
+import { connect } from 'amqplib';
 import t from 'tap';
 import { startApp } from './support/app-server.ts';
 import { installCrds } from './support/crds.ts';
 import { CHARTS, createHelm } from './support/helm.ts';
-import { deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
+import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
 import { startControlPlane } from './support/kube.ts';
 import { messageCount, publish, uniqueAppId } from './support/push.ts';
 import { startSidecar } from './support/sidecar-process.ts';
@@ -60,6 +61,16 @@ async function readyCondition(plural: string, name: string) {
   const read = (await custom.getNamespacedCustomObject({ ...api, plural, name })) as Resource;
   const ready = read.status?.conditions?.find((c) => c.type === 'Ready');
   return ready === undefined ? undefined : { ...ready, generation: read.metadata.generation };
+}
+
+/** How many consumers the broker has on `queue`: a replaced subscription's old consumer must be gone. */
+async function consumerCount(queue: string): Promise<number> {
+  const connection = await connect(BROKER_URL);
+  try {
+    return (await (await connection.createChannel()).checkQueue(queue)).consumerCount;
+  } finally {
+    await connection.close().catch(() => {});
+  }
 }
 
 const PLURAL = { Subscription: 'subscriptions', OutboundTarget: 'outboundtargets' } as const;
@@ -133,6 +144,19 @@ t.test('a changed Subscription applies to the next message', async (t) => {
     { timeoutMs: 5_000, intervalMs: 50 },
   );
   t.ok(id, 'pushed to /events/orders-v2');
+  // Replaced, not added beside the old one: one consumer on the queue, and every later message takes the new route.
+  await until('the old consumer to be cancelled', async () => (await consumerCount(queue)) === 1);
+  t.equal(await consumerCount(queue), 1, 'one consumer on the queue');
+  t.same(
+    (await metadata()).subscriptions.filter((sub) => sub.name === 'orders').map((sub) => sub.state),
+    ['consuming'],
+    'one subscription named orders',
+  );
+  for (let order = 10; order < 14; order++) {
+    const sent = await publish(sidecar.api, topic, `{"order":${order}}`);
+    const pushed = await until('the push', () => app.received.find((r) => r.headers['ce-id'] === sent.id));
+    t.equal(pushed.path, '/events/orders-v2', `message ${order} goes to the new route`);
+  }
   const ready = await until('the condition for generation 2', async () => {
     const condition = await readyCondition('subscriptions', 'orders');
     return condition?.observedGeneration === 2 ? condition : undefined;
@@ -170,6 +194,15 @@ t.test("another app's resources and other namespaces are not this sidecar's", as
   await until('the fixed subscription to consume', async () => (await subscriptionState('no-route')) === 'consuming');
   const names = (await metadata()).subscriptions.map((sub) => sub.name).sort();
   t.same(names, ['no-route', 'orders']);
+  // The fixed spec is the one at work: its route gets the pushes, and its status moves to Applied.
+  const { id } = await publish(sidecar.api, `${topic}.other`, '{"late":true}');
+  const pushed = await until('the push', () => app.received.find((r) => r.headers['ce-id'] === id));
+  t.equal(pushed.path, '/events/late', 'pushed to the route the change added');
+  const ready = await until('the condition for generation 2', async () => {
+    const condition = await readyCondition('subscriptions', 'no-route');
+    return condition?.observedGeneration === 2 ? condition : undefined;
+  });
+  t.match(ready, { status: 'True', reason: 'Applied' });
 });
 
 t.test('a deleted Subscription stops consuming; its queue keeps what arrives', async (t) => {
@@ -197,6 +230,11 @@ t.test('OutboundTargets: added, changed and deleted, each applied to the next ca
   });
   t.equal(first.status, 200);
   t.match(upstream.hits.at(-1), { url: '/v1/charge', headers: { 'x-client': 'hot-reload' } });
+  const listed = async () => (await metadata()).targets.filter((target) => target.name === 'payments');
+  t.same(
+    (await listed()).map(({ baseUrl }) => baseUrl),
+    [`http://127.0.0.1:${upstream.port}/v1`],
+  );
 
   await custom.patchNamespacedCustomObject({
     ...api,
@@ -209,6 +247,12 @@ t.test('OutboundTargets: added, changed and deleted, each applied to the next ca
     return upstream.hits.at(-1)?.url === '/v2/charge';
   });
   t.pass('the next call follows the changed spec');
+  t.match(upstream.hits.at(-1), { headers: { 'x-client': 'hot-reload' } }, 'with the headers of the spec');
+  t.same(
+    (await listed()).map(({ baseUrl }) => baseUrl),
+    [`http://127.0.0.1:${upstream.port}/v2`],
+    'one target named payments, with the new baseUrl',
+  );
   const ready = await until('the condition for generation 2', async () => {
     const condition = await readyCondition('outboundtargets', 'payments');
     return condition?.observedGeneration === 2 ? condition : undefined;
@@ -221,6 +265,7 @@ t.test('OutboundTargets: added, changed and deleted, each applied to the next ca
     return answer.status === 404 ? answer : undefined;
   });
   t.match(gone.json(), { code: 'TARGET_UNKNOWN' });
+  t.same(await listed(), [], 'no longer listed');
 });
 
 t.test('a target whose secret this sidecar lacks is reported, not applied', async (t) => {
