@@ -31,7 +31,6 @@ export class Injector {
   private readonly webhook: Webhook;
   private readonly ops: FastifyInstance;
   private readonly options: InjectorOptions;
-  private listening = false;
 
   /** Throws a CertificateError when the certificate or key cannot be used. */
   constructor(options: InjectorOptions) {
@@ -42,7 +41,10 @@ export class Injector {
     this.certificate.onChange(({ cert, key }) => this.webhook.server.setSecureContext({ cert, key }));
     this.readiness.register({
       name: 'webhook',
-      check: () => ({ ok: this.listening, detail: this.listening ? 'serving' : 'not listening' }),
+      check: () => {
+        const { listening } = this.webhook.server;
+        return { ok: listening, detail: listening ? 'serving' : 'not listening' };
+      },
     });
     this.ops = buildOpsServer({ readiness: this.readiness, metrics: this.metrics, logger });
   }
@@ -51,7 +53,6 @@ export class Injector {
     const { host, port, opsPort, logger, config } = this.options;
     await this.ops.listen({ host, port: opsPort });
     await this.webhook.listen({ host, port });
-    this.listening = true;
     this.certificate.watch();
     const addresses = { webhook: `https://${address(this.webhook)}/mutate`, ops: `http://${address(this.ops)}` };
     logger.info(
@@ -74,7 +75,6 @@ export class Injector {
       }),
     ]);
     clearTimeout(timer);
-    this.listening = false;
     await this.ops.close();
     if (clean) logger.info('injector stopped');
     else logger.error({ graceMs: STOP_GRACE_MS }, 'reviews still in flight after the grace period');
