@@ -210,11 +210,13 @@ export class TargetClient {
     this.retiring = true;
     return new Promise((resolve) => {
       this.retired = resolve;
-      if (this.bulkhead.size === 0) this.closeRetired();
+      this.closeIfRetiredAndIdle();
     });
   }
 
-  private closeRetired(): void {
+  /** Once retired, the pool closes when no call holds or waits for a slot any more. */
+  private closeIfRetiredAndIdle(): void {
+    if (this.bulkhead.size > 0) return;
     const retired = this.retired;
     this.retired = undefined;
     if (retired !== undefined) void this.pool.close().then(retired, retired);
@@ -234,7 +236,7 @@ export class TargetClient {
     try {
       await waiting;
     } catch (error) {
-      if (this.bulkhead.size === 0) this.closeRetired();
+      this.closeIfRetiredAndIdle();
       throw error;
     }
   }
@@ -243,7 +245,7 @@ export class TargetClient {
   private done(): void {
     this.inFlight.dec();
     this.bulkhead.release();
-    if (this.bulkhead.size === 0) this.closeRetired();
+    this.closeIfRetiredAndIdle();
   }
 
   /** Attempts until one is final: not retryable, out of attempts, out of budget, or the breaker opened. */
