@@ -12,11 +12,10 @@
 // (summarise with `node bench/cpu-profile.ts <file>`).
 import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { forkListening, startFloor } from './floor-process.ts';
 import { drive, throughputRounds } from './load.ts';
 import { percentiles, type Row, type Stats, throughputRows } from './report.ts';
-import { spawnSidecar } from './sidecar.ts';
+import { spawnSidecar, untilListening } from './sidecar.ts';
 
 const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
   'undici',
@@ -29,20 +28,6 @@ const PROFILE_DIR = process.env.BENCH_CPU_PROF;
 /** The upstream in a process of its own, on `port`. */
 export const startUpstream = (port = PORTS.upstream): Promise<ChildProcess> =>
   forkListening(new URL('./outbound-upstream.ts', import.meta.url), [String(port)]);
-
-/** Waits until the app API answers (the broker is not needed for outbound calls). */
-async function untilListening(port: number, limitMs = 10_000): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < limitMs) {
-    const status = await fetch(`http://127.0.0.1:${port}/v1/metadata`).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    await sleep(10);
-  }
-  throw new Error(`the sidecar did not listen within ${limitMs} ms`);
-}
 
 export async function benchOutbound({
   sequential = 5_000,

@@ -30,15 +30,22 @@ export function spawnSidecar(ports: { http: number; ops: number }, extras: Sidec
 }
 
 /** Polls the sidecar's `/readyz` until it answers 200 (at most `limitMs`). */
-export async function untilReady(opsPort: number, limitMs = 10_000): Promise<void> {
+export const untilReady = (opsPort: number, limitMs = 10_000): Promise<void> =>
+  untilOk(`http://127.0.0.1:${opsPort}/readyz`, 'ready', limitMs);
+
+/** Polls the app API until it answers (outbound calls need no broker, so no readiness). */
+export const untilListening = (httpPort: number, limitMs = 10_000): Promise<void> =>
+  untilOk(`http://127.0.0.1:${httpPort}/v1/metadata`, 'listening', limitMs);
+
+async function untilOk(url: string, what: string, limitMs: number): Promise<void> {
   const started = Date.now();
   while (Date.now() - started < limitMs) {
-    const status = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then(
+    const status = await fetch(url).then(
       (r) => r.status,
       () => 0,
     );
     if (status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  throw new Error(`the sidecar was not ready within ${limitMs} ms`);
+  throw new Error(`the sidecar was not ${what} within ${limitMs} ms`);
 }

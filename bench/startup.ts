@@ -1,17 +1,14 @@
 // Startup-to-ready time and idle RSS of the sidecar, beside the floor: a bare
 // Node process that opens one amqplib connection to the same broker.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { usage } from './load.ts';
 import { percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar } from './sidecar.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
-const rssBytes = (pid: number) => {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0) * 1024;
-};
+const rssBytes = (pid: number) => usage(pid).rssMb * 1024 * 1024;
 
 async function readyAfter(probe: () => Promise<boolean>, started: number, limitMs = 10_000): Promise<number> {
   while (Date.now() - started < limitMs) {
