@@ -445,6 +445,26 @@ t.test('a rotated certificate is served without a restart', async (t) => {
   );
 });
 
+t.test('flags and ports: said as the sidecar says them', async (t) => {
+  const tls = ['--tls-cert', serving.certPath, '--tls-key', serving.keyPath, '--host', '127.0.0.1'];
+  const taken = new URL(webhookUrl).port;
+  const second = runCli(t, ['injector', ...tls, '--port', taken, '--ops-port', '0']);
+  t.same(await second.exited, { code: 1, signal: null }, 'the port is taken: exit 1');
+  t.equal(second.stderr(), `outrigger: cannot listen on 127.0.0.1:${taken}: the port is in use\n`);
+  for (const [flag, value] of [
+    ['--port', '65536'],
+    ['--ops-port', 'x'],
+    ['--port', ''],
+  ] as const) {
+    const bad = runCli(t, ['injector', ...tls, flag, value]);
+    t.same(await bad.exited, { code: 2, signal: null }, `${flag} ${JSON.stringify(value)}: exit 2`);
+    t.equal(
+      bad.stderr(),
+      `outrigger: ${flag} ${JSON.stringify(value)}: expected a port number (0-65535; 0 picks a free port)\n`,
+    );
+  }
+});
+
 t.test('SIGTERM: stops cleanly with exit code 0', async (t) => {
   const exit = await injector.stop('SIGTERM');
   t.same(exit, { code: 0, signal: null });

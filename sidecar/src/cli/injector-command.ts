@@ -1,13 +1,14 @@
 // `outrigger injector`: the mutating admission webhook that adds the sidecar
 // to annotated pods (docs/injector.md). Runs until SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
+import { port as portField } from '../config/fields.ts';
 import { isConfigError } from '../config/load.ts';
 import { LOG_LEVELS } from '../config/schema.ts';
 import { Injector } from '../k8s/injector/injector.ts';
 import { type InjectorConfig, loadInjectorConfig } from '../k8s/injector/injector-config.ts';
 import { isCertificateError } from '../k8s/injector/serving-certificate.ts';
 import { createLogger } from '../telemetry/logger.ts';
-import { firstSignal, reportUsage, UsageError } from './command-line.ts';
+import { describeListenError, firstSignal, reportProblems, reportUsage, UsageError } from './command-line.ts';
 
 interface InjectorArgs {
   certFile: string;
@@ -39,12 +40,12 @@ function parseInjectorArgs(args: string[]): InjectorArgs {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  // The configuration's port field: the same range and message as http.port; digits only, as OUTRIGGER_HTTP_PORT.
   const port = (flag: string) => {
     const text = values[flag] as string;
-    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-      throw new UsageError(`--${flag} ${JSON.stringify(text)}: expected a port number (0-65535; 0 picks a free port)`);
-    }
-    return Number(text);
+    const parsed = portField({ anyFree: true }).safeParse(/^\d+$/.test(text) ? Number(text) : text);
+    if (!parsed.success) throw new UsageError(`--${flag} ${JSON.stringify(text)}: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
   };
   for (const flag of ['tls-cert', 'tls-key']) {
     if (values[flag] === undefined) throw new UsageError(`--${flag} FILE is required (the webhook serves HTTPS)`);
@@ -72,7 +73,7 @@ export async function injectorCommand(args: string[]): Promise<number> {
     config = loadInjectorConfig(parsed.config);
   } catch (error) {
     if (!isConfigError(error)) return reportUsage(error);
-    for (const problem of error.problems) process.stderr.write(`outrigger: ${problem}\n`);
+    reportProblems(error.problems);
     return 2;
   }
   // The injector's own log level; config.logLevel is the sidecars'.
@@ -96,8 +97,7 @@ export async function injectorCommand(args: string[]): Promise<number> {
   try {
     await injector.start();
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    process.stderr.write(`outrigger: cannot listen: ${code ?? message}\n`);
+    process.stderr.write(`outrigger: ${describeListenError(error)}\n`);
     await injector.stop();
     return 1;
   }

@@ -9,7 +9,7 @@ import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
-import { UsageError } from './command-line.ts';
+import { describeListenError, reportProblems, UsageError } from './command-line.ts';
 
 export function parseCommandArgs(args: string[], allowPositionals: boolean) {
   try {
@@ -84,16 +84,4 @@ export async function startSidecarProcess(config: Config, file: string | undefin
     await stop();
     return 1;
   }
-}
-
-function reportProblems(problems: readonly string[]): void {
-  for (const problem of problems) process.stderr.write(`outrigger: ${problem}\n`);
-}
-
-function describeListenError(error: unknown): string {
-  const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
-  if (code === 'EADDRINUSE') return `cannot listen on ${address}:${port}: the port is in use`;
-  if (code === 'EADDRNOTAVAIL') return `cannot listen on ${address}: no such local address`;
-  if (code === 'EACCES') return `cannot listen on ${address}:${port}: permission denied`;
-  throw error;
 }
