@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  AdmissionregistrationV1Api,
   ApiException,
   ApiextensionsV1Api,
   AuthorizationV1Api,
@@ -186,18 +187,45 @@ t.test('helm install (default values): CRDs Established, every object stored', a
 });
 
 t.test('failurePolicy Ignore: with the injector down, pods are still created', async (t) => {
-  const pod = await core.createNamespacedPod({
-    namespace: 'other',
-    body: {
-      metadata: { name: 'app', annotations: { 'outrigger.dev/inject': 'true' } },
-      spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
-    },
+  const body = (name: string) => ({
+    metadata: { name, annotations: { 'outrigger.dev/inject': 'true' } },
+    spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
   });
+  const pod = await core.createNamespacedPod({ namespace: 'other', body: body('app') });
   t.same(
     pod.spec?.containers.map((c) => c.name),
     ['app'],
-    'created, without a sidecar (the webhook was called and failed)',
+    'created, without a sidecar',
   );
+  t.same(pod.spec?.initContainers ?? [], [], 'nothing injected');
+
+  // A pod without a sidecar is also what a webhook that never matched gives. That it was called (and
+  // failed): the same configuration with failurePolicy Fail refuses the same pod (another name, dry-run),
+  // naming the webhook; back to Ignore, it is accepted again.
+  const admission = kube.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const policy = (from: string, to: string) =>
+    admission.patchMutatingWebhookConfiguration({
+      name: 'outrigger-injector',
+      body: [
+        { op: 'test', path: '/webhooks/0/failurePolicy', value: from },
+        { op: 'replace', path: '/webhooks/0/failurePolicy', value: to },
+      ],
+    });
+  const dryRun = () => core.createNamespacedPod({ namespace: 'other', body: body('app-again'), dryRun: 'All' });
+  await policy('Ignore', 'Fail');
+  try {
+    const error = await dryRun().catch((e: unknown) => e);
+    const code = error instanceof ApiException ? error.code : undefined;
+    t.ok(code !== undefined && code >= 500, `with Fail, refused (HTTP ${code ?? String(error)})`);
+    t.match(
+      (JSON.parse(String((error as ApiException<string>).body)) as { message?: string }).message,
+      /failed calling webhook "inject\.outrigger\.dev"/,
+      'the API server called the webhook, and the call failed',
+    );
+  } finally {
+    await policy('Fail', 'Ignore');
+  }
+  t.equal(await statusOf(dryRun), 200, 'with Ignore again, accepted');
 });
 
 t.test('helm upgrade rotates the webhook certificate, keeping the previous CA trusted', async (t) => {
@@ -447,6 +475,15 @@ t.test('failurePolicy Fail: pods in selected namespaces are refused while the in
 });
 
 t.test('helm uninstall removes the release and keeps the CRDs (and so the usersâ€™ resources)', async (t) => {
+  const users = kube.kubeConfig.makeApiClient(CustomObjectsApi);
+  const subscription = {
+    group: 'outrigger.dev',
+    version: 'v1alpha1',
+    namespace: 'demo',
+    plural: 'subscriptions',
+    name: 'orders-created',
+  };
+  const before = (await users.getNamespacedCustomObject(subscription)) as KubernetesObject & { spec?: unknown };
   await cluster.ok(['uninstall', 'edge', '--namespace', 'edge-system']);
   const rbac = kube.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
   t.equal(await statusOf(() => rbac.readClusterRole({ name: 'edge-outrigger-sidecar' })), 404, 'ClusterRole gone');
@@ -456,6 +493,10 @@ t.test('helm uninstall removes the release and keeps the CRDs (and so the usersâ
     'RoleBindings gone',
   );
   await cluster.ok(['uninstall', 'outrigger', '--namespace', NS]);
-  const left = await crds.readCustomResourceDefinition({ name: 'subscriptions.outrigger.dev' });
-  t.ok(established(left), 'the CRDs stay');
+  for (const name of CRD_NAMES) {
+    t.ok(established(await crds.readCustomResourceDefinition({ name })), `${name} stays`);
+  }
+  const after = (await users.getNamespacedCustomObject(subscription)) as KubernetesObject & { spec?: unknown };
+  t.equal(after.metadata?.uid, before.metadata?.uid, 'the Subscription the RBAC test created is still there');
+  t.same(after.spec, { appId: 'orders', topic: 'orders.created' }, 'unchanged');
 });
