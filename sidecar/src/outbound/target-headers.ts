@@ -3,7 +3,7 @@
 // are read once (they cannot change under a running process); files are read
 // again when older than FILE_TTL_MS, so a rotated Kubernetes secret (its volume
 // is updated in place) is picked up without a restart. Anything missing at
-// startup is a configuration error naming the field (config/load.ts, outbound.ts).
+// startup is a configuration error naming the field (Outbound.create, in outbound.ts).
 import { readFileSync } from 'node:fs';
 import type { Target } from '../config/schema.ts';
 import type { HeaderMap } from './headers.ts';
