@@ -53,7 +53,7 @@ const injector = runCli(t, [
   'injector',
   ...['--tls-cert', serving.certPath, '--tls-key', serving.keyPath],
   ...['--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--log-level', 'debug'],
-  ...['--config', configFile(t, injectorConfig)],
+  ...['--config', configFile(t, injectorConfig), '--drain', '3s'],
 ]);
 const started = await until('the injector to log "injector started"', () => {
   if (injector.child.exitCode !== null) throw new Error(`injector exited: ${injector.stderr()}`);
@@ -463,10 +463,47 @@ t.test('flags and ports: said as the sidecar says them', async (t) => {
       `outrigger: ${flag} ${JSON.stringify(value)}: expected a port number (0-65535; 0 picks a free port)\n`,
     );
   }
+  for (const [value, expected] of [
+    ['21s', 'at most 20s'],
+    ['soon', 'expected a duration such as "500ms", "30s", "5m" or "PT10M"'],
+  ] as const) {
+    const bad = runCli(t, ['injector', ...tls, '--drain', value]);
+    t.same(await bad.exited, { code: 2, signal: null }, `--drain ${value}: exit 2`);
+    t.equal(bad.stderr(), `outrigger: --drain "${value}": ${expected}\n`);
+  }
 });
 
-t.test('SIGTERM: stops cleanly with exit code 0', async (t) => {
-  const exit = await injector.stop('SIGTERM');
+t.test('SIGTERM: answers reviews for the drain while not ready, then stops cleanly with exit code 0', async (t) => {
+  const stopped = injector.stop('SIGTERM');
+  await until('/readyz to answer 503', async () => (await fetch(`${opsUrl}/readyz`)).status === 503);
+  // The Service would still send reviews here until its endpoints drop the pod: they are answered.
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: podBody('while-draining', { 'outrigger.dev/inject': 'true' }),
+  });
+  t.ok(
+    sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'while-draining' })),
+    'injected while draining',
+  );
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'draining', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: {} },
+  };
+  const answer = await callWebhook('/mutate', 'POST', JSON.stringify(review));
+  t.equal(answer.status, 200, 'a new connection is still served');
+  t.match(JSON.parse(answer.body), { response: { uid: 'draining', allowed: true } });
+  t.equal(injector.child.exitCode, null, 'still running');
+  t.ok(
+    injector.logs.some(
+      (line) =>
+        line.msg === 'injector stopping: still answering reviews while the Service drops this pod' &&
+        line.drainMs === 3000,
+    ),
+    'the drain is logged',
+  );
+
+  const exit = await stopped;
   t.same(exit, { code: 0, signal: null });
   t.ok(injector.logs.some((line) => line.msg === 'injector stopped'));
   // No TLS session can start any more.

@@ -1,10 +1,11 @@
 // `outrigger injector`: the mutating admission webhook that adds the sidecar
 // to annotated pods (docs/injector.md). Runs until SIGTERM/SIGINT.
 import { parseArgs } from 'node:util';
-import { port as portField } from '../config/fields.ts';
+import { formatDuration } from '../config/duration.ts';
+import { duration, port as portField } from '../config/fields.ts';
 import { isConfigError } from '../config/load.ts';
 import { LOG_LEVELS } from '../config/schema.ts';
-import { Injector } from '../k8s/injector/injector.ts';
+import { DRAIN_MS, Injector, MAX_DRAIN_MS } from '../k8s/injector/injector.ts';
 import { type InjectorConfig, loadInjectorConfig } from '../k8s/injector/injector-config.ts';
 import { isCertificateError } from '../k8s/injector/serving-certificate.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -17,6 +18,7 @@ interface InjectorArgs {
   opsPort: number;
   host: string;
   logLevel: string;
+  drainMs: number;
   config?: string | undefined;
 }
 
@@ -32,6 +34,7 @@ function parseInjectorArgs(args: string[]): InjectorArgs {
         'ops-port': { type: 'string', default: '9464' },
         host: { type: 'string', default: '0.0.0.0' },
         'log-level': { type: 'string', default: 'info' },
+        drain: { type: 'string', default: formatDuration(DRAIN_MS) },
         config: { type: 'string', short: 'c' },
       },
       strict: true,
@@ -54,8 +57,14 @@ function parseInjectorArgs(args: string[]): InjectorArgs {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  const drain = duration().safeParse(values.drain);
+  if (!drain.success || drain.data > MAX_DRAIN_MS) {
+    const expected = drain.success ? `at most ${formatDuration(MAX_DRAIN_MS)}` : drain.error.issues[0]?.message;
+    throw new UsageError(`--drain ${JSON.stringify(values.drain)}: ${expected}`);
+  }
   return {
     logLevel,
+    drainMs: drain.data,
     certFile: values['tls-cert'] as string,
     keyFile: values['tls-key'] as string,
     port: port('port'),
@@ -86,6 +95,7 @@ export async function injectorCommand(args: string[]): Promise<number> {
       host: parsed.host,
       port: parsed.port,
       opsPort: parsed.opsPort,
+      drainMs: parsed.drainMs,
       logger,
     });
   } catch (error) {

@@ -1,6 +1,8 @@
 // The injector process: the HTTPS webhook and the ops port, the serving
-// certificate swapped in place when its files change, and a graceful stop.
+// certificate swapped in place when its files change, and a graceful stop
+// that keeps answering reviews until the Service has stopped sending them.
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Readiness } from '../../health/readiness.ts';
 import { buildOpsServer } from '../../ops/server.ts';
@@ -19,8 +21,18 @@ export interface InjectorOptions {
   port: number;
   opsPort: number;
   logger: Logger;
+  /** How long reviews are still answered after stop() begins; DRAIN_MS by default. */
+  drainMs?: number;
 }
 
+/**
+ * On stop, reviews are still answered for this long. The Service keeps sending them here until its
+ * endpoints drop this pod and the API server sees that; with failurePolicy Ignore, a review refused
+ * meanwhile is a pod created without its sidecar.
+ */
+export const DRAIN_MS = 5_000;
+/** The longest drain: with the grace below, a stop fits in the default terminationGracePeriodSeconds (30 s). */
+export const MAX_DRAIN_MS = 20_000;
 /** In-flight reviews finish within this on stop; the API server gives a webhook at most 30 s anyway. */
 const STOP_GRACE_MS = 10_000;
 
@@ -62,10 +74,17 @@ export class Injector {
     return addresses;
   }
 
-  /** Stops taking reviews, lets those in flight finish, then closes the ops port; true when it was clean. */
+  /**
+   * Reports not ready, keeps answering reviews for the drain, then stops taking them, lets those in flight
+   * finish and closes the ops port; true when it was clean. At most the drain plus 10 s.
+   */
   async stop(): Promise<boolean> {
-    const { logger } = this.options;
+    const { logger, drainMs = DRAIN_MS } = this.options;
     this.readiness.markShuttingDown();
+    if (this.webhook.server.listening && drainMs > 0) {
+      logger.info({ drainMs }, 'injector stopping: still answering reviews while the Service drops this pod');
+      await sleep(drainMs);
+    }
     this.certificate.close();
     let timer: NodeJS.Timeout | undefined;
     const clean = await Promise.race([

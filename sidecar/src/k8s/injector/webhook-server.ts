@@ -30,6 +30,9 @@ export function buildWebhook({ config, keyPair, logger, metrics }: WebhookDeps):
     bodyLimit: BODY_LIMIT,
     // The API server waits at most 30 s (timeoutSeconds) for a webhook.
     requestTimeout: 30_000,
+    // A review that arrives on an open connection while the webhook closes is answered, not refused with 503:
+    // with failurePolicy Ignore, a refused review is a pod created without its sidecar.
+    return503OnClosing: false,
   }) as unknown as Webhook;
   installProblemHandlers(webhook);
   // The API server sends JSON; anything else is answered 415 rather than parsed.
