@@ -310,6 +310,31 @@ t.test('RBAC: a 403 with the API server message; a watch with no grant still syn
   t.same(watch.list(), []);
 });
 
+t.test("a status write refused: logged with the API server's message, not only its code", async (t) => {
+  await createSubscription('refused-status', 'refused-status');
+  const resource = await admin.get<OutriggerResource>(customResourcePath(where, 'refused-status'));
+  const nobody = new KubeClient(findConnection({ KUBECONFIG: (await kube.asUser('nobody')).kubeconfigPath }));
+  t.teardown(() => nobody.close());
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) });
+  const statuses = new StatusWriter({ api: nobody, namespace: NAMESPACE, logger });
+  await statuses.write('Subscription', [{ resource, ready: true, reason: 'Applied', message: 'ok' }]);
+  t.equal(lines.length, 1);
+  t.match(lines[0], {
+    level: 'warn',
+    msg: 'cannot write the status of a resource',
+    kind: 'Subscription',
+    name: 'refused-status',
+    code: 403,
+    err: {
+      type: 'KubeApiError',
+      reason: 'Forbidden',
+      message: /User "nobody" cannot patch resource "subscriptions\/status"/,
+      stack: /KubeApiError/,
+    },
+  });
+});
+
 t.test('a missing resource is a 404 KubeApiError', async (t) => {
   t.match(await failure(admin.get(customResourcePath(where, 'no-such'))), { code: 404, reason: 'NotFound' });
 });

@@ -72,7 +72,7 @@ export class ResourceSync {
       this.running = this.running
         .then(() => this.apply())
         .catch((error: unknown) => {
-          this.options.logger.error({ error: String(error) }, 'applying Kubernetes resources failed');
+          this.options.logger.error({ err: error }, 'applying Kubernetes resources failed');
         });
     }, delayMs);
   }

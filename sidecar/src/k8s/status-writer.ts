@@ -59,7 +59,7 @@ export class StatusWriter {
     } catch (error) {
       // Deleted meanwhile, or no permission: the next change tries again; the sidecar runs on either way.
       this.logger.warn(
-        { kind, name: resource.metadata.name, error: isKubeApiError(error) ? error.code : String(error) },
+        { kind, name: resource.metadata.name, code: isKubeApiError(error) ? error.code : undefined, err: error },
         'cannot write the status of a resource',
       );
     }
