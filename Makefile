@@ -57,7 +57,6 @@ dev: ## the sandbox on kind: create the cluster if absent, then skaffold dev (do
 	if [ -n "$$missing" ]; then echo "make dev: not on PATH:$$missing (docs/kubernetes.md, Prerequisites)" >&2; exit 1; fi; \
 	docker info >/dev/null 2>&1 || { echo "make dev: docker is installed but its daemon does not answer (docker info)" >&2; exit 1; }; \
 	kind get clusters 2>/dev/null | grep -qx outrigger || kind create cluster --config kind-config.yaml; \
-	kubectl --context kind-outrigger apply -f k8s/namespaces.yaml; \
 	skaffold dev --kube-context kind-outrigger
 
 clean: ## remove build output (keeps .tools and node_modules)
