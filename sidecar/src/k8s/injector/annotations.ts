@@ -7,7 +7,7 @@ import { LOG_LEVELS } from '../../config/schema.ts';
 import { deriveAppId } from './app-id.ts';
 import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
 import type { Pod } from './pod.ts';
-import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
+import { isQuantity, QUANTITY_HINT, requestsOverLimits } from './quantity.ts';
 
 export const ANNOTATIONS = {
   inject: 'outrigger.dev/inject',
@@ -118,11 +118,7 @@ function readResources(
     (resources[kind] as Record<string, string>)[name] = value;
     origin.set(`${kind}.${name}`, annotation);
   }
-  for (const name of ['cpu', 'memory'] as const) {
-    const request = resources.requests?.[name];
-    const limit = resources.limits?.[name];
-    if (request === undefined || limit === undefined) continue;
-    if ((parseQuantity(request) as number) <= (parseQuantity(limit) as number)) continue;
+  for (const { name, request, limit } of requestsOverLimits(resources)) {
     const describe = (key: string, value: string) => `${value} (${origin.get(key) ?? "the injector's default"})`;
     // The configured defaults were checked at startup, so at least one side is an annotation.
     const named = origin.get(`requests.${name}`) ?? origin.get(`limits.${name}`) ?? 'resources';

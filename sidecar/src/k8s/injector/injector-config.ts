@@ -6,7 +6,7 @@ import { port } from '../../config/fields.ts';
 import { ConfigError, describeIssue, readYaml } from '../../config/load.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
 import { VERSION } from '../../version.ts';
-import { isQuantity, parseQuantity, QUANTITY_HINT } from './quantity.ts';
+import { isQuantity, QUANTITY_HINT, requestsOverLimits } from './quantity.ts';
 import { INJECTED_ENV } from './sidecar-container.ts';
 
 /** RFC 1123 subdomain: names of Secrets and ConfigMaps. */
@@ -28,17 +28,8 @@ const amounts = () =>
 const ResourcesSchema = z
   .strictObject({ requests: amounts().optional(), limits: amounts().optional() })
   .superRefine((resources, ctx) => {
-    for (const name of ['cpu', 'memory', 'ephemeral-storage'] as const) {
-      const request = resources.requests?.[name];
-      const limit = resources.limits?.[name];
-      if (request === undefined || limit === undefined) continue;
-      if ((parseQuantity(request) as number) > (parseQuantity(limit) as number)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['requests', name],
-          message: `must not exceed limits.${name} (${limit})`,
-        });
-      }
+    for (const { name, limit } of requestsOverLimits(resources)) {
+      ctx.addIssue({ code: 'custom', path: ['requests', name], message: `must not exceed limits.${name} (${limit})` });
     }
   });
 export type Resources = z.infer<typeof ResourcesSchema>;

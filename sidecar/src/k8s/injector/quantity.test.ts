@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isQuantity, parseQuantity } from './quantity.ts';
+import { isQuantity, parseQuantity, requestsOverLimits } from './quantity.ts';
 
 t.test('the forms Kubernetes accepts, in base units', async (t) => {
   t.equal(parseQuantity('250m'), 0.25);
@@ -20,4 +20,21 @@ t.test('anything else is refused', async (t) => {
     t.notOk(isQuantity(text), JSON.stringify(text));
     t.equal(parseQuantity(text), undefined);
   }
+});
+
+t.test('requests over limits: every resource a sidecar may name, compared as amounts', async (t) => {
+  t.same(requestsOverLimits({}), []);
+  t.same(
+    requestsOverLimits({
+      requests: { cpu: '500m', memory: '1Gi', 'ephemeral-storage': '2Gi' },
+      limits: { cpu: '1', memory: '1024Mi', 'ephemeral-storage': '1Gi' },
+    }),
+    [{ name: 'ephemeral-storage', request: '2Gi', limit: '1Gi' }],
+    'equal amounts in other units are fine',
+  );
+  t.same(
+    requestsOverLimits({ requests: { cpu: '2', memory: '64Mi' }, limits: { cpu: '1500m' } }),
+    [{ name: 'cpu', request: '2', limit: '1500m' }],
+    'a request without a limit is fine',
+  );
 });

@@ -23,3 +23,24 @@ export function parseQuantity(text: string): number | undefined {
   if (suffix in DECIMAL) return value * (DECIMAL[suffix] as number);
   return value * 10 ** Number(suffix.slice(1));
 }
+
+/** The resources a sidecar's requests and limits may name; for each, the request may not exceed the limit. */
+export const RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'] as const;
+export type ResourceName = (typeof RESOURCE_NAMES)[number];
+type Amounts = Partial<Record<ResourceName, string>>;
+
+/**
+ * Each resource whose request is more than its limit, which Kubernetes refuses in a pod; empty when there is
+ * none. Both amounts must be quantities.
+ */
+export function requestsOverLimits(resources: {
+  requests?: Amounts | undefined;
+  limits?: Amounts | undefined;
+}): { name: ResourceName; request: string; limit: string }[] {
+  return RESOURCE_NAMES.flatMap((name) => {
+    const request = resources.requests?.[name];
+    const limit = resources.limits?.[name];
+    if (request === undefined || limit === undefined) return [];
+    return (parseQuantity(request) as number) > (parseQuantity(limit) as number) ? [{ name, request, limit }] : [];
+  });
+}
