@@ -94,7 +94,11 @@ export function exitFailure(cli: CliProcess, name: string): Promise<never> {
   });
 }
 
-/** Starts `outrigger sidecar` on free loopback ports and waits until it listens. */
+/**
+ * Starts `outrigger sidecar` on free loopback ports and waits until it listens.
+ * The caller's `http` and `ops` win; `ops: { host: undefined }` leaves the ops
+ * host out of the file, for the shipped default (0.0.0.0).
+ */
 export async function startSidecar(
   t: Test,
   config: Record<string, unknown>,
