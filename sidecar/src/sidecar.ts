@@ -136,7 +136,7 @@ export class Sidecar {
     await this.broker.start();
     // Not awaited: an API server that does not answer must not keep the ports closed. Readiness waits for it.
     this.resources?.start().catch((error: unknown) => {
-      this.logger.error({ error: String(error) }, 'cannot start watching Kubernetes resources');
+      this.logger.error({ err: error }, 'cannot start watching Kubernetes resources');
     });
     await this.ops.listen({ host: ops.host, port: ops.port });
     await this.app.listen({ host: http.host, port: http.port });

@@ -546,7 +546,7 @@ t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, us
     final.filter((line) => /^COPY --from=/.test(line)).map((line) => line.split(' ')[1]),
     ['--from=deps', '--from=build'],
   );
-  t.ok(final.includes('ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/sidecar/dist/cli/main.js"]'));
+  t.ok(final.includes('ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/sidecar/dist/cli/main.js"]'));
   t.ok(final.includes('CMD ["sidecar"]'));
 
   // .dockerignore: everything out, then back in only what the Dockerfile copies.

@@ -22,7 +22,7 @@ import { VERSION } from '../src/version.ts';
 import { asAdmin } from './support/admin-request.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { startControlPlane } from './support/kube.ts';
-import { configFile, runCli } from './support/sidecar-process.ts';
+import { configFile, exitFailure, runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-injector-'));
@@ -55,10 +55,11 @@ const injector = runCli(t, [
   ...['--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--log-level', 'debug'],
   ...['--config', configFile(t, injectorConfig), '--drain', '3s'],
 ]);
-const started = await until('the injector to log "injector started"', () => {
-  if (injector.child.exitCode !== null) throw new Error(`injector exited: ${injector.stderr()}`);
-  return injector.logs.find((line) => line.msg === 'injector started');
-});
+const started = await until(
+  'the injector to log "injector started"',
+  () => injector.logs.find((line) => line.msg === 'injector started'),
+  { failOn: exitFailure(injector, 'the injector') },
+);
 const webhookUrl = started.webhook as string;
 const opsUrl = started.ops as string;
 

@@ -89,7 +89,12 @@ t.test(
   },
   async (t) => {
     const host = external as string;
-    const sidecar = await startSidecar(t, { appId: 'ingestion', broker: { url: SHARED_BROKER } });
+    // ops.host left out: the shipped default (every interface), not the test helper's loopback.
+    const sidecar = await startSidecar(t, {
+      appId: 'ingestion',
+      broker: { url: SHARED_BROKER },
+      ops: { host: undefined },
+    });
     const reachable = (host: string, port: number) =>
       new Promise<boolean>((resolve) => {
         const socket = connect({ host, port, timeout: 1_000 });

@@ -1,10 +1,11 @@
 // One outbound target: a kept-alive undici pool and the target's policies.
-// A call goes bulkhead (whole call, until the answer has streamed back) ->
-// retries (our loop: idempotency, retry.on, back-off, retry-after, budget) ->
-// circuit breaker (each attempt) -> timeout (each attempt). cockatiel provides
-// the breaker; the bulkhead is ours (bulkhead.ts says why), and so are the
-// retries, because cockatiel's retry policy has no budget and no retry-after. The per-attempt timeout is undici's
-// own (connect, then the answer's headers, then each gap in its body) rather
+// A call is refused at once while the circuit is open; otherwise it goes
+// bulkhead (whole call, until the answer has streamed back) -> retries (our
+// loop: idempotency, retry.on, back-off, retry-after, budget) -> circuit
+// breaker (each attempt) -> timeout (each attempt). cockatiel provides the
+// breaker; the bulkhead is ours (bulkhead.ts says why), and so are the
+// retries, because cockatiel's retry policy has no budget and no
+// retry-after. The per-attempt timeout is undici's own (connect, then the answer's headers, then each gap in its body) rather
 // than cockatiel's TimeoutPolicy: that one derives two AbortControllers, their
 // listeners and a race per attempt, which halved throughput in
 // bench/outbound.ts (the same finding as the push client, delivery/app-client.ts).
