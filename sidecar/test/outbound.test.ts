@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { type TargetInput, TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { startInProcess } from './support/in-process.ts';
-import { type Answer, apiClient, reply, startUpstream } from './support/upstream.ts';
+import { type Answer, apiClient, reply, startUpstream, type UpstreamHandler } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 async function sidecarWith(t: Test, targets: TargetInput[]) {
@@ -457,6 +457,52 @@ t.test("an upstream's own error status passes through untouched", async (t) => {
   t.equal(answer.headers['content-type'], 'application/json');
   t.equal(answer.headers['x-from'], 'upstream');
   t.equal(answer.text, '{"e":1}', 'not turned into UPSTREAM_UNREACHABLE');
+});
+
+t.test('an answer cut short is a failed attempt: retried when safe, else UPSTREAM_UNREACHABLE', async (t) => {
+  let cut = 0;
+  const cutShort: UpstreamHandler = (request, response) => {
+    request.resume();
+    cut++;
+    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+    response.write('the first 22 of 100 b', () => response.socket?.destroy());
+  };
+  const upstream = await startUpstream(t, sequence(cutShort, cutShort, reply(200, {}, 'whole')));
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '5ms', jitter: 0 } },
+  ]);
+  const answer = await call('/v1/outbound/api/x');
+  t.equal(answer.status, 200);
+  t.equal(answer.text, 'whole', 'the app never sees the broken answers');
+  t.equal(answer.headers['outrigger-attempts'], '3');
+  t.equal(cut, 2);
+
+  upstream.handle(cutShort);
+  const post = await call('/v1/outbound/api/x', { method: 'POST', body: '{}' });
+  isProblem(t, post, 'UPSTREAM_UNREACHABLE', 502);
+  t.equal(post.headers['outrigger-attempts'], '1', 'a POST without idempotency-key is not retried');
+  t.match(post.json().detail, /the connection was reset or closed/);
+});
+
+t.test('a retried answer is read to its end, so its connection is used again', async (t) => {
+  const sockets = new Set<unknown>();
+  const chunked503: UpstreamHandler = (request, response) => {
+    sockets.add(request.socket);
+    request.resume();
+    response.writeHead(503, { 'content-type': 'text/plain' });
+    response.write('busy, ');
+    setTimeout(() => response.end('try again'), 5);
+  };
+  const upstream = await startUpstream(t, chunked503);
+  const { call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '5ms', jitter: 0 } },
+  ]);
+  const answer = await call('/v1/outbound/api/x');
+  t.equal(answer.status, 503);
+  t.equal(answer.text, 'busy, try again', 'the last answer streams back whole');
+  t.equal(answer.headers['outrigger-attempts'], '3');
+  t.equal(upstream.hits.length, 3);
+  t.equal(sockets.size, 1, 'three attempts on one kept-alive connection');
 });
 
 t.test('a refused connection is UPSTREAM_UNREACHABLE after the retries, naming only the target', async (t) => {

@@ -11,8 +11,6 @@ import type { OutboundAnswer } from '../outbound/target-client.ts';
 import { ProblemError } from './problems.ts';
 
 const PREFIX = '/v1/outbound/';
-/** Answers up to this size (by content-length) are read whole and written in one go. */
-const SMALL_ANSWER = 64 * 1024;
 /** Recorded for a call whose app went away before its answer (nginx's "client closed request"). */
 const APP_GONE = 499;
 /** TRACE is not forwarded: the target would echo the sidecar's secret headers back to the app. */
@@ -65,7 +63,7 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
     } finally {
       response.off('close', onClose);
     }
-    // From here the answer is written to the socket directly: one write for a small answer
+    // From here the answer is written to the socket directly: one write for a whole answer
     // (status line, headers and body together), a stream with backpressure for a large one.
     reply.hijack();
     try {
@@ -84,27 +82,19 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
 };
 
 async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Promise<void> {
+  const { body } = answer;
   if (response.destroyed) {
-    answer.body.destroy();
+    if (!Buffer.isBuffer(body)) body.destroy();
     abandon(response, APP_GONE, new CallAborted());
     return;
   }
-  const length = Number(answer.headers['content-length']);
-  if (length <= SMALL_ANSWER) {
-    let body: Buffer;
-    try {
-      body = length === 0 ? EMPTY : Buffer.from(await answer.body.arrayBuffer());
-    } catch (error) {
-      // The target cut its answer short before anything was sent to the app.
-      abandon(response, 502, error as Error);
-      return;
-    }
-    response.writeHead(answer.status, answer.headers).end(body);
+  response.writeHead(answer.status, answer.headers);
+  if (Buffer.isBuffer(body)) {
+    response.end(body);
     return;
   }
-  response.writeHead(answer.status, answer.headers);
   // A target failing mid-answer, or the app going away, ends both sides; the status has been sent.
-  await pipeline(answer.body, response).catch((error: Error) => abandon(response, APP_GONE, error));
+  await pipeline(body, response).catch((error: Error) => abandon(response, APP_GONE, error));
 }
 
 /**
@@ -119,5 +109,3 @@ function abandon(response: ServerResponse, status: number, cause: Error): void {
   response.destroy();
   if (response.listenerCount('error') > 0) response.emit('error', cause);
 }
-
-const EMPTY = Buffer.alloc(0);

@@ -1,7 +1,7 @@
 // What one attempt at a target came to: an answer (any status), or a failure
 // of a kind that `retry.on` can name. Errors are matched on their stable
 // codes (Node's and undici's), never on messages.
-import type { Dispatcher } from 'undici';
+import type { AnswerBody } from './exchange.ts';
 
 export type FailureKind = 'connect-error' | 'reset' | 'timeout' | 'aborted' | 'error';
 
@@ -10,7 +10,7 @@ export type AttemptResult =
       kind: 'answer';
       status: number;
       headers: Record<string, string | string[] | undefined>;
-      body: Dispatcher.ResponseData['body'];
+      body: AnswerBody;
     }
   | { kind: 'failure'; failure: FailureKind; code: string };
 

@@ -10,7 +10,6 @@
 // listeners and a race per attempt, which halved throughput in
 // bench/outbound.ts (the same finding as the push client, delivery/app-client.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, trace } from '@opentelemetry/api';
 import {
@@ -40,6 +39,7 @@ import {
   outcomeOf,
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
+import { type AnswerBody, discard, exchange } from './exchange.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -71,7 +71,8 @@ export interface OutboundCall {
 export interface OutboundAnswer {
   status: number;
   headers: HeaderMap;
-  body: Readable & { arrayBuffer(): Promise<ArrayBuffer> };
+  /** Whole (a small answer, or none), or streaming as it arrives. */
+  body: AnswerBody;
   /** Call once the answer has gone back to the app (or the app went away): frees the bulkhead slot. */
   end(): void;
 }
@@ -325,7 +326,7 @@ export class TargetClient {
     const send =
       previous?.kind === 'answer'
         ? async () => {
-            await previous.body.dump().catch(() => {});
+            await discard(previous.body);
             return this.send(call, headers, body, attempt);
           }
         : () => this.send(call, headers, body, attempt);
@@ -354,7 +355,7 @@ export class TargetClient {
       : undefined;
     let result: AttemptResult;
     try {
-      result = await this.exchange(call.method, call.path, headers, body, call.signal);
+      result = await this.followRedirects(call.method, call.path, headers, body, call.signal);
     } catch (error) {
       result = failureOf(error);
     }
@@ -372,7 +373,7 @@ export class TargetClient {
   }
 
   /** The request, following same-target redirects when the target allows it. */
-  private async exchange(
+  private async followRedirects(
     method: string,
     path: string,
     headers: HeaderMap,
@@ -380,26 +381,24 @@ export class TargetClient {
     signal: AbortSignal,
   ): Promise<AttemptResult> {
     for (let hops = 0; ; hops++) {
-      const response = await this.pool.request({
-        method,
-        path,
-        headers,
-        body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream,
+      const response = await exchange(
+        this.pool,
+        {
+          method,
+          path,
+          headers,
+          body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream,
+        },
         signal,
-      });
-      const result: AttemptResult = {
-        kind: 'answer',
-        status: response.statusCode,
-        headers: response.headers,
-        body: response.body,
-      };
-      if (!this.target.followRedirects || !REDIRECTS.has(response.statusCode) || hops >= MAX_REDIRECTS) return result;
+      );
+      const result: AttemptResult = { kind: 'answer', ...response };
+      if (!this.target.followRedirects || !REDIRECTS.has(response.status) || hops >= MAX_REDIRECTS) return result;
       const location = response.headers.location;
       const next = typeof location === 'string' ? redirectPath(this.base, this.basePath, path, location) : undefined;
       if (next === undefined) return result;
-      const becomesGet = response.statusCode === 303 || (response.statusCode <= 302 && method === 'POST');
+      const becomesGet = response.status === 303 || (response.status <= 302 && method === 'POST');
       if (!becomesGet && body.kind === 'stream') return result; // cannot send a streamed body twice
-      await response.body.dump().catch(() => {});
+      await discard(response.body);
       if (becomesGet && method !== 'GET' && method !== 'HEAD') {
         method = 'GET';
         body = { kind: 'none' };
@@ -413,7 +412,7 @@ export class TargetClient {
 
   private answer(result: AttemptResult, attempts: number, signal: AbortSignal): Omit<OutboundAnswer, 'end'> {
     if (signal.aborted) {
-      if (result.kind === 'answer') result.body.destroy();
+      if (result.kind === 'answer' && !Buffer.isBuffer(result.body)) result.body.destroy();
       throw new CallAborted();
     }
     if (result.kind === 'failure') {

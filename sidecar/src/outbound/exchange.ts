@@ -1,0 +1,168 @@
+// One request to a target on undici's dispatch API. A small answer (a
+// content-length up to WHOLE_LIMIT, or no body by its status or method) is
+// collected whole, so the attempt ends with its last byte and the answer goes
+// back to the app in one write; any other answer comes as a stream, paced by
+// the app's reading. undici's request() builds a body stream, its promises
+// and listeners for every answer, however small: bench/outbound.ts measures
+// the difference (docs/benchmarks.md, "Where the added latency goes").
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import { type Dispatcher, errors } from 'undici';
+
+/** Answers up to this size (by content-length) are read whole. */
+export const WHOLE_LIMIT = 64 * 1024;
+/** A discarded answer stream is read this far to keep its connection; past it, the connection is dropped. */
+const DISCARD_LIMIT = 128 * 1024;
+
+export type AnswerBody = Buffer | AnswerStream;
+
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: AnswerBody;
+}
+
+/** Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with undici's or the socket's error, or UND_ERR_ABORTED once `signal` aborts. */
+export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    pool.dispatch(options, new AnswerHandler(options, signal, resolve, reject));
+  });
+}
+
+/** Drops an answer that will not be passed on (a retried or redirected one), keeping its connection when it is short. */
+export async function discard(body: AnswerBody): Promise<void> {
+  if (Buffer.isBuffer(body)) return;
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > DISCARD_LIMIT) break; // leaving the loop destroys the stream, and the connection with it
+    }
+  } catch {
+    // The answer failed on its own: nothing left to drop.
+  }
+}
+
+/** An answer's body as it arrives; destroying it before its end aborts the request. */
+export class AnswerStream extends Readable {
+  /** The body arrived in full, or failed: nothing to abort. */
+  settled = false;
+
+  private readonly controller: Dispatcher.DispatchController;
+
+  constructor(controller: Dispatcher.DispatchController) {
+    super();
+    this.controller = controller;
+  }
+
+  override _read(): void {
+    this.controller.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.settled) {
+      this.settled = true;
+      this.controller.abort(error ?? new errors.RequestAbortedError());
+    }
+    callback(error);
+  }
+}
+
+const hasNoBody = (method: string, status: number) => method === 'HEAD' || status === 204 || status === 304;
+
+class AnswerHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  /** Collecting a whole answer. */
+  private chunks: Buffer[] | undefined;
+  private stream: AnswerStream | undefined;
+  private listening = false;
+  private readonly options: Dispatcher.DispatchOptions;
+  private readonly signal: AbortSignal;
+  private readonly resolve: (answer: Answer) => void;
+  private readonly reject: (error: Error) => void;
+
+  constructor(
+    options: Dispatcher.DispatchOptions,
+    signal: AbortSignal,
+    resolve: (answer: Answer) => void,
+    reject: (error: Error) => void,
+  ) {
+    this.options = options;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+    if (!signal.aborted) {
+      signal.addEventListener('abort', this.onAbort, { once: true });
+      this.listening = true;
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.signal.aborted) {
+      controller.abort(new errors.RequestAbortedError());
+      return;
+    }
+    this.controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return; // 1xx: the answer is still to come
+    this.status = status;
+    this.headers = headers;
+    if (hasNoBody(this.options.method, status) || Number(headers['content-length']) <= WHOLE_LIMIT) {
+      this.chunks = [];
+      return;
+    }
+    this.stream = new AnswerStream(controller);
+    this.resolve({ status, headers, body: this.stream });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.chunks !== undefined) this.chunks.push(chunk);
+    else if (this.stream !== undefined && !this.stream.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.stopListening();
+    const chunks = this.chunks;
+    if (chunks !== undefined) {
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      this.resolve({ status: this.status, headers: this.headers, body });
+      return;
+    }
+    if (this.stream !== undefined) {
+      this.stream.settled = true;
+      this.stream.push(null);
+    }
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.stopListening();
+    const stream = this.stream;
+    if (stream === undefined) this.reject(error);
+    else {
+      stream.settled = true;
+      stream.destroy(error);
+    }
+    // As undici's request() does: the request body will not be read to its end.
+    const body = this.options.body;
+    if (body instanceof Readable && !body.destroyed) body.on('error', noop).destroy(error);
+  }
+
+  private readonly onAbort = (): void => {
+    this.listening = false;
+    const reason = new errors.RequestAbortedError();
+    if (this.stream !== undefined) this.stream.destroy(reason);
+    else this.controller?.abort(reason);
+  };
+
+  private stopListening(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    this.signal.removeEventListener('abort', this.onAbort);
+  }
+}
+
+function noop(): void {}
