@@ -47,18 +47,33 @@ async function publishHandler(brokerUrl: string) {
   };
 }
 
+/** undici's dispatch API, the answer collected whole: no body stream (the sidecar does the same for small answers). */
 function proxyHandler(origin: string) {
   const upstream = new Pool(origin, { connections: 64, pipelining: 1 });
   return (request: IncomingMessage, response: ServerResponse) => {
     const rest = (request.url ?? '').slice('/v1/outbound/'.length);
     const path = `/api${rest.slice(rest.indexOf('/'))}`;
-    upstream.request({ method: 'GET', path, headers: { accept: 'application/json' } }).then(
-      async (answer) => {
-        const body = Buffer.from(await answer.body.arrayBuffer());
-        response.writeHead(answer.statusCode, { 'content-type': 'application/json', 'content-length': body.length });
-        response.end(body);
+    const chunks: Buffer[] = [];
+    let status = 0;
+    upstream.dispatch(
+      { method: 'GET', path, headers: { accept: 'application/json' } },
+      {
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_controller, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          const body = Buffer.concat(chunks);
+          response.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
+          response.end(body);
+        },
+        onResponseError() {
+          response.writeHead(502).end();
+        },
       },
-      () => response.writeHead(502).end(),
     );
   };
 }
