@@ -482,6 +482,18 @@ t.test('an answer cut short is a failed attempt: retried when safe, else UPSTREA
   isProblem(t, post, 'UPSTREAM_UNREACHABLE', 502);
   t.equal(post.headers['outrigger-attempts'], '1', 'a POST without idempotency-key is not retried');
   t.match(post.json().detail, /the connection was reset or closed/);
+
+  upstream.handle((request, response) => {
+    request.resume();
+    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+    response.write('and then nothing');
+  });
+  const { call: impatient } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '300ms', retry: { maxAttempts: 1 } },
+  ]);
+  const stalled = await impatient('/v1/outbound/api/x');
+  isProblem(t, stalled, 'UPSTREAM_TIMEOUT', 504);
+  t.match(stalled.json().detail, /no answer within 300 ms/);
 });
 
 t.test('a retried answer is read to its end, so its connection is used again', async (t) => {
