@@ -14,9 +14,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import { connect } from 'amqplib';
 
+// The sidecar's undici (its types too: the root's node_modules has an older one).
 const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
   'undici',
-) as typeof import('undici');
+) as typeof import('../sidecar/node_modules/undici/index.js');
 
 const [mode, portArg, to] = process.argv.slice(2);
 const port = Number(portArg);
