@@ -517,6 +517,39 @@ t.test('a retried answer is read to its end, so its connection is used again', a
   t.equal(sockets.size, 1, 'three attempts on one kept-alive connection');
 });
 
+t.test('a retried answer that fails while its back-off runs is dropped, and the call goes on', async (t) => {
+  const brokenOff: UpstreamHandler = (request, response) => {
+    request.resume();
+    response.writeHead(503, { 'content-type': 'text/plain' });
+    response.write('busy, ');
+    setTimeout(() => response.socket?.destroy(), 20); // well inside the 200 ms back-off
+  };
+  const upstream = await startUpstream(t, sequence(brokenOff, reply(200, {}, 'better')));
+  const { api, ops, call } = await sidecarWith(t, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}`, retry: { initial: '200ms', jitter: 0 } },
+  ]);
+  const answer = await call('/v1/outbound/api/x');
+  t.equal(answer.status, 200, 'the target hanging up on the answer being retried does not end the call');
+  t.equal(answer.text, 'better');
+  t.equal(answer.headers['outrigger-attempts'], '2');
+
+  // The app goes away during the back-off, with the retried answer still unread.
+  upstream.handle(brokenOff);
+  const leaving = request(`${api}/v1/outbound/api/y`);
+  leaving.on('error', () => {});
+  leaving.end();
+  const hits = upstream.hits.length;
+  await until('the first attempt is answered', () => upstream.hits.length === hits + 1);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  leaving.destroy();
+  const metrics = async () => (await fetch(`${ops}/metrics`)).text();
+  await until('the call is counted as aborted', async () =>
+    /outrigger_outbound_requests_total\{target="api",method="GET",status="aborted"\} 1/.test(await metrics()),
+  );
+  upstream.handle(reply(200, {}, 'still here'));
+  t.equal((await call('/v1/outbound/api/z')).text, 'still here', 'the sidecar is still serving');
+});
+
 t.test('a refused connection is UPSTREAM_UNREACHABLE after the retries, naming only the target', async (t) => {
   const upstream = await startUpstream(t);
   const port = upstream.port;

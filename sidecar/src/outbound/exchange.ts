@@ -24,6 +24,8 @@ export interface Answer {
 
 /** Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with undici's or the socket's error, or UND_ERR_ABORTED once `signal` aborts. */
 export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<Answer> {
+  // Not sent at all: dispatched, it would be aborted as it is written, and its kept-alive connection with it.
+  if (signal.aborted) return Promise.reject(new errors.RequestAbortedError());
   return new Promise((resolve, reject) => {
     pool.dispatch(options, new AnswerHandler(options, signal, resolve, reject));
   });
@@ -53,6 +55,10 @@ export class AnswerStream extends Readable {
   constructor(controller: Dispatcher.DispatchController) {
     super();
     this.controller = controller;
+    // An answer waiting out a back-off before it is discarded has no reader: its failure
+    // (the target hanging up, the app going away) must not be an uncaught 'error'.
+    // Readers (pipeline, for await) see errors through listeners of their own.
+    this.on('error', noop);
   }
 
   override _read(): void {
