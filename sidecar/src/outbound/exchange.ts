@@ -38,11 +38,14 @@ export async function discard(body: AnswerBody): Promise<void> {
   try {
     for await (const chunk of body) {
       size += (chunk as Buffer).length;
-      if (size > DISCARD_LIMIT) break; // leaving the loop destroys the stream, and the connection with it
+      if (size > DISCARD_LIMIT) return; // leaving the loop destroys the stream, and the connection with it
     }
   } catch {
-    // The answer failed on its own: nothing left to drop.
+    return; // the answer failed on its own: nothing left to drop
   }
+  // undici frees a connection one turn of the event loop after its answer ends: sent
+  // before that, the next attempt would open a connection of its own.
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** An answer's body as it arrives; destroying it before its end aborts the request. */
