@@ -4,8 +4,9 @@
 // a process of its own (bench/outbound-upstream.ts); the sidecar runs from its
 // launcher. The floor (bench/floor.ts, a bare node:http + undici proxy) runs
 // beside it, so the table tells what any Node proxy costs here from what the
-// sidecar adds. Latency: one call in flight, in blocks whose order rotates so
-// drift, and whatever one side leaves behind for the next, hits every side alike. Throughput: 64 in flight, alternating runs.
+// sidecar adds. Latency: one call in flight, in blocks whose order rotates,
+// so drift, and whatever one side leaves behind for the next, hits every
+// side alike. Throughput: 64 in flight, alternating runs.
 //
 // `make bench` runs it with the others; `node bench/outbound.ts [calls]` alone.
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the sidecar there

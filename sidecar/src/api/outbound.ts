@@ -6,6 +6,7 @@ import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CallAborted } from '../outbound/attempt-result.ts';
+import { drop } from '../outbound/exchange.ts';
 import type { Outbound } from '../outbound/outbound.ts';
 import type { OutboundAnswer } from '../outbound/target-client.ts';
 import { ProblemError } from './problems.ts';
@@ -84,7 +85,7 @@ export const outboundRoutes: FastifyPluginAsync<OutboundRouteDeps> = async (app,
 async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Promise<void> {
   const { body } = answer;
   if (response.destroyed) {
-    if (!Buffer.isBuffer(body)) body.destroy();
+    drop(body);
     abandon(response, APP_GONE, new CallAborted());
     return;
   }

@@ -4,19 +4,19 @@
 // back to the app in one write; any other answer comes as a stream, paced by
 // the app's reading. undici's request() builds a body stream, its promises
 // and listeners for every answer, however small: bench/outbound.ts measures
-// the difference (docs/benchmarks.md, "Where the added latency goes").
+// the difference (docs/benchmarks.md, "Outbound calls").
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { type Dispatcher, errors } from 'undici';
 
 /** Answers up to this size (by content-length) are read whole. */
-export const WHOLE_LIMIT = 64 * 1024;
+const WHOLE_LIMIT = 64 * 1024;
 /** A discarded answer stream is read this far to keep its connection; past it, the connection is dropped. */
 const DISCARD_LIMIT = 128 * 1024;
 
 export type AnswerBody = Buffer | AnswerStream;
 
-export interface Answer {
+interface Answer {
   status: number;
   headers: IncomingHttpHeaders;
   body: AnswerBody;
@@ -29,6 +29,11 @@ export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, 
   return new Promise((resolve, reject) => {
     pool.dispatch(options, new AnswerHandler(options, signal, resolve, reject));
   });
+}
+
+/** Drops an answer no one will read (the app went away): a stream still arriving aborts its request. */
+export function drop(body: AnswerBody): void {
+  if (!Buffer.isBuffer(body)) body.destroy();
 }
 
 /** Drops an answer that will not be passed on (a retried or redirected one), keeping its connection when it is short. */
@@ -49,7 +54,7 @@ export async function discard(body: AnswerBody): Promise<void> {
 }
 
 /** An answer's body as it arrives; destroying it before its end aborts the request. */
-export class AnswerStream extends Readable {
+class AnswerStream extends Readable {
   /** The body arrived in full, or failed: nothing to abort. */
   settled = false;
 

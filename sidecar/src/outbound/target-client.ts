@@ -39,7 +39,7 @@ import {
   outcomeOf,
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
-import { type AnswerBody, discard, exchange } from './exchange.ts';
+import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -412,7 +412,7 @@ export class TargetClient {
 
   private answer(result: AttemptResult, attempts: number, signal: AbortSignal): Omit<OutboundAnswer, 'end'> {
     if (signal.aborted) {
-      if (result.kind === 'answer' && !Buffer.isBuffer(result.body)) result.body.destroy();
+      if (result.kind === 'answer') drop(result.body);
       throw new CallAborted();
     }
     if (result.kind === 'failure') {
