@@ -125,6 +125,15 @@ t.test('the OpenAPI document is generated from the routes', async (t) => {
     'version',
   ]);
   t.notOk(doc.paths['/v1/openapi.json'], 'the document itself is not listed');
+  // The outbound proxy is not a fastify route; its paths are written out.
+  const outbound = doc.paths['/v1/outbound/{target}/{path}'];
+  t.same(Object.keys(outbound).sort(), ['delete', 'get', 'head', 'options', 'patch', 'post', 'put'], 'no TRACE');
+  t.same(
+    outbound.get.parameters.map((p: { name: string }) => p.name),
+    ['target', 'path'],
+  );
+  t.match(outbound.post.responses['503'].description, /CIRCUIT_OPEN, SHUTTING_DOWN/);
+  t.ok(doc.paths['/v1/outbound/{target}'].get, 'a target without a path');
   t.same(doc.security, [], 'no token configured, none required');
 });
 

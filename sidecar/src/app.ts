@@ -1,5 +1,6 @@
 // buildApp(): the app API as a fastify instance. It never listens; the
-// sidecar does, and tests call inject().
+// sidecar does (api/server.ts, with the outbound proxy in front, which
+// fastify does not see), and tests call inject().
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -8,7 +9,7 @@ import { installApiTokenCheck } from './api/auth.ts';
 import { installProblemHandlers } from './api/errors.ts';
 import { metadataRoutes } from './api/metadata.ts';
 import { openapiRoute } from './api/openapi.ts';
-import { outboundRoutes } from './api/outbound.ts';
+import { outboundPaths } from './api/outbound-openapi.ts';
 import { ProblemError } from './api/problems.ts';
 import { publishRoutes } from './api/publish.ts';
 import { subscriptionRoutes } from './api/subscriptions.ts';
@@ -83,12 +84,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: config.auth.apiToken === undefined ? [] : [{ apiToken: [] }],
     },
     transform: jsonSchemaTransform,
+    // The outbound proxy is not a fastify route: its paths are written out here.
+    transformObject: (document) =>
+      'openapiObject' in document
+        ? { ...document.openapiObject, paths: { ...document.openapiObject.paths, ...outboundPaths() } }
+        : document.swaggerObject,
   });
   await app.register(metadataRoutes, deps);
   await app.register(publishRoutes, deps);
   await app.register(subscriptionRoutes, deps);
   await app.register(appMetricsRoutes, { appMetrics: metrics.app });
-  await app.register(outboundRoutes, deps);
   await app.register(openapiRoute);
   return app;
 }

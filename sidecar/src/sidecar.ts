@@ -3,6 +3,9 @@
 
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { apiTokenCheck } from './api/auth.ts';
+import { outboundProxy } from './api/outbound.ts';
+import { ApiServer } from './api/server.ts';
 import { buildApp } from './app.ts';
 import type { Broker } from './broker/broker.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
@@ -37,6 +40,8 @@ interface SidecarParts {
   outbound: Outbound;
   resources: ResourceSync | undefined;
   app: FastifyInstance;
+  /** Where the app API listens: the outbound proxy, then `app`. */
+  api: ApiServer;
   ops: FastifyInstance;
   lifecycle: { closing: boolean };
 }
@@ -52,6 +57,7 @@ export class Sidecar {
   /** Subscription and OutboundTarget resources, when kubernetes.watch is on. */
   private readonly resources: ResourceSync | undefined;
   private readonly app: FastifyInstance;
+  private readonly api: ApiServer;
   private readonly ops: FastifyInstance;
   private readonly lifecycle: { closing: boolean };
 
@@ -65,6 +71,7 @@ export class Sidecar {
     this.outbound = parts.outbound;
     this.resources = parts.resources;
     this.app = parts.app;
+    this.api = parts.api;
     this.ops = parts.ops;
     this.lifecycle = parts.lifecycle;
   }
@@ -113,6 +120,16 @@ export class Sidecar {
       outbound,
       isClosing: () => lifecycle.closing,
     });
+    const proxy = outboundProxy({
+      outbound,
+      metrics,
+      logger,
+      checkToken: apiTokenCheck(config.auth.apiToken),
+      isClosing: () => lifecycle.closing,
+    });
+    const api = new ApiServer((request, response) => {
+      if (!proxy(request, response)) app.routing(request, response);
+    });
     const ops = buildOps({ readiness, metrics, logger });
     return new Sidecar({
       config,
@@ -124,6 +141,7 @@ export class Sidecar {
       outbound,
       resources,
       app,
+      api,
       ops,
       lifecycle,
     });
@@ -139,8 +157,9 @@ export class Sidecar {
       this.logger.error({ err: error }, 'cannot start watching Kubernetes resources');
     });
     await this.ops.listen({ host: ops.host, port: ops.port });
-    await this.app.listen({ host: http.host, port: http.port });
-    const addresses = { api: urlOf(this.app, '127.0.0.1'), ops: urlOf(this.ops, '127.0.0.1') };
+    await this.app.ready();
+    const api = await this.api.listen(http.host, http.port);
+    const addresses = { api: urlOf(api, '127.0.0.1'), ops: urlOf(this.ops.addresses() as AddressInfo[], '127.0.0.1') };
     this.logger.info(
       {
         appId: this.config.appId,
@@ -174,6 +193,7 @@ export class Sidecar {
       // to the queue, waiting pulls end. Together: a reload still being applied must see the subscriptions
       // stopping (and start nothing), not hold their stop back while it waits for old consumers to drain.
       await Promise.all([this.resources?.stop(), this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS)]);
+      await this.api.close();
       await this.app.close();
       // After the app API: outbound calls in flight have answered; their connections close now.
       await this.outbound.close();
@@ -189,8 +209,7 @@ export class Sidecar {
   }
 }
 
-function urlOf(server: FastifyInstance, preferredHost: string): string {
-  const addresses = server.addresses() as AddressInfo[];
+function urlOf(addresses: AddressInfo[], preferredHost: string): string {
   const chosen = addresses.find((address) => address.address === preferredHost) ?? addresses[0];
   if (chosen === undefined) throw new Error('server is not listening');
   const host = chosen.family === 'IPv6' ? `[${chosen.address}]` : chosen.address;

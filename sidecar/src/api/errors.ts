@@ -1,6 +1,9 @@
 // One error handler for the whole app API (and the ops port): whatever goes
 // wrong leaves as application/problem+json with a stable code, and nothing
-// internal (stack, hostnames, credentials) leaks into the response.
+// internal (stack, hostnames, credentials) leaks into the response. The
+// outbound proxy, which answers on node:http directly, writes its problems
+// with writeProblem().
+import type { ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatPath } from '../config/load.ts';
 import { isProblemError, ProblemError } from './problems.ts';
@@ -13,6 +16,17 @@ export function sendProblem(reply: FastifyReply, problem: ProblemError, instance
     .headers(problem.options.headers ?? {})
     .header('content-type', PROBLEM_JSON)
     .send(JSON.stringify(problem.toBody(instance)));
+}
+
+/** sendProblem() for a response outside fastify. */
+export function writeProblem(response: ServerResponse, problem: ProblemError): void {
+  const body = JSON.stringify(problem.toBody());
+  response.writeHead(problem.status, {
+    ...problem.options.headers,
+    'content-type': PROBLEM_JSON,
+    'content-length': Buffer.byteLength(body),
+  });
+  response.end(body);
 }
 
 /** Turns any error thrown while handling a request into a ProblemError. */

@@ -1,55 +1,73 @@
 // A SERVER span for every app-API request, continuing the caller's
 // `traceparent`, active while the route's handler runs (so a publish's
 // `send` span and an outbound call's attempts are its children, and log
-// lines carry its ids). Installed before the routes; nothing when tracing is off.
+// lines carry its ids). fastify's routes get it from hooks installed before
+// them; the outbound proxy (api/outbound.ts), which fastify does not see,
+// starts and ends its own with the same functions. Nothing when tracing is off.
+
+import type { IncomingHttpHeaders } from 'node:http';
 import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VERSION } from '../version.ts';
 import { tracingActive } from './tracing.ts';
 
+/** The request's SERVER span (named after its route when it has one), or undefined when tracing is off. */
+export function startServerSpan(
+  method: string,
+  route: string | undefined,
+  url: string,
+  headers: IncomingHttpHeaders,
+): Span | undefined {
+  if (!tracingActive()) return undefined;
+  return trace.getTracer('outrigger', VERSION).startSpan(
+    route === undefined ? method : `${method} ${route}`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'http.request.method': method,
+        'url.path': pathOf(url),
+        ...(route === undefined ? {} : { 'http.route': route }),
+      },
+    },
+    propagation.extract(ROOT_CONTEXT, headers),
+  );
+}
+
+/** Ends the span with the status that went out (an error from 500 up). */
+export function endServerSpan(span: Span, status: number): void {
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 500) {
+    span.setAttribute('error.type', String(status));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
+/** Runs `work` with `span` (if any) as the active span. */
+export const withSpan = <T>(span: Span | undefined, work: () => T): T =>
+  span === undefined ? work() : context.with(trace.setSpan(context.active(), span), work);
+
 export function installServerSpans(app: FastifyInstance): void {
   if (!tracingActive()) return;
-  const tracer = trace.getTracer('outrigger', VERSION);
   const spans = new WeakMap<FastifyRequest, Span>();
 
   // Callback hooks, not async ones: no promise per request on the hottest path.
   app.addHook('onRequest', (request, _reply, done) => {
-    const route = request.routeOptions.url;
-    const span = tracer.startSpan(
-      route === undefined ? request.method : `${request.method} ${route}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'http.request.method': request.method,
-          'url.path': pathOf(request.url),
-          ...(route === undefined ? {} : { 'http.route': route }),
-        },
-      },
-      propagation.extract(ROOT_CONTEXT, request.headers),
-    );
-    spans.set(request, span);
+    const span = startServerSpan(request.method, request.routeOptions.url, request.url, request.headers);
+    if (span !== undefined) spans.set(request, span);
     done();
   });
 
   app.addHook('onRoute', (route) => {
     const handler = route.handler;
     route.handler = function traced(this: FastifyInstance, request, reply) {
-      const span = spans.get(request);
-      if (span === undefined) return handler.call(this, request, reply);
-      return context.with(trace.setSpan(context.active(), span), () => handler.call(this, request, reply));
+      return withSpan(spans.get(request), () => handler.call(this, request, reply));
     };
   });
 
   app.addHook('onResponse', (request, reply, done) => {
     const span = spans.get(request);
-    if (span !== undefined) {
-      span.setAttribute('http.response.status_code', reply.statusCode);
-      if (reply.statusCode >= 500) {
-        span.setAttribute('error.type', String(reply.statusCode));
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-      span.end();
-    }
+    if (span !== undefined) endServerSpan(span, reply.statusCode);
     done();
   });
 }

@@ -1,0 +1,114 @@
+// The outbound proxy in front of fastify, on a real server: which requests it
+// takes, and what it answers before any target is called (the calls
+// themselves: sidecar/test/outbound*.test.ts).
+import { request } from 'node:http';
+import t from 'tap';
+import { parseConfig } from '../config/load.ts';
+import { Outbound } from '../outbound/outbound.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { Metrics } from '../telemetry/metrics.ts';
+import { VERSION } from '../version.ts';
+import { apiTokenCheck } from './auth.ts';
+import { outboundProxy } from './outbound.ts';
+import { ApiServer } from './server.ts';
+
+const TOKEN = 'correct-horse-battery-staple';
+
+async function proxyWith(options: { closing?: boolean; token?: string } = {}) {
+  const config = parseConfig({
+    appId: 'orders',
+    // Never called: nothing listens there, and every request below is refused first.
+    targets: [{ name: 'payments', baseUrl: 'http://127.0.0.1:9/api' }],
+  });
+  const logger = createLogger('silent');
+  const metrics = new Metrics({ version: VERSION, appId: config.appId });
+  const outbound = Outbound.create(config.targets, { metrics, logger });
+  const proxy = outboundProxy({
+    outbound,
+    metrics,
+    logger,
+    checkToken: apiTokenCheck(options.token),
+    isClosing: () => options.closing === true,
+  });
+  // What fastify would answer: the proxy left the request to it.
+  const server = new ApiServer((request, response) => {
+    if (!proxy(request, response)) response.writeHead(404, { 'x-answered-by': 'fastify' }).end();
+  });
+  const [address] = await server.listen('127.0.0.1', 0);
+  t.teardown(async () => {
+    await server.close();
+    await outbound.close();
+  });
+  const port = address?.port as number;
+  return { metrics, port, call: (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${path}`, init) };
+}
+
+/** A request as written, with no URL normalisation (fetch resolves `%2e%2e`) and any method (fetch refuses TRACE). */
+const raw = (port: number, method: string, path: string) =>
+  new Promise<{ status: number; by: unknown; body: string }>((resolve, reject) => {
+    request({ host: '127.0.0.1', port, method, path }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, by: response.headers['x-answered-by'], body }),
+      );
+    })
+      .on('error', reject)
+      .end();
+  });
+
+const problemOf = async (response: Response) => {
+  t.match(response.headers.get('content-type'), /^application\/problem\+json/);
+  return (await response.json()) as { code: string; status: number; detail: string };
+};
+
+t.test('only outbound calls are the proxy’s; the rest goes to fastify', async (t) => {
+  const { call, port } = await proxyWith();
+  for (const [method, path] of [
+    ['TRACE', '/v1/outbound/payments/x'],
+    ['GET', '/v1/outbound/'],
+    ['GET', '/v1/outbound//x'],
+    ['GET', '/v1/outboundx/payments'],
+    ['GET', '/v1/publish/x'],
+  ] as const) {
+    t.equal((await raw(port, method, path)).by, 'fastify', `${method} ${path}`);
+  }
+  const unknown = await call('/v1/outbound/nobody/x?y=1');
+  t.equal(unknown.status, 404);
+  t.match(await problemOf(unknown), { code: 'TARGET_UNKNOWN', detail: /"nobody"/ });
+  const bare = await call('/v1/outbound/nobody');
+  t.match(await problemOf(bare), { code: 'TARGET_UNKNOWN' }, 'the target alone, no path');
+});
+
+t.test('a path that leaves the base is PATH_INVALID, and nothing is sent', async (t) => {
+  const { port } = await proxyWith();
+  const response = await raw(port, 'GET', '/v1/outbound/payments/%2e%2e/admin');
+  t.equal(response.status, 400);
+  t.match(JSON.parse(response.body), { code: 'PATH_INVALID', detail: /nothing was sent/ });
+});
+
+t.test('during shutdown calls are refused with 503 SHUTTING_DOWN', async (t) => {
+  const { call, metrics } = await proxyWith({ closing: true });
+  const response = await call('/v1/outbound/payments/x', { method: 'POST', body: 'kept' });
+  t.equal(response.status, 503);
+  t.match(await problemOf(response), { code: 'SHUTTING_DOWN' });
+  const scrape = await metrics.scrape();
+  t.match(
+    scrape,
+    'outrigger_api_request_duration_seconds_count{route="/v1/outbound/:target/*",method="POST",status="503"} 1',
+    'counted by route pattern, method and status',
+  );
+});
+
+t.test('with a token configured, calls without it are UNAUTHORIZED', async (t) => {
+  const { call } = await proxyWith({ token: TOKEN });
+  for (const headers of [{}, { 'outrigger-api-token': 'wrong' }]) {
+    const response = await call('/v1/outbound/payments/x', { headers });
+    t.equal(response.status, 401);
+    t.match(await problemOf(response), { code: 'UNAUTHORIZED' });
+  }
+  const unknown = await call('/v1/outbound/nobody/x', { headers: { 'outrigger-api-token': TOKEN } });
+  t.equal(unknown.status, 404, 'with the token, the call goes on');
+});
