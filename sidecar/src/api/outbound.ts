@@ -63,17 +63,28 @@ export function outboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     const started = performance.now();
     const span = startServerSpan(method, call.route, url, request.headers);
     const gone = new AbortController();
-    // 'close' comes once the answer is written, or when the connection goes first.
-    response.once('close', () => {
-      if (!response.writableFinished) gone.abort();
+    // The call is over once its answer is written (or its app gone) and its work has wound down:
+    // an app that leaves mid-call ends it early, and its attempts' spans end after that.
+    let open = 2;
+    const over = () => {
+      if (--open > 0) return;
       const status = response.headersSent ? response.statusCode : APP_GONE;
       deps.metrics.apiRequestDuration.observe(
         { route: call.route, method, status },
         (performance.now() - started) / 1000,
       );
       if (span !== undefined) endServerSpan(span, status);
+    };
+    // 'close' comes once the answer is written, or when the connection goes first.
+    response.once('close', () => {
+      if (!response.writableFinished) gone.abort();
+      over();
     });
-    withSpan(span, () => forward(deps, call, gone.signal).catch((error: unknown) => fail(deps, call, error)));
+    withSpan(span, () =>
+      forward(deps, call, gone.signal)
+        .catch((error: unknown) => fail(deps, call, error))
+        .finally(over),
+    );
     return true;
   };
 }
@@ -107,6 +118,8 @@ async function forward(deps: OutboundProxyDeps, call: Call, signal: AbortSignal)
     request: call.request,
     signal,
   });
+  // While the sidecar stops, the app's connection closes after this answer (api/server.ts).
+  if (deps.isClosing()) call.response.setHeader('connection', 'close');
   try {
     await writeAnswer(call.response, answer);
   } finally {

@@ -1,6 +1,7 @@
 // The app API's servers: every address of localhost, a port in use, and a
 // close that waits for the requests in flight but not for the keep-alive time.
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import t from 'tap';
 import { ApiServer } from './server.ts';
 
@@ -57,4 +58,59 @@ t.test('close answers the requests in flight, then ends their kept-alive connect
   // node:http alone would keep the connection, and close() waiting, for the 72 s keep-alive time.
   t.ok(took >= 150 && took < 5_000, `closed once the answer was out (${took} ms)`);
   await t.rejects(get(port), { code: 'ECONNREFUSED' }, 'no new connections');
+});
+
+t.test('closing, a slow reader still gets all of an answer that has ended', async (t) => {
+  const size = 32 * 1024 * 1024;
+  const server = new ApiServer((_request, response) => {
+    response.writeHead(200, { 'content-length': size }).end(Buffer.alloc(size, 1));
+  });
+  const [bound] = await server.listen('127.0.0.1', 0);
+  const agent = new Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  const received = new Promise<number>((resolve, reject) => {
+    request({ host: '127.0.0.1', port: bound?.port, agent }, (response) => {
+      let length = 0;
+      response.pause();
+      // Reads nothing for a while: the answer has ended on the server's side, its bytes wait in buffers.
+      setTimeout(() => {
+        response.on('data', (chunk: Buffer) => {
+          length += chunk.length;
+        });
+        response.on('end', () => resolve(length));
+        response.on('error', reject);
+        response.resume();
+      }, 400);
+    })
+      .on('error', reject)
+      .end();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const closed = server.close();
+  t.equal(await received, size, 'every byte arrived');
+  await closed;
+});
+
+t.test('closing, a request that comes on a kept-alive connection is answered with connection: close', async (t) => {
+  const server = new ApiServer((request, response) => {
+    setTimeout(() => response.end(request.url), request.url === '/first' ? 300 : 0);
+  });
+  const [bound] = await server.listen('127.0.0.1', 0);
+  const socket = connect(bound?.port as number, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let raw = '';
+  socket.on('data', (chunk: Buffer) => {
+    raw += chunk.toString();
+  });
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  socket.write('GET /first HTTP/1.1\r\nhost: x\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const closed = server.close();
+  // Sent on the same connection (pipelined) while the first is still in flight and closing has begun.
+  socket.write('GET /second HTTP/1.1\r\nhost: x\r\n\r\n');
+  await closed;
+  await ended;
+  const [first, second] = raw.split('HTTP/1.1 200 OK').slice(1);
+  t.match(first, /keep-alive[\s\S]*\/first$/i, 'the request in flight when closing began: kept alive');
+  t.match(second, /connection: close[\s\S]*\/second$/i, 'the next one: closed after its answer');
 });

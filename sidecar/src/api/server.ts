@@ -6,7 +6,7 @@
 // The settings are fastify's defaults for the servers it makes.
 import { lookup } from 'node:dns/promises';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { type AddressInfo, isIP } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /** No limit on receiving a request (an upload may stream for long); idle keep-alive connections close after 72 s. */
 const KEEP_ALIVE_MS = 72_000;
@@ -15,20 +15,26 @@ const REAP_MS = 50;
 
 export class ApiServer {
   private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
   private readonly handler: RequestListener;
+  private closing = false;
 
   constructor(handler: RequestListener) {
-    this.handler = handler;
+    // Once closing, every answer says `connection: close`, and node:http ends its connection after it.
+    this.handler = (request, response) => {
+      if (this.closing) response.setHeader('connection', 'close');
+      handler(request, response);
+    };
   }
 
   /**
-   * Listens on `host`, and when it is a name (localhost) on every other address
-   * it resolves to as well, on the same port: those that cannot be bound (no
-   * IPv6 here, say) are left out. Rejects with the listen error of the first.
+   * Listens on `host`; "localhost" is every address it resolves to, on the
+   * same port (those that cannot be bound, ::1 without IPv6 say, are left
+   * out). Rejects with the listen error of the first.
    */
   async listen(host: string, port: number): Promise<AddressInfo[]> {
     const first = await this.bind(host, port);
-    if (isIP(host) === 0) {
+    if (host === 'localhost') {
       for (const { address } of await lookup(host, { all: true }).catch(() => [])) {
         if (address !== first.address) await this.bind(address, first.port).catch(() => undefined);
       }
@@ -37,28 +43,38 @@ export class ApiServer {
   }
 
   addresses(): AddressInfo[] {
-    return this.servers.map((server) => server.address() as AddressInfo);
+    return this.servers.flatMap((server) => {
+      const address = server.address();
+      return address === null || typeof address === 'string' ? [] : [address];
+    });
   }
 
   /**
-   * Stops taking connections; resolves once every request in flight is answered.
-   * A kept-alive connection is closed as soon as it is idle (once, node:http
-   * would close only those idle at the start, and leave the others open for
-   * the keep-alive time).
+   * Resolves once every request in flight is answered and every connection
+   * closed. Until then each answer says `connection: close`, and a kept-alive
+   * connection is closed once it is idle (node:http closes only those idle
+   * when closing begins, and leaves the others open, and its close()
+   * waiting, for the keep-alive time). Never while an answer is still being
+   * written: closeIdleConnections() counts a connection whose answer has
+   * ended as idle, and would cut off what a slow reader has not taken yet;
+   * so the servers stop taking connections only once no answer is being
+   * written (new ones meanwhile are refused by the app API: SHUTTING_DOWN).
    */
   async close(): Promise<void> {
-    const reaper = setInterval(() => {
-      for (const server of this.servers) server.closeIdleConnections();
-    }, REAP_MS);
-    await Promise.all(
-      this.servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          }),
-      ),
-    );
+    this.closing = true;
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.once('close', () => resolve())));
+    let stopped = false;
+    const reap = () => {
+      for (const socket of this.sockets) if (socket.writableLength > 0) return;
+      for (const server of this.servers) {
+        if (stopped) server.closeIdleConnections();
+        else server.close();
+      }
+      stopped = true;
+    };
+    reap();
+    const reaper = setInterval(reap, REAP_MS).unref();
+    await Promise.all(closed);
     clearInterval(reaper);
   }
 
@@ -66,6 +82,10 @@ export class ApiServer {
     const server = createServer(this.handler);
     server.keepAliveTimeout = KEEP_ALIVE_MS;
     server.requestTimeout = 0;
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port }, () => {
