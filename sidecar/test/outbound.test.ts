@@ -6,7 +6,14 @@ import t, { type Test } from 'tap';
 import { type TargetInput, TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { startInProcess } from './support/in-process.ts';
-import { type Answer, apiClient, reply, startUpstream, type UpstreamHandler } from './support/upstream.ts';
+import {
+  type Answer,
+  apiClient,
+  reply,
+  startHoldingUpstream,
+  startUpstream,
+  type UpstreamHandler,
+} from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 async function sidecarWith(t: Test, targets: TargetInput[]) {
@@ -273,11 +280,7 @@ t.test('a breaker that opens mid-call ends its retries with the last upstream an
 });
 
 t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FULL', async (t) => {
-  const held: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (request, response) => {
-    request.resume();
-    held.push(response);
-  });
+  const { upstream, held } = await startHoldingUpstream(t);
   const { call, ops } = await sidecarWith(t, [
     { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1, maxQueue: 1 } },
   ]);
@@ -302,11 +305,7 @@ t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FU
 t.test(
   'an app that goes away while its call waits or uploads is counted as aborted, not logged as a failure',
   async (t) => {
-    const held: ServerResponse[] = [];
-    const upstream = await startUpstream(t, (request, response) => {
-      request.resume();
-      held.push(response);
-    });
+    const { upstream, held } = await startHoldingUpstream(t);
     const lines: string[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
     const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 2 } };
@@ -366,11 +365,7 @@ t.test(
 t.test(
   'replaced, then removed, while a call is in flight: its series go when that call ends, not before',
   async (t) => {
-    const held: ServerResponse[] = [];
-    const upstream = await startUpstream(t, (request, response) => {
-      request.resume();
-      held.push(response);
-    });
+    const { upstream, held } = await startHoldingUpstream(t);
     const target = {
       name: 'moving',
       baseUrl: `http://127.0.0.1:${upstream.port}`,
@@ -410,11 +405,7 @@ t.test(
 );
 
 t.test('a hot reload lets the calls the old target took finish on it, queued ones included', async (t) => {
-  const held: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (request, response) => {
-    request.resume();
-    held.push(response);
-  });
+  const { upstream, held } = await startHoldingUpstream(t);
   const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1 } };
   const { call, ops, sidecar } = await sidecarWith(t, [target]);
   const first = call('/v1/outbound/narrow/1');

@@ -58,6 +58,16 @@ export async function startUpstream(t: Test, handler: UpstreamHandler = reply(20
   };
 }
 
+/** An upstream that answers nothing until the test ends a held response (`held.shift()?.end(...)`). */
+export async function startHoldingUpstream(t: Test): Promise<{ upstream: Upstream; held: ServerResponse[] }> {
+  const held: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    held.push(response);
+  });
+  return { upstream, held };
+}
+
 export interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
