@@ -40,9 +40,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: logger as FastifyBaseLogger,
     // Per-request log lines would cost more than a publish; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
-    // No child logger per request (pino builds and serialises one each time, some 4 µs of a 250 µs
-    // outbound call): with request logging off it would only add a reqId to the rare error line,
-    // which names the method and route instead (api/errors.ts).
+    // No child logger per request (pino builds and serialises one each time, some 4 µs a request):
+    // with request logging off it would only add a reqId to the rare error line, which names the
+    // method and route instead (api/errors.ts).
     childLoggerFactory: (logger) => logger,
     bodyLimit: config.http.bodyLimit,
     return503OnClosing: false,
