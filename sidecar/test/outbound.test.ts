@@ -404,6 +404,24 @@ t.test(
   },
 );
 
+t.test("stopping the outbound service waits for a removed target's call in flight", async (t) => {
+  const { upstream, held } = await startHoldingUpstream(t);
+  const { call, sidecar } = await sidecarWith(t, [{ name: 'leaving', baseUrl: `http://127.0.0.1:${upstream.port}` }]);
+  const slow = call('/v1/outbound/leaving/slow');
+  await until('the call reaches the upstream', () => held.length === 1);
+  sidecar.outbound.apply([]);
+  let closed = false;
+  const closing = sidecar.outbound.close().then(() => {
+    closed = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.notOk(closed, 'not closed while the removed target still has a call in flight');
+  held.shift()?.end('done');
+  t.equal((await slow).text, 'done', 'the call is answered');
+  await closing;
+  t.ok(closed);
+});
+
 t.test('a hot reload lets the calls the old target took finish on it, queued ones included', async (t) => {
   const { upstream, held } = await startHoldingUpstream(t);
   const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1 } };

@@ -16,7 +16,7 @@ interface Waiter {
 export class Bulkhead {
   private readonly maxConcurrent: number;
   private readonly maxQueue: number;
-  private active = 0;
+  private held = 0;
   private readonly waiting: Waiter[] = [];
 
   constructor(maxConcurrent: number, maxQueue: number) {
@@ -24,15 +24,20 @@ export class Bulkhead {
     this.maxQueue = maxQueue;
   }
 
+  /** Calls holding a slot. */
+  get active(): number {
+    return this.held;
+  }
+
   /** Calls holding a slot or waiting for one. */
   get size(): number {
-    return this.active + this.waiting.length;
+    return this.held + this.waiting.length;
   }
 
   /** Takes a free slot at once; false when all are held. */
   tryTake(): boolean {
-    if (this.active >= this.maxConcurrent) return false;
-    this.active += 1;
+    if (this.held >= this.maxConcurrent) return false;
+    this.held += 1;
     return true;
   }
 
@@ -62,7 +67,7 @@ export class Bulkhead {
   release(): void {
     const next = this.waiting.shift();
     if (next === undefined) {
-      this.active -= 1;
+      this.held -= 1;
       return;
     }
     next.signal.removeEventListener('abort', next.onAbort);

@@ -29,17 +29,17 @@ export interface TargetSource {
   field: string;
 }
 
+const CIRCUIT_GAUGE: Record<CircuitStateName, number> = { closed: 0, 'half-open': 1, open: 2 };
+
 export class Outbound {
   private readonly targets = new Map<string, TargetClient>();
-  /** Per target name, how many replaced or removed clients are still finishing their calls. */
-  private readonly retiring = new Map<string, number>();
+  /** Replaced or removed clients still finishing their calls, each until its pool has closed. */
+  private readonly retiring = new Map<TargetClient, Promise<void>>();
   private readonly deps: Required<OutboundDeps>;
 
   private constructor(deps: OutboundDeps) {
     this.deps = { ...deps, env: deps.env ?? process.env };
-    deps.metrics.onScrape(() => {
-      for (const client of this.targets.values()) client.refreshGauges();
-    });
+    deps.metrics.onScrape(() => this.refreshGauges());
   }
 
   /** Throws a ConfigError listing every configured header that cannot be resolved. */
@@ -61,7 +61,7 @@ export class Outbound {
     const problems = new Map<string, string[]>();
     const wanted = new Set(sources.map(({ target }) => target.name));
     for (const [name, client] of this.targets) {
-      if (!wanted.has(name)) this.retire(name, client);
+      if (!wanted.has(name)) this.retire(client);
     }
     for (const { target, field } of sources) {
       const current = this.targets.get(target.name);
@@ -76,32 +76,38 @@ export class Outbound {
         problems.set(target.name, found);
         continue;
       }
-      if (current !== undefined) this.retire(target.name, current);
+      if (current !== undefined) this.retire(current);
       const { metrics, logger } = this.deps;
       this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers }));
     }
     return problems;
   }
 
+  /** A replaced or removed target's client finishes the calls it took, then closes. */
+  private retire(client: TargetClient): void {
+    if (this.targets.get(client.name) === client) this.targets.delete(client.name);
+    this.retiring.set(
+      client,
+      client.retire().then(() => {
+        this.retiring.delete(client);
+      }),
+    );
+  }
+
   /**
-   * A replaced or removed target's client finishes the calls it took, then
-   * closes. A removed target's series go once the last of its clients has
-   * closed (one replaced earlier may still be finishing), unless it came back.
+   * The gauges, taken from the clients at scrape time rather than kept up to
+   * date by every call: a target's calls in flight count those on its
+   * retiring clients too, and a target gone with its last call has no series.
    */
-  private retire(name: string, client: TargetClient): void {
-    if (this.targets.get(name) === client) this.targets.delete(name);
-    this.retiring.set(name, (this.retiring.get(name) ?? 0) + 1);
-    void client.retire().then(() => {
-      const left = (this.retiring.get(name) ?? 1) - 1;
-      if (left > 0) {
-        this.retiring.set(name, left);
-        return;
-      }
-      this.retiring.delete(name);
-      if (this.targets.has(name)) return;
-      this.deps.metrics.outboundInFlight.remove({ target: name });
-      this.deps.metrics.outboundCircuitState.remove({ target: name });
-    });
+  private refreshGauges(): void {
+    const { outboundCircuitState, outboundInFlight } = this.deps.metrics;
+    outboundCircuitState.reset();
+    outboundInFlight.reset();
+    for (const client of this.targets.values()) {
+      outboundCircuitState.set({ target: client.name }, CIRCUIT_GAUGE[client.circuitState]);
+      outboundInFlight.set({ target: client.name }, client.inFlight);
+    }
+    for (const client of this.retiring.keys()) outboundInFlight.inc({ target: client.name }, client.inFlight);
   }
 
   get(name: string): TargetClient | undefined {
@@ -116,8 +122,8 @@ export class Outbound {
     }));
   }
 
-  /** Closes every target's connections once their requests in flight are done. */
+  /** Closes every target's connections once their requests in flight are done, retired targets' too. */
   async close(): Promise<void> {
-    await Promise.all([...this.targets.values()].map((client) => client.close()));
+    await Promise.all([...[...this.targets.values()].map((client) => client.close()), ...this.retiring.values()]);
   }
 }

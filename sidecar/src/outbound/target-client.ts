@@ -55,7 +55,6 @@ const MAX_REDIRECTS = 5;
 const BUSY_RETRY_AFTER_S = 1;
 
 export type CircuitStateName = 'closed' | 'half-open' | 'open';
-const CIRCUIT_GAUGE: Record<CircuitStateName, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export interface OutboundCall {
   method: string;
@@ -105,9 +104,6 @@ export class TargetClient {
   private openedAt = 0;
   /** Set by retire(): resolves it once the pool is closed. */
   private retired: (() => void) | undefined;
-  /** Replaced or removed: the circuit gauge belongs to the target's current client (or to no one). */
-  private retiring = false;
-  private readonly inFlight: { inc(): void; dec(): void };
 
   constructor(target: Target, deps: TargetClientDeps) {
     this.target = target;
@@ -139,12 +135,9 @@ export class TargetClient {
     this.breaker.onStateChange((state) => this.onCircuitChange(state));
     this.budget = new RetryBudget(target.budget.ratio, target.budget.minPerSecond);
     this.retryOn = new Set(target.retry.on);
-    this.metrics.outboundCircuitState.set({ target: this.name }, 0);
-    // inc(0), not set(0): a client replaced by a hot reload may still have calls in flight on this series.
-    this.metrics.outboundInFlight.inc({ target: this.name }, 0);
-    this.inFlight = this.metrics.outboundInFlight.labels({ target: this.name });
   }
 
+  /** The circuit as a call would find it now (open becomes half-open with time alone). */
   get circuitState(): CircuitStateName {
     switch (this.breaker.state) {
       case CircuitState.Closed:
@@ -177,7 +170,6 @@ export class TargetClient {
       this.recordRefusal(method, error, started);
       throw error;
     }
-    this.inFlight.inc();
     let answer: Omit<OutboundAnswer, 'end'>;
     try {
       const { result, attempts } = await this.attempts(call);
@@ -209,7 +201,6 @@ export class TargetClient {
    * streaming their answers); closed at once, they would fail without being sent.
    */
   retire(): Promise<void> {
-    this.retiring = true;
     return new Promise((resolve) => {
       this.retired = resolve;
       this.closeIfRetiredAndIdle();
@@ -245,7 +236,6 @@ export class TargetClient {
 
   /** The call is over (answered, failed or abandoned): its slot goes to the next in line. */
   private done(): void {
-    this.inFlight.dec();
     this.bulkhead.release();
     this.closeIfRetiredAndIdle();
   }
@@ -454,16 +444,15 @@ export class TargetClient {
   private onCircuitChange(state: CircuitState): void {
     if (state === CircuitState.Open) this.openedAt = Date.now();
     const name = this.circuitState;
-    if (!this.retiring) this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[name]);
     trace.getActiveSpan()?.addEvent('outrigger.circuit_breaker', { 'outrigger.target': this.name, state: name });
     const log = { target: this.name, circuit: name };
     if (state === CircuitState.Open) this.logger.warn(log, 'circuit opened: calls to the target are refused');
     else this.logger.info(log, name === 'closed' ? 'circuit closed' : 'circuit half-open: one trial call');
   }
 
-  /** Refreshes the circuit gauge (open becomes half-open with time alone). */
-  refreshGauges(): void {
-    this.metrics.outboundCircuitState.set({ target: this.name }, CIRCUIT_GAUGE[this.circuitState]);
+  /** Calls holding a bulkhead slot: sending, waiting out a back-off, or streaming their answers back. */
+  get inFlight(): number {
+    return this.bulkhead.active;
   }
 
   /** A call that got no answer from the target: by its problem's code, or `aborted`. */
