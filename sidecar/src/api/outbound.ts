@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { CallAborted } from '../outbound/attempt-result.ts';
 import { drop } from '../outbound/exchange.ts';
+import { Hangup } from '../outbound/hangup.ts';
 import type { Outbound } from '../outbound/outbound.ts';
 import type { OutboundAnswer } from '../outbound/target-client.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -62,7 +63,7 @@ export function outboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     };
     const started = performance.now();
     const span = startServerSpan(method, call.route, url, request.headers);
-    const gone = new AbortController();
+    const hangup = new Hangup();
     // The call is over once its answer is written (or its app gone) and its work has wound down:
     // an app that leaves mid-call ends it early, and its attempts' spans end after that.
     let open = 2;
@@ -77,11 +78,11 @@ export function outboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     };
     // 'close' comes once the answer is written, or when the connection goes first.
     response.once('close', () => {
-      if (!response.writableFinished) gone.abort();
+      if (!response.writableFinished) hangup.hangUp();
       over();
     });
     withSpan(span, () =>
-      forward(deps, call, gone.signal)
+      forward(deps, call, hangup)
         .catch((error: unknown) => fail(deps, call, error))
         .finally(over),
     );
@@ -101,7 +102,7 @@ interface Call {
   query: string | undefined;
 }
 
-async function forward(deps: OutboundProxyDeps, call: Call, signal: AbortSignal): Promise<void> {
+async function forward(deps: OutboundProxyDeps, call: Call, hangup: Hangup): Promise<void> {
   const refused = deps.isClosing()
     ? new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere')
     : deps.checkToken(call.request.headers);
@@ -116,7 +117,7 @@ async function forward(deps: OutboundProxyDeps, call: Call, signal: AbortSignal)
     path: checked.path,
     headers: call.request.headers,
     request: call.request,
-    signal,
+    hangup,
   });
   // While the sidecar stops, the app's connection closes after this answer (api/server.ts).
   if (deps.isClosing()) call.response.setHeader('connection', 'close');

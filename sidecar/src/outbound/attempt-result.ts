@@ -1,18 +1,20 @@
 // What one attempt at a target came to: an answer (any status), or a failure
 // of a kind that `retry.on` can name. Errors are matched on their stable
 // codes (Node's and undici's), never on messages.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { AnswerBody } from './exchange.ts';
 
 export type FailureKind = 'connect-error' | 'reset' | 'timeout' | 'aborted' | 'error';
 
-export type AttemptResult =
-  | {
-      kind: 'answer';
-      status: number;
-      headers: Record<string, string | string[] | undefined>;
-      body: AnswerBody;
-    }
-  | { kind: 'failure'; failure: FailureKind; code: string };
+/** The target's answer, of any status: whole, or streaming as it arrives. */
+export interface UpstreamAnswer {
+  kind: 'answer';
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: AnswerBody;
+}
+
+export type AttemptResult = UpstreamAnswer | { kind: 'failure'; failure: FailureKind; code: string };
 
 /** The app went away (closed its connection) before its call was answered: there is no one to answer. */
 export class CallAborted extends Error {

@@ -8,6 +8,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { type Dispatcher, errors } from 'undici';
+import type { UpstreamAnswer as Answer } from './attempt-result.ts';
+import type { Hangup } from './hangup.ts';
 
 /** Answers up to this size (by content-length) are read whole. */
 const WHOLE_LIMIT = 64 * 1024;
@@ -16,18 +18,12 @@ const DISCARD_LIMIT = 128 * 1024;
 
 export type AnswerBody = Buffer | AnswerStream;
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: AnswerBody;
-}
-
-/** Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with undici's or the socket's error, or UND_ERR_ABORTED once `signal` aborts. */
-export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, signal: AbortSignal): Promise<Answer> {
+/** Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with undici's or the socket's error, or UND_ERR_ABORTED once the app hangs up. */
+export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, hangup: Hangup): Promise<Answer> {
   // Not sent at all: dispatched, it would be aborted as it is written, and its kept-alive connection with it.
-  if (signal.aborted) return Promise.reject(new errors.RequestAbortedError());
+  if (hangup.happened) return Promise.reject(new errors.RequestAbortedError());
   return new Promise((resolve, reject) => {
-    pool.dispatch(options, new AnswerHandler(options, signal, resolve, reject));
+    pool.dispatch(options, new AnswerHandler(options, hangup, resolve, reject));
   });
 }
 
@@ -93,28 +89,26 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   private stream: AnswerStream | undefined;
   private listening = false;
   private readonly options: Dispatcher.DispatchOptions;
-  private readonly signal: AbortSignal;
+  private readonly hangup: Hangup;
   private readonly resolve: (answer: Answer) => void;
   private readonly reject: (error: Error) => void;
 
   constructor(
     options: Dispatcher.DispatchOptions,
-    signal: AbortSignal,
+    hangup: Hangup,
     resolve: (answer: Answer) => void,
     reject: (error: Error) => void,
   ) {
     this.options = options;
-    this.signal = signal;
+    this.hangup = hangup;
     this.resolve = resolve;
     this.reject = reject;
-    if (!signal.aborted) {
-      signal.addEventListener('abort', this.onAbort, { once: true });
-      this.listening = true;
-    }
+    hangup.watch(this.onAbort);
+    this.listening = true;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.signal.aborted) {
+    if (this.hangup.happened) {
       controller.abort(new errors.RequestAbortedError());
       return;
     }
@@ -130,7 +124,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.stream = new AnswerStream(controller);
-    this.resolve({ status, headers, body: this.stream });
+    this.resolve({ kind: 'answer', status, headers, body: this.stream });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -143,7 +137,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     const chunks = this.chunks;
     if (chunks !== undefined) {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      this.resolve({ status: this.status, headers: this.headers, body });
+      this.resolve({ kind: 'answer', status: this.status, headers: this.headers, body });
       return;
     }
     if (this.stream !== undefined) {
@@ -175,7 +169,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   private stopListening(): void {
     if (!this.listening) return;
     this.listening = false;
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.hangup.unwatch(this.onAbort);
   }
 }
 

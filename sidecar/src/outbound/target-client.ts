@@ -10,6 +10,7 @@
 // listeners and a race per attempt, which halved throughput in
 // bench/outbound.ts (the same finding as the push client, delivery/app-client.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, trace } from '@opentelemetry/api';
 import {
@@ -40,6 +41,7 @@ import {
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
 import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
+import type { Hangup } from './hangup.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -63,8 +65,8 @@ export interface OutboundCall {
   headers: IncomingHttpHeaders;
   /** The app's request, read as the body. */
   request: IncomingMessage;
-  /** Aborted when the app goes away. */
-  signal: AbortSignal;
+  /** Happens when the app goes away. */
+  hangup: Hangup;
 }
 
 export interface OutboundAnswer {
@@ -165,7 +167,7 @@ export class TargetClient {
     const method = KNOWN_METHODS.has(call.method) ? call.method : 'other';
     try {
       this.refuseWhileOpen();
-      if (!this.bulkhead.tryTake()) await this.queue(call.signal);
+      if (!this.bulkhead.tryTake()) await this.queue(call.hangup);
     } catch (error) {
       this.recordRefusal(method, error, started);
       throw error;
@@ -173,7 +175,7 @@ export class TargetClient {
     let answer: Omit<OutboundAnswer, 'end'>;
     try {
       const { result, attempts } = await this.attempts(call);
-      answer = this.answer(result, attempts, call.signal);
+      answer = this.answer(result, attempts, call.hangup);
     } catch (error) {
       this.done();
       this.recordRefusal(method, error, started);
@@ -216,8 +218,8 @@ export class TargetClient {
   }
 
   /** Waits in the bulkhead's queue: BULKHEAD_FULL when it is full, CallAborted when the app goes away. */
-  private async queue(signal: AbortSignal): Promise<void> {
-    const waiting = this.bulkhead.wait(signal);
+  private async queue(hangup: Hangup): Promise<void> {
+    const waiting = this.bulkhead.wait(hangup.signal);
     if (waiting === undefined) {
       this.metrics.outboundRejected.inc({ target: this.name, reason: 'bulkhead' });
       throw new ProblemError(
@@ -258,13 +260,22 @@ export class TargetClient {
     this.budget.recordCall();
     let last: AttemptResult | undefined;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.attempt(call, headers, body, attempt, last);
+      // Each attempt goes through the breaker; a half-open one lets its trial through, and
+      // the other calls fail fast instead of queueing behind it.
+      let result: AttemptResult | typeof OPEN = OPEN;
+      if (this.breaker.state !== CircuitState.HalfOpen) {
+        try {
+          result = await this.breaker.execute(this.sender(call, headers, body, attempt, last));
+        } catch (error) {
+          if (!isBrokenCircuitError(error)) throw error;
+        }
+      }
       if (result === OPEN) {
         if (last !== undefined) return { result: last, attempts: attempt - 1 };
         throw this.circuitOpen();
       }
       last = result;
-      if (!retryable || attempt >= maxAttempts || call.signal.aborted || !this.isRetried(result)) {
+      if (!retryable || attempt >= maxAttempts || call.hangup.happened || !this.isRetried(result)) {
         return { result, attempts: attempt };
       }
       const delay = this.delayAfter(attempt, result);
@@ -281,7 +292,7 @@ export class TargetClient {
         'outrigger.retry.reason': outcomeOf(result),
       });
       try {
-        await sleep(delay, undefined, { signal: call.signal });
+        await sleep(delay, undefined, { signal: call.hangup.signal });
       } catch {
         return { result, attempts: attempt };
       }
@@ -302,30 +313,20 @@ export class TargetClient {
     return backoffMs({ initial, max, multiplier: 2, jitter: jitter === 'full' ? 1 : jitter }, attempt);
   }
 
-  /** One attempt through the breaker, or OPEN when the breaker refuses it. */
-  private async attempt(
+  /** What the breaker runs for one attempt. */
+  private sender(
     call: OutboundCall,
     headers: HeaderMap,
     body: RequestBody,
     attempt: number,
     previous: AttemptResult | undefined,
-  ): Promise<AttemptResult | typeof OPEN> {
-    // A half-open breaker lets one trial through; the others fail fast instead of queueing behind it.
-    if (this.breaker.state === CircuitState.HalfOpen) return OPEN;
+  ): () => Promise<AttemptResult> {
+    if (previous?.kind !== 'answer') return () => this.send(call, headers, body, attempt);
     // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be the one returned.
-    const send =
-      previous?.kind === 'answer'
-        ? async () => {
-            await discard(previous.body);
-            return this.send(call, headers, body, attempt);
-          }
-        : () => this.send(call, headers, body, attempt);
-    try {
-      return await this.breaker.execute(send);
-    } catch (error) {
-      if (isBrokenCircuitError(error)) return OPEN;
-      throw error;
-    }
+    return async () => {
+      await discard(previous.body);
+      return this.send(call, headers, body, attempt);
+    };
   }
 
   /** One attempt on the wire, as a CLIENT span; never throws. */
@@ -345,7 +346,9 @@ export class TargetClient {
       : undefined;
     let result: AttemptResult;
     try {
-      result = await this.followRedirects(call.method, call.path, headers, body, call.signal);
+      result = this.target.followRedirects
+        ? await this.followRedirects(call.method, call.path, headers, body, call.hangup)
+        : await exchange(this.pool, { method: call.method, path: call.path, headers, body: onWire(body) }, call.hangup);
     } catch (error) {
       result = failureOf(error);
     }
@@ -362,32 +365,22 @@ export class TargetClient {
     return result;
   }
 
-  /** The request, following same-target redirects when the target allows it. */
+  /** The request, following same-target redirects (the target allows it). */
   private async followRedirects(
     method: string,
     path: string,
     headers: HeaderMap,
     body: RequestBody,
-    signal: AbortSignal,
+    hangup: Hangup,
   ): Promise<AttemptResult> {
     for (let hops = 0; ; hops++) {
-      const response = await exchange(
-        this.pool,
-        {
-          method,
-          path,
-          headers,
-          body: body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream,
-        },
-        signal,
-      );
-      const result: AttemptResult = { kind: 'answer', ...response };
-      if (!this.target.followRedirects || !REDIRECTS.has(response.status) || hops >= MAX_REDIRECTS) return result;
+      const response = await exchange(this.pool, { method, path, headers, body: onWire(body) }, hangup);
+      if (!REDIRECTS.has(response.status) || hops >= MAX_REDIRECTS) return response;
       const location = response.headers.location;
       const next = typeof location === 'string' ? redirectPath(this.base, this.basePath, path, location) : undefined;
-      if (next === undefined) return result;
+      if (next === undefined) return response;
       const becomesGet = response.status === 303 || (response.status <= 302 && method === 'POST');
-      if (!becomesGet && body.kind === 'stream') return result; // cannot send a streamed body twice
+      if (!becomesGet && body.kind === 'stream') return response; // cannot send a streamed body twice
       await discard(response.body);
       if (becomesGet && method !== 'GET' && method !== 'HEAD') {
         method = 'GET';
@@ -400,8 +393,8 @@ export class TargetClient {
     }
   }
 
-  private answer(result: AttemptResult, attempts: number, signal: AbortSignal): Omit<OutboundAnswer, 'end'> {
-    if (signal.aborted) {
+  private answer(result: AttemptResult, attempts: number, hangup: Hangup): Omit<OutboundAnswer, 'end'> {
+    if (hangup.happened) {
       if (result.kind === 'answer') drop(result.body);
       throw new CallAborted();
     }
@@ -465,6 +458,11 @@ export class TargetClient {
     this.metrics.outboundRequests.inc({ target: this.name, method, status });
     this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
   }
+}
+
+/** The request body as undici sends it. */
+function onWire(body: RequestBody): Buffer | Readable | undefined {
+  return body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream;
 }
 
 /** Failures in a row, or (the sampling option) a failure ratio over a sliding window. */
