@@ -8,7 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { formatPath } from '../config/load.ts';
 import { isProblemError, ProblemError } from './problems.ts';
 
-const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
+export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
 
 export function sendProblem(reply: FastifyReply, problem: ProblemError, instance?: string): FastifyReply {
   return reply

@@ -114,3 +114,35 @@ t.test('closing, a request that comes on a kept-alive connection is answered wit
   t.match(first, /keep-alive[\s\S]*\/first$/i, 'the request in flight when closing began: kept alive');
   t.match(second, /connection: close[\s\S]*\/second$/i, 'the next one: closed after its answer');
 });
+
+t.test(
+  'a request that is not valid HTTP, or whose headers are too large, gets problem details and a closed connection',
+  async (t) => {
+    const server = new ApiServer((_request, response) => response.end('hello'));
+    t.teardown(() => server.close());
+    const [bound] = await server.listen('127.0.0.1', 0);
+    const port = bound?.port ?? 0;
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let answer = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => {
+          answer += chunk;
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(answer));
+        socket.write(text);
+      });
+    const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    const invalid = await raw('GET / HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n');
+    t.match(invalid, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    t.match(invalid, /content-type: application\/problem\+json/);
+    t.match(invalid, /connection: close/);
+    t.match(bodyOf(invalid), { status: 400, code: 'REQUEST_INVALID' });
+    const large = await raw(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    t.match(large, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    t.match(bodyOf(large), { status: 431, code: 'HEADERS_TOO_LARGE' });
+    t.same(await get(port), { status: 200, body: 'hello', connection: 'keep-alive' }, 'the server goes on answering');
+  },
+);

@@ -5,8 +5,10 @@
 // "localhost", and the app API listens on all of them (127.0.0.1 and ::1).
 // The settings are fastify's defaults for the servers it makes.
 import { lookup } from 'node:dns/promises';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { PROBLEM_JSON } from './errors.ts';
+import { ProblemError } from './problems.ts';
 
 /** No limit on receiving a request (an upload may stream for long); idle keep-alive connections close after 72 s. */
 const KEEP_ALIVE_MS = 72_000;
@@ -82,6 +84,7 @@ export class ApiServer {
     const server = createServer(this.handler);
     server.keepAliveTimeout = KEEP_ALIVE_MS;
     server.requestTimeout = 0;
+    server.on('clientError', answerClientError);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -95,4 +98,33 @@ export class ApiServer {
       });
     });
   }
+}
+
+/**
+ * A request node:http could not parse, or whose headers were too large or
+ * too slow, gets problem details (not Node's bare status line) and its
+ * connection closed: the same answer as every other error of the app API.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  // As node:http's own handler: an answer already under way on this connection (the error is in a
+  // pipelined request after it) cannot be followed by another; the connection just closes.
+  const current = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new ProblemError(
+          'HEADERS_TOO_LARGE',
+          'the request line and headers are larger than the sidecar accepts (16 KiB)',
+        )
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ProblemError('REQUEST_TIMEOUT', "the request's headers did not arrive in time")
+        : new ProblemError('REQUEST_INVALID', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
+  const body = JSON.stringify(problem.toBody());
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
+      `content-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
