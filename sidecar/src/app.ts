@@ -63,7 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.apiRequestDuration.observe(
-      { route, method: request.method, status: reply.statusCode },
+      { route, method: request.method, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
     done();

@@ -71,7 +71,7 @@ export function outboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       if (--open > 0) return;
       const status = response.headersSent ? response.statusCode : APP_GONE;
       deps.metrics.apiRequestDuration.observe(
-        { route: call.route, method, status },
+        { route: call.route, method, status: String(status) },
         (performance.now() - started) / 1000,
       );
       if (span !== undefined) endServerSpan(span, status);

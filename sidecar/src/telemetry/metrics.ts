@@ -1,8 +1,11 @@
 // The sidecar's Prometheus registry: process metrics plus the sidecar's own
 // series. Names follow Prometheus conventions (outrigger_ prefix, base units,
 // _total for counters); labels are bounded (route patterns, never raw paths).
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+// The series updated for every request, message and outbound call are
+// HotCounter/HotHistogram (hot-series.ts says why); the rest are prom-client's.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { AppMetrics } from './app-metrics.ts';
+import { HotCounter, HotHistogram } from './hot-series.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -40,14 +43,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly publishes = new Counter({
+  readonly publishes = new HotCounter({
     name: 'outrigger_publishes_total',
     help: 'Publishes by topic and outcome (routed, unroutable, duplicate, backpressure, broker_unavailable)',
     labelNames: ['topic', 'outcome'] as const,
     registers: [this.registry],
   });
 
-  readonly publishDuration = new Histogram({
+  readonly publishDuration = new HotHistogram({
     name: 'outrigger_publish_duration_seconds',
     help: 'From the publish request to the broker confirm, by topic',
     labelNames: ['topic'] as const,
@@ -55,7 +58,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly apiRequestDuration = new Histogram({
+  readonly apiRequestDuration = new HotHistogram({
     name: 'outrigger_api_request_duration_seconds',
     help: 'App API requests by route pattern, method and status',
     labelNames: ['route', 'method', 'status'] as const,
@@ -63,14 +66,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly deliveries = new Counter({
+  readonly deliveries = new HotCounter({
     name: 'outrigger_deliveries_total',
     help: 'Messages settled by subscription and outcome (acked, retried, dead_lettered, released, duplicate, dropped)',
     labelNames: ['subscription', 'outcome'] as const,
     registers: [this.registry],
   });
 
-  readonly deliveryDuration = new Histogram({
+  readonly deliveryDuration = new HotHistogram({
     name: 'outrigger_delivery_duration_seconds',
     help: "One push to the app, from the request to the app's answer, by subscription and result class",
     labelNames: ['subscription', 'result'] as const,
@@ -100,14 +103,14 @@ export class Metrics {
 
   // Outbound calls (ambassador): labels are the target's name, a known verb (else "other"),
   // the status sent to the app (or the sidecar's error code) and bounded outcomes; never a path.
-  readonly outboundRequests = new Counter({
+  readonly outboundRequests = new HotCounter({
     name: 'outrigger_outbound_requests_total',
     help: 'Outbound calls by target, method and what the app got: the HTTP status, or the error code',
     labelNames: ['target', 'method', 'status'] as const,
     registers: [this.registry],
   });
 
-  readonly outboundRequestDuration = new Histogram({
+  readonly outboundRequestDuration = new HotHistogram({
     name: 'outrigger_outbound_request_duration_seconds',
     help: 'One outbound call, all its attempts and back-offs included, to the end of the response',
     labelNames: ['target', 'method'] as const,
@@ -115,7 +118,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly outboundAttempts = new Counter({
+  readonly outboundAttempts = new HotCounter({
     name: 'outrigger_outbound_attempts_total',
     help: 'Attempts sent to a target, by outcome: 1xx-5xx, connect_error, reset, timeout, aborted, error',
     labelNames: ['target', 'outcome'] as const,
