@@ -1,7 +1,7 @@
 // The app API's servers: every address of localhost, a port in use, and a
 // close that waits for the requests in flight but not for the keep-alive time.
 import { Agent, request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { ApiServer } from './server.ts';
 
@@ -122,16 +122,22 @@ t.test(
     t.teardown(() => server.close());
     const [bound] = await server.listen('127.0.0.1', 0);
     const port = bound?.port ?? 0;
+    // Clients that never close their side: the server has to close the connections itself.
+    const clients: Socket[] = [];
+    t.teardown(() => {
+      for (const socket of clients) socket.destroy();
+    });
     const raw = (text: string) =>
       new Promise<string>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1');
+        const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+        clients.push(socket);
         let answer = '';
         socket.setEncoding('utf8');
         socket.on('data', (chunk: string) => {
           answer += chunk;
         });
         socket.on('error', reject);
-        socket.on('close', () => resolve(answer));
+        socket.on('end', () => resolve(answer));
         socket.write(text);
       });
     const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
@@ -144,5 +150,11 @@ t.test(
     t.match(large, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     t.match(bodyOf(large), { status: 431, code: 'HEADERS_TOO_LARGE' });
     t.same(await get(port), { status: 200, body: 'hello', connection: 'keep-alive' }, 'the server goes on answering');
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise((resolve) => {
+      timer = setTimeout(() => resolve('stuck'), 2000);
+    });
+    t.equal(await Promise.race([server.close().then(() => 'closed'), stuck]), 'closed', 'no connection is left open');
+    clearTimeout(timer);
   },
 );

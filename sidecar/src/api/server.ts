@@ -106,25 +106,39 @@ export class ApiServer {
  * connection closed: the same answer as every other error of the app API.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  // As node:http's own handler: an answer already under way on this connection (the error is in a
-  // pipelined request after it) cannot be followed by another; the connection just closes.
-  const current = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
-  if (error.code === 'ECONNRESET' || !socket.writable || current?.headersSent === true) {
+  // An earlier answer still under way on this connection (the error is in a pipelined request
+  // after it) must not be preceded by this one: the connection just closes.
+  const pending = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || pending != null) {
     socket.destroy();
     return;
   }
-  const problem =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? new ProblemError(
-          'HEADERS_TOO_LARGE',
-          'the request line and headers are larger than the sidecar accepts (16 KiB)',
-        )
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? new ProblemError('REQUEST_TIMEOUT', "the request's headers did not arrive in time")
-        : new ProblemError('REQUEST_INVALID', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
+  const problem = problemOf(error);
   const body = JSON.stringify(problem.toBody());
+  // Destroyed once written, not just ended: node:http's sockets are half-open, and a client that
+  // never closes its side (one that sent half its headers and went quiet) would keep it for good.
   socket.end(
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\n` +
       `content-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
+}
+
+function problemOf(error: NodeJS.ErrnoException): ProblemError {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ProblemError(
+        'HEADERS_TOO_LARGE',
+        'the request line and headers are larger than the sidecar accepts (16 KiB)',
+      );
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ProblemError(
+        'BODY_TOO_LARGE',
+        "the request body's chunk extensions are larger than node:http accepts",
+      );
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ProblemError('REQUEST_TIMEOUT', "the request's headers did not arrive in time");
+    default:
+      return new ProblemError('REQUEST_INVALID', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`);
+  }
 }
