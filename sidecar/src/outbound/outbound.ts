@@ -117,7 +117,7 @@ export class Outbound {
   states(): TargetState[] {
     return [...this.targets.values()].map((client) => ({
       name: client.name,
-      baseUrl: client.baseUrl,
+      baseUrl: client.target.baseUrl,
       circuit: client.circuitState,
     }));
   }

@@ -5,10 +5,11 @@
 // breaker (each attempt) -> timeout (each attempt). cockatiel provides the
 // breaker; the bulkhead is ours (bulkhead.ts says why), and so are the
 // retries, because cockatiel's retry policy has no budget and no
-// retry-after. The per-attempt timeout is undici's own (connect, then the answer's headers, then each gap in its body) rather
-// than cockatiel's TimeoutPolicy: that one derives two AbortControllers, their
-// listeners and a race per attempt, which halved throughput in
-// bench/outbound.ts (the same finding as the push client, delivery/app-client.ts).
+// retry-after. The per-attempt timeout is undici's own (connect, then the
+// answer's headers, then each gap in its body) rather than cockatiel's
+// TimeoutPolicy: that one derives two AbortControllers, their listeners and a
+// race per attempt, which halved throughput in bench/outbound.ts (the same
+// finding as the push client, delivery/app-client.ts).
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,7 +89,6 @@ const OPEN = Symbol('circuit open');
 
 export class TargetClient {
   readonly name: string;
-  readonly baseUrl: string;
   /** The target as configured: a changed one gets a new client. */
   readonly target: Target;
   private readonly base: URL;
@@ -110,7 +110,6 @@ export class TargetClient {
   constructor(target: Target, deps: TargetClientDeps) {
     this.target = target;
     this.name = target.name;
-    this.baseUrl = target.baseUrl;
     this.base = new URL(target.baseUrl);
     this.basePath = basePathOf(this.base);
     this.host = this.base.host;

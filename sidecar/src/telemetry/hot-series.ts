@@ -5,8 +5,8 @@
 // and looks the bucket up by its bound turned into a string. In an A/B of the
 // sidecar with and without them, the four updates of an outbound call cost
 // 5-6 µs of the 55-60 µs of CPU a call takes; alone, in a loop, 0.2-0.45 µs
-// each. Here the label values lead through one Map per label to the series,
-// 0.04 µs in the same loop, and a series can be bound once (series()).
+// each. Here the label values lead through one Map per label to the series:
+// 0.04 µs in the same loop.
 import type { Metric, Registry } from 'prom-client';
 
 /** Label values are strings: 200 and '200' would be one series to Prometheus but two here. */
@@ -51,8 +51,8 @@ abstract class HotMetric<L extends string, S> {
     for (const registry of config.registers) registry.registerMetric(this as unknown as Metric);
   }
 
-  /** The series of these labels, made on first use: keep it to update it without a lookup. */
-  series(labels: Labels<L>): S {
+  /** The series of these labels, made on first use. */
+  protected series(labels: Labels<L>): S {
     const names = this.labelNames;
     let level = this.tree;
     const last = names.length - 1;
@@ -94,12 +94,8 @@ abstract class HotMetric<L extends string, S> {
   protected abstract expose(labels: Labels<L>, series: S, into: Sample[]): void;
 }
 
-export class CounterSeries {
-  value = 0;
-
-  inc(by = 1): void {
-    this.value += by;
-  }
+interface CounterSeries {
+  value: number;
 }
 
 export class HotCounter<L extends string> extends HotMetric<L, CounterSeries> {
@@ -110,7 +106,7 @@ export class HotCounter<L extends string> extends HotMetric<L, CounterSeries> {
   }
 
   protected create(): CounterSeries {
-    return new CounterSeries();
+    return { value: 0 };
   }
 
   protected expose(labels: Labels<L>, series: CounterSeries, into: Sample[]): void {
@@ -118,7 +114,7 @@ export class HotCounter<L extends string> extends HotMetric<L, CounterSeries> {
   }
 }
 
-export class HistogramSeries {
+class HistogramSeries {
   /** Observations per bucket (not cumulative); the last one is +Inf. */
   readonly counts: Float64Array;
   sum = 0;
