@@ -59,5 +59,5 @@ dev: ## the sandbox on kind: create the cluster if absent, then skaffold dev (do
 	kind get clusters 2>/dev/null | grep -qx outrigger || kind create cluster --config kind-config.yaml; \
 	skaffold dev --kube-context kind-outrigger
 
-clean: ## remove build output (keeps .tools and node_modules)
+clean: ## remove build output and .tools/cache (keeps the built tools and node_modules)
 	@rm -rf sidecar/dist .tools/cache

@@ -90,6 +90,11 @@ const podBody = (name: string, annotations: Record<string, string>): V1Pod => ({
   spec: { containers: [container] },
 });
 const sidecarOf = (pod: V1Pod) => pod.spec?.initContainers?.find((c) => c.name === 'outrigger');
+/** Creates an annotated pod; its sidecar, as the API server stored the pod (after the webhook). */
+const injectedSidecar = async (name: string) =>
+  sidecarOf(
+    await core.createNamespacedPod({ namespace: 'shop', body: podBody(name, { 'outrigger.dev/inject': 'true' }) }),
+  );
 
 // The API server picks up a new webhook configuration through an informer: wait until it calls ours.
 await until(
@@ -393,11 +398,7 @@ t.test('a malformed review gets a 400 and the injector keeps serving', async (t)
   t.equal(after.error, (before.error ?? 0) + 3, 'each counted as an error');
 
   t.equal(injector.child.exitCode, null, 'still running');
-  await core.createNamespacedPod({
-    namespace: 'shop',
-    body: podBody('after-garbage', { 'outrigger.dev/inject': 'true' }),
-  });
-  t.ok(sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'after-garbage' })), 'still injecting');
+  t.ok(await injectedSidecar('after-garbage'), 'still injecting');
 });
 
 t.test('metrics count each result', async (t) => {
@@ -436,14 +437,7 @@ t.test('a rotated certificate is served without a restart', async (t) => {
     await (await fetch(`${opsUrl}/metrics`)).text(),
     /^outrigger_injector_certificate_reloads_total\{result="loaded"\} 1$/m,
   );
-  await core.createNamespacedPod({
-    namespace: 'shop',
-    body: podBody('after-rotation', { 'outrigger.dev/inject': 'true' }),
-  });
-  t.ok(
-    sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'after-rotation' })),
-    'the API server trusts it too',
-  );
+  t.ok(await injectedSidecar('after-rotation'), 'the API server trusts it too');
 });
 
 t.test('flags and ports: said as the sidecar says them', async (t) => {
@@ -478,14 +472,7 @@ t.test('SIGTERM: answers reviews for the drain while not ready, then stops clean
   const stopped = injector.stop('SIGTERM');
   await until('/readyz to answer 503', async () => (await fetch(`${opsUrl}/readyz`)).status === 503);
   // The Service would still send reviews here until its endpoints drop the pod: they are answered.
-  await core.createNamespacedPod({
-    namespace: 'shop',
-    body: podBody('while-draining', { 'outrigger.dev/inject': 'true' }),
-  });
-  t.ok(
-    sidecarOf(await core.readNamespacedPod({ namespace: 'shop', name: 'while-draining' })),
-    'injected while draining',
-  );
+  t.ok(await injectedSidecar('while-draining'), 'injected while draining');
   const review = {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',

@@ -11,7 +11,7 @@ import t from 'tap';
 import { NO_CLUSTER } from '../src/k8s/api/connection.ts';
 import { SERVICE_ACCOUNT } from '../src/k8s/api/service-account.ts';
 import { NO_TOKEN } from '../src/k8s/cluster.ts';
-import { configFile, runCli } from './support/sidecar-process.ts';
+import { configFile, exitFailure, runCli } from './support/sidecar-process.ts';
 import { statusOf, until } from './support/wait.ts';
 
 /** The sidecar would find this machine's own token. */
@@ -35,11 +35,11 @@ const podEnv = {
 
 t.test('the injected variable alone: the sidecar runs without the watch and says why', { skip }, async (t) => {
   const sidecar = runCli(t, ['sidecar'], podEnv);
-  const started = await until('the sidecar to log "sidecar started"', () => {
-    if (sidecar.child.exitCode !== null)
-      throw new Error(`sidecar exited ${sidecar.child.exitCode}: ${sidecar.stderr()}`);
-    return sidecar.logs.find((line) => line.msg === 'sidecar started');
-  });
+  const started = await until(
+    'the sidecar to log "sidecar started"',
+    () => sidecar.logs.find((line) => line.msg === 'sidecar started'),
+    { failOn: exitFailure(sidecar, 'the sidecar') },
+  );
   const ops = started.ops as string;
   t.equal(await statusOf(`${ops}/healthz`), 200, 'alive: the startup probe passes and the app can start');
   const report = (await (await fetch(`${ops}/readyz`)).json()) as { checks: Record<string, unknown> };

@@ -379,6 +379,11 @@ t.test(
     const failing = call('/v1/outbound/moving/fail');
     await until('the second call reaches the upstream', () => held.length === 2);
     sidecar.outbound.apply([{ target: TargetSchema.parse({ ...target, timeout: '5s' }), field: 'moving' }]);
+    t.match(
+      await metrics(),
+      /outrigger_outbound_in_flight\{target="moving"\} 2/,
+      "replaced: the old client's calls still count under the target",
+    );
     held.pop()?.writeHead(500).end(); // opens the old client's circuit, after the replacement
     t.equal((await failing).status, 500);
     t.match(
@@ -392,8 +397,8 @@ t.test(
     t.match(during, /outrigger_outbound_in_flight\{target="moving"\} 1/, 'the old call still counts');
     t.notMatch(
       during,
-      /outrigger_outbound_circuit_state\{target="moving"\} 2/,
-      "a retired client's circuit is not reported",
+      /outrigger_outbound_circuit_state\{target="moving"\}/,
+      "a retired client's circuit (open) is not reported",
     );
     held.shift()?.end('done');
     t.equal((await slow).text, 'done');
@@ -427,25 +432,30 @@ t.test('a hot reload lets the calls the old target took finish on it, queued one
   const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 1 } };
   const { call, ops, sidecar } = await sidecarWith(t, [target]);
   const first = call('/v1/outbound/narrow/1');
+  await until('the first call reaches the upstream', () => held.length === 1);
   const second = call('/v1/outbound/narrow/2');
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(upstream.hits.length, 1, 'one in flight, one queued in the bulkhead');
 
-  t.same(
-    sidecar.outbound.apply([{ target: TargetSchema.parse({ ...target, timeout: '5s' }), field: 'narrow' }]),
-    new Map(),
-  );
+  // The new policy sends to another base path, so the upstream can tell the two clients apart.
+  const moved = { ...target, baseUrl: `${target.baseUrl}/v2`, timeout: '5s' };
+  t.same(sidecar.outbound.apply([{ target: TargetSchema.parse(moved), field: 'narrow' }]), new Map());
   held.shift()?.end('one');
   t.equal((await first).text, 'one');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until('the queued call reaches the upstream', () => held.length === 1);
   held.shift()?.end('two');
   const queued = await second;
   t.equal(queued.status, 200, 'the queued call was sent after the reload, not failed on a closed pool');
   t.equal(queued.text, 'two');
   const third = call('/v1/outbound/narrow/3');
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until('the third call reaches the upstream', () => held.length === 1);
   held.shift()?.end('three');
-  t.equal((await third).text, 'three', 'the new target takes the next call');
+  t.equal((await third).text, 'three');
+  t.same(
+    upstream.hits.map((hit) => hit.url),
+    ['/1', '/2', '/v2/3'],
+    'the calls taken before the reload went out on the old target, the next one on the new',
+  );
 
   sidecar.outbound.apply([]);
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -548,13 +558,17 @@ t.test('a retried answer that fails while its back-off runs is dropped, and the 
   leaving.on('error', () => {});
   leaving.end();
   const hits = upstream.hits.length;
-  await until('the first attempt is answered', () => upstream.hits.length === hits + 1);
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  leaving.destroy();
   const metrics = async () => (await fetch(`${ops}/metrics`)).text();
+  // Its first attempt counted as a 5xx (the first call's was the first): the back-off has begun.
+  await until('the first attempt is answered', async () =>
+    /outrigger_outbound_attempts_total\{target="api",outcome="5xx"\} 2/.test(await metrics()),
+  );
+  leaving.destroy();
   await until('the call is counted as aborted', async () =>
     /outrigger_outbound_requests_total\{target="api",method="GET",status="aborted"\} 1/.test(await metrics()),
   );
+  await new Promise((resolve) => setTimeout(resolve, 300)); // past the 200 ms back-off
+  t.equal(upstream.hits.length, hits + 1, 'no retry is sent for an app that went away');
   upstream.handle(reply(200, {}, 'still here'));
   t.equal((await call('/v1/outbound/api/z')).text, 'still here', 'the sidecar is still serving');
 });

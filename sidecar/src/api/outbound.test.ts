@@ -109,6 +109,8 @@ t.test('with a token configured, calls without it are UNAUTHORIZED', async (t) =
     t.equal(response.status, 401);
     t.match(await problemOf(response), { code: 'UNAUTHORIZED' });
   }
+  const guessed = await call('/v1/outbound/nobody/x');
+  t.equal(guessed.status, 401, 'without it, an unknown target is not told apart from a known one');
   const unknown = await call('/v1/outbound/nobody/x', { headers: { 'outrigger-api-token': TOKEN } });
   t.equal(unknown.status, 404, 'with the token, the call goes on');
 });

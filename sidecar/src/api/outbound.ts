@@ -16,7 +16,8 @@ import type { Outbound } from '../outbound/outbound.ts';
 import type { OutboundAnswer } from '../outbound/target-client.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endServerSpan, startServerSpan, withSpan } from '../telemetry/server-spans.ts';
+import { startServerSpan } from '../telemetry/server-spans.ts';
+import { endHttpSpan, withSpan } from '../telemetry/spans.ts';
 import type { TokenCheck } from './auth.ts';
 import { writeProblem } from './errors.ts';
 import { isProblemError, ProblemError } from './problems.ts';
@@ -74,7 +75,7 @@ export function outboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         { route: call.route, method, status: String(status) },
         (performance.now() - started) / 1000,
       );
-      if (span !== undefined) endServerSpan(span, status);
+      if (span !== undefined) endHttpSpan(span, { status });
     };
     // 'close' comes once the answer is written, or when the connection goes first.
     response.once('close', () => {

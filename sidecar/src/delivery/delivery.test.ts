@@ -3,6 +3,7 @@ import type { Delivery } from '../broker/broker.ts';
 import { parseConfig } from '../config/load.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
+import { httpPeer } from '../telemetry/spans.ts';
 import type { AppClient } from './app-client.ts';
 import { backoffMs, parseRetryAfter } from './backoff.ts';
 import { Inbox } from './inbox.ts';
@@ -125,9 +126,13 @@ function unforwardable(attempt: number) {
   return { delivery, calls };
 }
 
-/** Waits (at most 2 s) until `done()`. */
+/** Waits (at most 2 s) until `done()`; throws if it never is. */
 async function settled(done: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 400; i++) {
+    if (await done()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('not settled within 2 s');
 }
 
 const settler: Settler = {
@@ -167,13 +172,14 @@ t.test('a push whose retry could not be sent counts as released, and its redeliv
   const metrics = new Metrics({ version: 'test', appId: 'orders' });
   const inbox = new Inbox({ windowMs: 60_000, maxIds: 100 });
   const pushed: string[] = [];
-  const client = {
-    origin: 'http://127.0.0.1:8080',
+  const stub = {
+    peer: httpPeer('http://127.0.0.1:8080'),
     push: async () => {
       pushed.push('push');
       return { kind: 'answered', status: 503 } satisfies PushResult;
     },
-  } as unknown as AppClient;
+  } satisfies Pick<AppClient, 'peer' | 'push'>;
+  const client = stub as unknown as AppClient;
   const dispatcher = new PushDispatcher({
     subscription,
     client,

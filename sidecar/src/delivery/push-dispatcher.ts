@@ -9,7 +9,7 @@ import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import {
-  endHttpClient,
+  endHttpSpan,
   endSpan,
   type MessageParent,
   startHttpClient,
@@ -137,7 +137,7 @@ export class PushDispatcher {
       signal: this.abort.signal,
     });
     if (call !== undefined) {
-      endHttpClient(
+      endHttpSpan(
         call,
         result.kind === 'failed'
           ? { errorType: result.timedOut ? 'timeout' : 'connect_error', message: result.error }

@@ -30,7 +30,7 @@ import type { CircuitBreaker } from '../config/target.ts';
 import { backoffMs, parseRetryAfter } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endHttpClient, type HttpPeer, httpPeer, startHttpClient } from '../telemetry/spans.ts';
+import { endHttpSpan, type HttpPeer, httpPeer, startHttpClient } from '../telemetry/spans.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
 import {
   type AttemptResult,
@@ -352,7 +352,7 @@ export class TargetClient {
       result = failureOf(error);
     }
     if (span !== undefined) {
-      endHttpClient(
+      endHttpSpan(
         span,
         result.kind === 'answer'
           ? { status: result.status }

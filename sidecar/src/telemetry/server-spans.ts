@@ -6,9 +6,10 @@
 // starts and ends its own with the same functions. Nothing when tracing is off.
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, type Span, SpanKind, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VERSION } from '../version.ts';
+import { endHttpSpan, withSpan } from './spans.ts';
 import { tracingActive } from './tracing.ts';
 
 /** The request's SERVER span (named after its route when it has one), or undefined when tracing is off. */
@@ -33,20 +34,6 @@ export function startServerSpan(
   );
 }
 
-/** Ends the span with the status that went out (an error from 500 up). */
-export function endServerSpan(span: Span, status: number): void {
-  span.setAttribute('http.response.status_code', status);
-  if (status >= 500) {
-    span.setAttribute('error.type', String(status));
-    span.setStatus({ code: SpanStatusCode.ERROR });
-  }
-  span.end();
-}
-
-/** Runs `work` with `span` (if any) as the active span. */
-export const withSpan = <T>(span: Span | undefined, work: () => T): T =>
-  span === undefined ? work() : context.with(trace.setSpan(context.active(), span), work);
-
 export function installServerSpans(app: FastifyInstance): void {
   if (!tracingActive()) return;
   const spans = new WeakMap<FastifyRequest, Span>();
@@ -67,7 +54,7 @@ export function installServerSpans(app: FastifyInstance): void {
 
   app.addHook('onResponse', (request, reply, done) => {
     const span = spans.get(request);
-    if (span !== undefined) endServerSpan(span, reply.statusCode);
+    if (span !== undefined) endHttpSpan(span, { status: reply.statusCode });
     done();
   });
 }

@@ -129,10 +129,10 @@ export function startHttpClient(
 }
 
 /**
- * Ends an HTTP CLIENT span with the status the server answered (a 5xx marks it
- * failed, `error.type` the status), or with why there was no answer.
+ * Ends an HTTP span, CLIENT or SERVER, with the status of the answer (a 5xx
+ * marks it failed, `error.type` the status), or with why there was none.
  */
-export function endHttpClient(span: Span, outcome: { status: number } | { errorType: string; message: string }): void {
+export function endHttpSpan(span: Span, outcome: { status: number } | { errorType: string; message: string }): void {
   if ('status' in outcome) {
     span.setAttribute('http.response.status_code', outcome.status);
     if (outcome.status >= 500) {

@@ -21,8 +21,8 @@ export interface InjectorOptions {
   port: number;
   opsPort: number;
   logger: Logger;
-  /** How long reviews are still answered after stop() begins; DRAIN_MS by default. */
-  drainMs?: number;
+  /** How long reviews are still answered after stop() begins (--drain, DRAIN_MS by default). */
+  drainMs: number;
 }
 
 /**
@@ -79,7 +79,7 @@ export class Injector {
    * finish and closes the ops port; true when it was clean. At most the drain plus 10 s.
    */
   async stop(): Promise<boolean> {
-    const { logger, drainMs = DRAIN_MS } = this.options;
+    const { logger, drainMs } = this.options;
     this.readiness.markShuttingDown();
     if (this.webhook.server.listening && drainMs > 0) {
       logger.info({ drainMs }, 'injector stopping: still answering reviews while the Service drops this pod');
