@@ -158,3 +158,25 @@ t.test(
     clearTimeout(timer);
   },
 );
+
+t.test('a bad request pipelined behind one still being answered closes the connection, after nothing', async (t) => {
+  const server = new ApiServer((request, response) => {
+    if (request.url === '/slow') setTimeout(() => response.end('slow'), 200);
+    else response.end('hello');
+  });
+  t.teardown(() => server.close());
+  const [bound] = await server.listen('127.0.0.1', 0);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(bound?.port ?? 0, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(text));
+    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nno colon here\r\n\r\n');
+  });
+  t.notMatch(answer, /400/, 'no answer to the bad request takes the place of the first one');
+  t.notMatch(answer, /problem\+json/);
+});

@@ -106,8 +106,9 @@ export class ApiServer {
  * connection closed: the same answer as every other error of the app API.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  // An earlier answer still under way on this connection (the error is in a pipelined request
-  // after it) must not be preceded by this one: the connection just closes.
+  // While an answer is still to be written on this connection (to this request, whose body
+  // broke off, or to one before it that this pipelined request followed), an answer written
+  // here would take its place: the connection just closes.
   const pending = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || pending != null) {
     socket.destroy();
@@ -130,11 +131,6 @@ function problemOf(error: NodeJS.ErrnoException): ProblemError {
       return new ProblemError(
         'HEADERS_TOO_LARGE',
         'the request line and headers are larger than the sidecar accepts (16 KiB)',
-      );
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return new ProblemError(
-        'BODY_TOO_LARGE',
-        "the request body's chunk extensions are larger than node:http accepts",
       );
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new ProblemError('REQUEST_TIMEOUT', "the request's headers did not arrive in time");
