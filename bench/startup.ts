@@ -8,8 +8,6 @@ import { BROKER, spawnSidecar } from './sidecar.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
-const rssBytes = (pid: number) => usage(pid).rssMb * 1024 * 1024;
-
 async function readyAfter(probe: () => Promise<boolean>, started: number, limitMs = 10_000): Promise<number> {
   while (Date.now() - started < limitMs) {
     if (await probe().catch(() => false)) return performance.now();
@@ -27,10 +25,10 @@ async function sidecarOnce(opsPort: number, idleMs: number) {
     Date.now(),
   );
   await sleep(idleMs);
-  const rss = rssBytes(child.pid as number);
+  const rssMb = usage(child.pid as number).rssMb;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
-  return { readyMs: ready - t0, rss };
+  return { readyMs: ready - t0, rssMb };
 }
 
 /** The floor: node + amqplib connect, nothing else. */
@@ -47,22 +45,21 @@ async function rawOnce(idleMs: number) {
   });
   const ready = await readyAfter(async () => out.includes('ready'), Date.now());
   await sleep(idleMs);
-  const rss = rssBytes(child.pid as number);
+  const rssMb = usage(child.pid as number).rssMb;
   child.kill('SIGTERM');
   await new Promise((resolve) => child.once('exit', resolve));
-  return { readyMs: ready - t0, rss };
+  return { readyMs: ready - t0, rssMb };
 }
 
 export async function benchStartup({ runs = 10, idleMs = 3_000 } = {}): Promise<Row[]> {
-  const sidecar: { readyMs: number; rss: number }[] = [];
-  const raw: { readyMs: number; rss: number }[] = [];
+  const sidecar: { readyMs: number; rssMb: number }[] = [];
+  const raw: { readyMs: number; rssMb: number }[] = [];
   for (let i = 0; i < runs; i++) {
     raw.push(await rawOnce(i === 0 ? idleMs : 0));
     sidecar.push(await sidecarOnce(19_464, i === 0 ? idleMs : 0));
   }
   const ready = percentiles(sidecar.map((s) => s.readyMs));
   const rawReady = percentiles(raw.map((s) => s.readyMs));
-  const mb = (bytes: number) => bytes / 1_048_576;
   return [
     {
       name: 'startup to ready (ms)',
@@ -73,8 +70,8 @@ export async function benchStartup({ runs = 10, idleMs = 3_000 } = {}): Promise<
     },
     {
       name: `idle RSS after ${idleMs / 1000} s (MB)`,
-      outrigger: { p50: mb(sidecar[0]?.rss ?? 0) },
-      direct: { p50: mb(raw[0]?.rss ?? 0) },
+      outrigger: { p50: sidecar[0]?.rssMb ?? 0 },
+      direct: { p50: raw[0]?.rssMb ?? 0 },
       note: 'resident set of the process, from /proc',
       target: '<= 60 MB',
     },

@@ -46,7 +46,11 @@ export function buildOpsServer({ readiness, metrics, logger, onReadiness }: OpsS
 }
 
 /** The sidecar's ops port: its outrigger_ready gauge follows readiness, fresh on every probe and every scrape. */
-export function buildOps({ readiness, metrics, logger }: OpsServerDeps & { metrics: Metrics }): FastifyInstance {
+export function buildOps({
+  readiness,
+  metrics,
+  logger,
+}: Omit<OpsServerDeps, 'onReadiness' | 'metrics'> & { metrics: Metrics }): FastifyInstance {
   const mirror = (ready: boolean) => metrics.ready.set(ready ? 1 : 0);
   metrics.onScrape(() => mirror(readiness.report().ready));
   return buildOpsServer({ readiness, metrics, logger, onReadiness: mirror });
