@@ -1,8 +1,8 @@
 // The app API's servers: every address of localhost, a port in use, and a
 // close that waits for the requests in flight but not for the keep-alive time.
 import { Agent, request } from 'node:http';
-import { connect, type Socket } from 'node:net';
-import t from 'tap';
+import { connect } from 'node:net';
+import t, { type Test } from 'tap';
 import { ApiServer } from './server.ts';
 
 const get = (port: number, host = '127.0.0.1', agent?: Agent) =>
@@ -19,6 +19,24 @@ const get = (port: number, host = '127.0.0.1', agent?: Agent) =>
     })
       .on('error', reject)
       .end();
+  });
+
+/**
+ * Writes `text` on a new connection that never closes its own side, so the
+ * server has to close it; resolves with all it got once the server has.
+ */
+const rawExchange = (t: Test, port: number, text: string) =>
+  new Promise<string>((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    t.teardown(() => socket.destroy());
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('end', () => resolve(answer));
+    socket.write(text);
   });
 
 t.test('localhost is every address it resolves to, on one port', async (t) => {
@@ -122,31 +140,13 @@ t.test(
     t.teardown(() => server.close());
     const [bound] = await server.listen('127.0.0.1', 0);
     const port = bound?.port ?? 0;
-    // Clients that never close their side: the server has to close the connections itself.
-    const clients: Socket[] = [];
-    t.teardown(() => {
-      for (const socket of clients) socket.destroy();
-    });
-    const raw = (text: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-        clients.push(socket);
-        let answer = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (chunk: string) => {
-          answer += chunk;
-        });
-        socket.on('error', reject);
-        socket.on('end', () => resolve(answer));
-        socket.write(text);
-      });
     const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
-    const invalid = await raw('GET / HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n');
+    const invalid = await rawExchange(t, port, 'GET / HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n');
     t.match(invalid, /^HTTP\/1\.1 400 Bad Request\r\n/);
     t.match(invalid, /content-type: application\/problem\+json/);
     t.match(invalid, /connection: close/);
     t.match(bodyOf(invalid), { status: 400, code: 'REQUEST_INVALID' });
-    const large = await raw(`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const large = await rawExchange(t, port, `GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
     t.match(large, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     t.match(bodyOf(large), { status: 431, code: 'HEADERS_TOO_LARGE' });
     t.same(await get(port), { status: 200, body: 'hello', connection: 'keep-alive' }, 'the server goes on answering');
@@ -166,17 +166,11 @@ t.test('a bad request pipelined behind one still being answered closes the conne
   });
   t.teardown(() => server.close());
   const [bound] = await server.listen('127.0.0.1', 0);
-  const answer = await new Promise<string>((resolve, reject) => {
-    const socket = connect(bound?.port ?? 0, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(text));
-    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nno colon here\r\n\r\n');
-  });
+  const answer = await rawExchange(
+    t,
+    bound?.port ?? 0,
+    'GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nno colon here\r\n\r\n',
+  );
   t.notMatch(answer, /400/, 'no answer to the bad request takes the place of the first one');
   t.notMatch(answer, /problem\+json/);
 });
