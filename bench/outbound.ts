@@ -18,7 +18,15 @@ import { createRequire } from 'node:module';
 import { cannotPin, withOwnCore } from './cores.ts';
 import { forkListening, startFloor } from './floor-process.ts';
 import { drive, interleaved, throughputRounds } from './load.ts';
-import { median, percentiles, type Row, type Stats, throughputRows } from './report.ts';
+import {
+  floorFigures,
+  percentiles,
+  type Rounds,
+  type Row,
+  type Stats,
+  throughputRow,
+  throughputRows,
+} from './report.ts';
 import { spawnSidecar, untilListening } from './sidecar.ts';
 
 const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
@@ -130,12 +138,7 @@ export async function benchOutbound({
 }
 
 /** Throughput with the sidecar on a core of its own: the pod's case, where its container has CPU of its own. */
-function ownCoreRow(
-  rounds: Awaited<ReturnType<typeof throughputRounds>> | undefined,
-  unpinnable: string | undefined,
-  runs: number,
-  count: number,
-): Row {
+function ownCoreRow(rounds: Rounds | undefined, unpinnable: string | undefined, runs: number, count: number): Row {
   const name = 'outbound GET throughput, 64 in flight, the sidecar on a core of its own (calls/s)';
   const target = '>= 0.75x';
   if (rounds === undefined) {
@@ -147,15 +150,17 @@ function ownCoreRow(
       target,
     };
   }
-  const { rates, cpuUs } = rounds;
-  const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
-  return {
+  const floor = floorFigures(rounds);
+  return throughputRow({
     name,
-    outrigger: { p50: median(rates.sidecar) },
-    direct: { p50: median(rates.direct) },
-    note: `the client and the upstream on the other core (taskset, bench/cores.ts), for every side; median of ${runs} alternating runs of ${count} calls, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per call; the floor, on the same core in its turn, reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x with ${median(cpuUs.floor).toFixed(0)} µs`,
+    unit: 'call',
     target,
-  };
+    runs,
+    count,
+    rounds,
+    before: 'the client and the upstream on the other core (taskset, bench/cores.ts), for every side; ',
+    after: `the floor, on the same core in its turn, reaches ${floor.ratio} with ${floor.cpuUs} µs`,
+  });
 }
 
 if (import.meta.main) {

@@ -46,6 +46,46 @@ export function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** What bench/load.ts throughputRounds measured: each side's rate per run, and CPU per unit. */
+export interface Rounds {
+  rates: { direct: number[]; sidecar: number[]; floor: number[] };
+  cpuUs: { sidecar: number[]; floor: number[] };
+}
+
+/**
+ * One throughput row: the sidecar against the direct path over alternating runs
+ * (medians), the note giving the pair ratios and the sidecar's CPU per unit
+ * between `before` and `after`.
+ */
+export function throughputRow(options: {
+  name: string;
+  /** "message" or "call". */
+  unit: string;
+  target: string;
+  runs: number;
+  count: number;
+  rounds: Rounds;
+  /** How the runs differ from the plain ones, ending in "; ". */
+  before?: string;
+  after: string;
+}): Row {
+  const { rates, cpuUs } = options.rounds;
+  const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
+  return {
+    name: options.name,
+    outrigger: { p50: median(rates.sidecar) },
+    direct: { p50: median(rates.direct) },
+    note: `${options.before ?? ''}median of ${options.runs} alternating runs of ${options.count} ${options.unit}s, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per ${options.unit}; ${options.after}`,
+    target: options.target,
+  };
+}
+
+/** The floor's median rate as a multiple of the direct path's ("0.85x"), and its median CPU per unit in µs. */
+export const floorFigures = ({ rates, cpuUs }: Rounds) => ({
+  ratio: `${(median(rates.floor) / median(rates.direct)).toFixed(2)}x`,
+  cpuUs: median(cpuUs.floor).toFixed(0),
+});
+
 /**
  * The two throughput rows of a three-way comparison (bench/load.ts throughputRounds):
  * the sidecar against the direct path, with `target`, then against the floor.
@@ -61,30 +101,20 @@ export function throughputRows(options: {
   target: string;
   runs: number;
   count: number;
-  rounds: {
-    rates: { direct: number[]; sidecar: number[]; floor: number[] };
-    cpuUs: { sidecar: number[]; floor: number[] };
-  };
+  rounds: Rounds;
   /** More for the first row's note (peak RSS). */
   extra: string;
 }): Row[] {
-  const { rates, cpuUs } = options.rounds;
-  const pairs = rates.sidecar.map((rate, i) => (rate / (rates.direct[i] as number)).toFixed(2)).join(', ');
-  const sidecar = median(rates.sidecar);
+  const first = throughputRow({ ...options, after: options.extra });
+  const floor = floorFigures(options.rounds);
   return [
-    {
-      name: options.name,
-      outrigger: { p50: sidecar },
-      direct: { p50: median(rates.direct) },
-      note: `median of ${options.runs} alternating runs of ${options.count} ${options.unit}s, pair ratios ${pairs}; sidecar ${median(cpuUs.sidecar).toFixed(0)} µs CPU per ${options.unit}; ${options.extra}`,
-      target: options.target,
-    },
+    first,
     {
       // 'publish throughput, 64 in flight (msg/s)' -> 'publish throughput against the floor, <floor> (msg/s)'
       name: options.name.replace(/, 64 in flight (\(.*\))$/, ` against the floor, ${options.floor} $1`),
-      outrigger: { p50: sidecar },
-      direct: { p50: median(rates.floor) },
-      note: `same runs; the floor reaches ${(median(rates.floor) / median(rates.direct)).toFixed(2)}x ${options.direct} with ${median(cpuUs.floor).toFixed(0)} µs CPU per ${options.unit} (bench/floor.ts)`,
+      outrigger: first.outrigger,
+      direct: { p50: median(options.rounds.rates.floor) },
+      note: `same runs; the floor reaches ${floor.ratio} ${options.direct} with ${floor.cpuUs} µs CPU per ${options.unit} (bench/floor.ts)`,
       target: 'reported (no target)',
     },
   ];
