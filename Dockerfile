@@ -50,7 +50,8 @@ USER 65532:65532
 # 3600: the app API (loopback only); 9464: probes and /metrics.
 EXPOSE 3600 9464
 # Node's flags must match sidecar/bin/outrigger's (the launcher needs bash and
-# looks for the project's .tools, so the image runs node itself): a young
+# looks for the project's .tools, so the image runs node itself;
+# sidecar/test/chart-sandbox.test.ts fails when they differ): a young
 # generation of at most 4 MB per semi-space. At 2 MB a publish costs about 30%
 # more CPU; larger grows the resident memory for no gain (docs/benchmarks.md).
 ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/sidecar/dist/cli/main.js"]

@@ -4,7 +4,8 @@
 // the dashboard's PromQL naming only series a real sidecar process exports;
 // both charts installed into a real kube-apiserver (and a server-side dry run
 // of other values); skaffold.yaml, kind-config.yaml and k8s/ agreeing with the
-// charts; the Dockerfiles; the chaos scripts against a real Toxiproxy.
+// charts; the Dockerfiles (the image's node flags are the launcher's); the
+// chaos scripts against a real Toxiproxy.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -546,7 +547,20 @@ t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, us
     final.filter((line) => /^COPY --from=/.test(line)).map((line) => line.split(' ')[1]),
     ['--from=deps', '--from=build'],
   );
-  t.ok(final.includes('ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/sidecar/dist/cli/main.js"]'));
+  // The image runs node itself, not the launcher (which needs bash and looks for .tools), and an
+  // exec-form ENTRYPOINT cannot read flags from a file the two share: so the two lists must agree.
+  const launcher = /^exec "\$node" (.+) "\$entry" "\$@"$/m.exec(read('sidecar/bin/outrigger'));
+  const flags = launcher?.[1]?.split(' ') ?? [];
+  t.ok(
+    flags.length > 0 && flags.every((flag) => /^--[a-z-]+(=[\w.]+)?$/.test(flag)),
+    `sidecar/bin/outrigger passes node plain flags: ${flags.join(' ')}`,
+  );
+  const entrypoint = final.find((line) => line.startsWith('ENTRYPOINT '))?.slice('ENTRYPOINT '.length);
+  t.same(
+    JSON.parse(entrypoint ?? 'null'),
+    ['node', ...flags, '/app/sidecar/dist/cli/main.js'],
+    "the image's node gets the launcher's flags",
+  );
   t.ok(final.includes('CMD ["sidecar"]'));
 
   // .dockerignore: everything out, then back in only what the Dockerfile copies.
