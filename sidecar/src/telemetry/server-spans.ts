@@ -6,11 +6,10 @@
 // starts and ends its own with the same functions. Nothing when tracing is off.
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { propagation, ROOT_CONTEXT, type Span, SpanKind, trace } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, type Span, SpanKind } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { VERSION } from '../version.ts';
 import { endHttpSpan, withSpan } from './spans.ts';
-import { tracingActive } from './tracing.ts';
+import { sidecarTracer, tracingActive } from './tracing.ts';
 
 /** The request's SERVER span (named after its route when it has one), or undefined when tracing is off. */
 export function startServerSpan(
@@ -20,7 +19,7 @@ export function startServerSpan(
   headers: IncomingHttpHeaders,
 ): Span | undefined {
   if (!tracingActive()) return undefined;
-  return trace.getTracer('outrigger', VERSION).startSpan(
+  return sidecarTracer().startSpan(
     route === undefined ? method : `${method} ${route}`,
     {
       kind: SpanKind.SERVER,

@@ -16,10 +16,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { VERSION } from '../version.ts';
-import { tracingActive } from './tracing.ts';
-
-const tracer = () => trace.getTracer('outrigger', VERSION);
+import { sidecarTracer, tracingActive } from './tracing.ts';
 
 /** How a consumer's span relates to the producer's: one trace (child), or a new trace linked to it. */
 export type MessageParent = 'child' | 'link';
@@ -39,7 +36,7 @@ export interface MessageFacts {
  */
 export function startSend(message: MessageFacts): Span | undefined {
   if (!tracingActive()) return undefined;
-  const span = tracer().startSpan(`send ${message.topic}`, {
+  const span = sidecarTracer().startSpan(`send ${message.topic}`, {
     kind: SpanKind.PRODUCER,
     attributes: { ...messagingAttributes(message), 'messaging.operation.type': 'send' },
   });
@@ -68,7 +65,7 @@ export function startProcess(
   const producer = propagation.extract(ROOT_CONTEXT, message.headers);
   const producerSpan = trace.getSpanContext(producer);
   const links: Link[] = parent === 'link' && producerSpan !== undefined ? [{ context: producerSpan }] : [];
-  return tracer().startSpan(
+  return sidecarTracer().startSpan(
     `process ${message.topic}`,
     {
       kind: SpanKind.CONSUMER,
@@ -123,7 +120,7 @@ export function startHttpClient(
   if (request.resendCount !== undefined && request.resendCount > 0) {
     attributes['http.request.resend_count'] = request.resendCount;
   }
-  const span = tracer().startSpan(request.method, { kind: SpanKind.CLIENT, attributes }, parent);
+  const span = sidecarTracer().startSpan(request.method, { kind: SpanKind.CLIENT, attributes }, parent);
   propagation.inject(trace.setSpan(parent, span), headers);
   return span;
 }

@@ -2,6 +2,8 @@
 // before the sidecar takes its first request. Off unless an OTLP endpoint (or
 // OTEL_TRACES_EXPORTER=otlp) is given, so a sidecar without a collector sends
 // nothing and spends nothing on spans.
+import { type Tracer, trace } from '@opentelemetry/api';
+import { VERSION } from '../version.ts';
 import type { Logger } from './logger.ts';
 
 export interface Tracing {
@@ -17,10 +19,17 @@ export interface TracingOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-let active = false;
+let tracer: Tracer | undefined;
 
 /** True once the SDK is registered: spans are worth making. */
-export const tracingActive = (): boolean => active;
+export const tracingActive = (): boolean => tracer !== undefined;
+
+/**
+ * The sidecar's tracer once the SDK is registered (taken once: the global
+ * provider's lookup by name and version costs about a microsecond a span),
+ * else the API's no-op one.
+ */
+export const sidecarTracer = (): Tracer => tracer ?? trace.getTracer('outrigger', VERSION);
 
 /**
  * Registers the SDK globally (once per process) when the environment asks for
@@ -35,7 +44,7 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   }
   const { registerSdk } = await import('./tracing-sdk.ts');
   const tracing = registerSdk(options, env);
-  active = true;
+  tracer = trace.getTracer('outrigger', VERSION);
   return tracing;
 }
 
