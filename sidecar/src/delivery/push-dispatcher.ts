@@ -3,7 +3,7 @@
 // prefetch), and the app's answer decides each message's fate (outcome.ts).
 // Retries are re-published into the delay cascade, so they wait in the
 // broker, not here.
-import { context, type Span } from '@opentelemetry/api';
+import { context, type Span, trace } from '@opentelemetry/api';
 import type { Delivery } from '../broker/broker.ts';
 import type { Subscription } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -124,11 +124,11 @@ export class PushDispatcher {
     const started = performance.now();
     const path = subscription.route as string;
     const headers = pushHeaders(delivery, subscription.name);
-    // The process span is the active context here: deliver() runs under withSpan(), and nothing has awaited yet.
+    // The push is a child of the delivery's process span.
     const call =
       span === undefined
         ? undefined
-        : startHttpClient(context.active(), client.peer, { method: 'POST', path }, headers);
+        : startHttpClient(trace.setSpan(context.active(), span), client.peer, { method: 'POST', path }, headers);
     const result = await client.push({
       path,
       body: delivery.body,
