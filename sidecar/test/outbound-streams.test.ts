@@ -1,15 +1,30 @@
 // Outbound calls, answers that stream: one the target breaks off after its
-// status went back to the app. A real upstream on loopback, an in-process
-// sidecar.
+// status went back to the app, and answers the sidecar discards (a retried
+// or a followed one), short ones read to keep their connection, long ones
+// dropped with it. A real upstream on loopback, an in-process sidecar.
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import t, { type Test } from 'tap';
 import type { TargetInput } from '../src/config/target.ts';
 import { download } from './support/download.ts';
 import { startInProcess } from './support/in-process.ts';
-import { apiClient, reply, startUpstream } from './support/upstream.ts';
+import { apiClient, reply, startUpstream, type UpstreamHandler } from './support/upstream.ts';
+import { until } from './support/wait.ts';
 
 async function sidecarWith(t: Test, targets: TargetInput[]) {
   const { api, ops } = await startInProcess(t, { appId: 'outbound', targets }, { waitForBroker: false });
   return { api, ops, call: apiClient(t, api) };
+}
+
+/** Sends `size` bytes as fast as they are taken, then ends; stops when the connection goes. */
+function writeBytes(response: ServerResponse, size: number): void {
+  const chunk = Buffer.alloc(16 * 1024, 'x');
+  async function* bytes() {
+    for (let sent = 0; sent < size; sent += chunk.length) yield chunk.subarray(0, Math.min(chunk.length, size - sent));
+  }
+  pipeline(Readable.from(bytes()), response).catch(() => {});
 }
 
 for (const framing of ['chunked', 'content-length'] as const) {
@@ -45,4 +60,87 @@ for (const framing of ['chunked', 'content-length'] as const) {
       t.equal(next.text, 'next');
     },
   );
+}
+
+/** Remembers each request's connection, and whether each answer was written to its end. */
+function connections() {
+  const sockets: Socket[] = [];
+  const finished: boolean[] = [];
+  return {
+    sockets,
+    finished,
+    /** Wraps a handler: notes the request's connection, and how its answer ended. */
+    noting(handler: UpstreamHandler): UpstreamHandler {
+      return (request, response, hit) => {
+        const index = sockets.push(request.socket) - 1;
+        response.once('close', () => {
+          finished[index] = response.writableFinished;
+        });
+        handler(request, response, hit);
+      };
+    },
+  };
+}
+
+/** Sends `size` bytes with `status` (and `headers`), chunked; the next request gets 200 "after". */
+function firstThen(status: number, headers: Record<string, string>, size: number): UpstreamHandler {
+  let count = 0;
+  return (request, response) => {
+    request.resume();
+    if (count++ > 0) {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('after');
+      return;
+    }
+    response.writeHead(status, { 'content-type': 'text/plain', ...headers });
+    writeBytes(response, size);
+  };
+}
+
+const DISCARDS = [
+  {
+    how: 'retried',
+    status: 503,
+    headers: {},
+    target: { retry: { initial: '5ms', jitter: 0 } },
+  },
+  {
+    how: 'redirected',
+    status: 302,
+    headers: { location: '/base/moved' },
+    target: { followRedirects: true },
+  },
+] as const;
+
+for (const { how, status, headers, target } of DISCARDS) {
+  t.test(`a discarded (${how}) answer up to 128 KiB is read to its end, and its connection used again`, async (t) => {
+    const seen = connections();
+    // Over 64 KiB, so it streams and is read chunk by chunk, and under the 128 KiB read to keep a connection.
+    const upstream = await startUpstream(t, seen.noting(firstThen(status, headers, 100 * 1024)));
+    const { call } = await sidecarWith(t, [
+      { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}/base`, ...target },
+    ]);
+    const answer = await call('/v1/outbound/api/x');
+    t.equal(answer.status, 200);
+    t.equal(answer.text, 'after');
+    t.equal(upstream.hits.length, 2);
+    t.equal(seen.sockets[1], seen.sockets[0], 'the second request went on the same connection');
+  });
+
+  t.test(`a discarded (${how}) answer over 128 KiB is not read to its end: its connection is dropped`, async (t) => {
+    const seen = connections();
+    // Far more than the sockets' buffers on both sides hold: had it been read, it would have been sent in full.
+    const SIZE = 64 * 1024 * 1024;
+    const upstream = await startUpstream(t, seen.noting(firstThen(status, headers, SIZE)));
+    const { call } = await sidecarWith(t, [
+      { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}/base`, ...target },
+    ]);
+    const answer = await call('/v1/outbound/api/x');
+    t.equal(answer.status, 200);
+    t.equal(answer.text, 'after');
+    t.equal(upstream.hits.length, 2);
+    t.not(seen.sockets[1], seen.sockets[0], 'the second request went on a new connection');
+    await until('the discarded answer closes', () => seen.finished[0] !== undefined);
+    t.equal(seen.finished[0], false, 'the sidecar hung up on it before the end');
+    t.ok(seen.sockets[0]?.destroyed, 'its connection is closed');
+  });
 }
