@@ -261,6 +261,25 @@ t.test("the sidecar's port names never shadow the app's", async (t) => {
   t.ok(sidecarOf(pod), 'injected');
 });
 
+t.test('a pod without the ServiceAccount token: OUTRIGGER_KUBERNETES all the same', async (t) => {
+  // The sidecar finds no token when it starts, and runs without the watch (kube-no-token.test.ts).
+  const body = podBody('no-token', { 'outrigger.dev/inject': 'true' });
+  const pod = await core.createNamespacedPod({
+    namespace: 'shop',
+    body: { ...body, spec: { ...body.spec, containers: [container], automountServiceAccountToken: false } },
+  });
+  const sidecar = sidecarOf(pod);
+  t.same(
+    sidecar?.env?.find((variable) => variable.name === 'OUTRIGGER_KUBERNETES'),
+    { name: 'OUTRIGGER_KUBERNETES', value: 'true' },
+  );
+  t.same(
+    sidecar?.volumeMounts?.map((mount) => mount.mountPath),
+    ['/tmp'],
+    'no ServiceAccount token mounted in the sidecar',
+  );
+});
+
 t.test('a pod without the annotation is stored as it was sent', async (t) => {
   await core.createNamespacedPod({ namespace: 'shop', body: podBody('plain', { team: 'payments' }) });
   const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'plain' });
@@ -353,7 +372,11 @@ t.test('reinvoked after a later webhook changed the pod: still one sidecar', asy
     1,
     'one OUTRIGGER_URL',
   );
-  const reviews = injector.logs.filter((line) => line.msg === 'admission review' && line.pod === 'reinvoked');
+  // The log lines come through a pipe: they may still be on their way once the pod exists.
+  const reviewsOf = () => injector.logs.filter((line) => line.msg === 'admission review' && line.pod === 'reinvoked');
+  const reviews = await until('the two reviews to be logged', () =>
+    reviewsOf().length >= 2 ? reviewsOf() : undefined,
+  );
   t.same(
     reviews.map((line) => [line.result, line.reason]),
     [

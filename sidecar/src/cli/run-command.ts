@@ -23,11 +23,12 @@ export async function runCommand(args: string[]): Promise<number> {
   } catch (error) {
     return reportUsage(error);
   }
-  const config = loadConfigOrReport(file);
-  if (config === undefined) return 2;
+  const loaded = loadConfigOrReport(file);
+  if (loaded === undefined) return 2;
+  const { config } = loaded;
 
   const signal = firstSignal();
-  const running = await startSidecarProcess(config, file);
+  const running = await startSidecarProcess(loaded);
   if (typeof running === 'number') return running;
   const { sidecar, api, stop } = running;
   // Like `dapr run`: give the broker a moment so the app's first publish succeeds.

@@ -9,11 +9,11 @@ export async function sidecarCommand(args: string[]): Promise<number> {
   } catch (error) {
     return reportUsage(error);
   }
-  const config = loadConfigOrReport(file);
-  if (config === undefined) return 2;
+  const loaded = loadConfigOrReport(file);
+  if (loaded === undefined) return 2;
 
   const signal = firstSignal();
-  const running = await startSidecarProcess(config, file);
+  const running = await startSidecarProcess(loaded);
   if (typeof running === 'number') return running;
   running.sidecar.logger.info({ signal: await signal }, 'signal received');
   return (await running.stop()) ? 0 : 1;

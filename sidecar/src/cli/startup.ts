@@ -2,8 +2,7 @@
 // mistakes as one line each (exit code 2), and starting the sidecar with its
 // tracing.
 import { parseArgs } from 'node:util';
-import { isConfigError, loadConfig } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import { isConfigError, type LoadedConfig, loadConfigWithSources } from '../config/load.ts';
 import { watchWithoutToken } from '../k8s/cluster.ts';
 import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -24,10 +23,10 @@ export function parseCommandArgs(args: string[], allowPositionals: boolean) {
   }
 }
 
-/** The configuration, or undefined after printing why it is not valid. */
-export function loadConfigOrReport(file: string | undefined): Config | undefined {
+/** The configuration (and which settings the environment set), or undefined after printing why it is not valid. */
+export function loadConfigOrReport(file: string | undefined): LoadedConfig | undefined {
   try {
-    return loadConfig({ file });
+    return loadConfigWithSources({ file });
   } catch (error) {
     if (!isConfigError(error)) throw error;
     reportProblems(error.problems);
@@ -48,16 +47,16 @@ export interface RunningSidecar {
  * request, then the sidecar, listening. When it cannot start, the exit code
  * instead (said on stderr; everything stopped again): 2 for configuration it
  * could only judge while starting (the Kubernetes settings), 1 when it could not listen.
- * `file` is the configuration file, if any: whether it asked for the watch itself.
  */
-export async function startSidecarProcess(config: Config, file: string | undefined): Promise<RunningSidecar | 1 | 2> {
+export async function startSidecarProcess(loaded: LoadedConfig): Promise<RunningSidecar | 1 | 2> {
+  const { config } = loaded;
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
   let sidecar: Sidecar;
   let withoutWatch: string | undefined;
   try {
     // An injected pod without a ServiceAccount token runs without the watch, rather than not at all.
-    withoutWatch = watchWithoutToken(config, file);
+    withoutWatch = watchWithoutToken(loaded);
     const watched =
       withoutWatch === undefined ? config : { ...config, kubernetes: { ...config.kubernetes, watch: false } };
     sidecar = await Sidecar.create(watched, { logger });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ConfigError, loadConfig, parseConfig } from './load.ts';
+import { ConfigError, loadConfig, loadConfigWithSources, parseConfig } from './load.ts';
 
 const problemsOf = (fn: () => unknown): string[] => {
   try {
@@ -251,6 +251,32 @@ t.test('the environment alone is a configuration', async (t) => {
     problemsOf(() => loadConfig({ env: {} })),
     ['configuration: appId: required'],
   );
+});
+
+t.test('which settings the environment set, and what the file had said', async (t) => {
+  const path = file('sources.yaml', 'appId: ingestion\nkubernetes: {watch: true}\nlog: {level: warn}\n');
+  const { config, fromEnv } = loadConfigWithSources({
+    file: path,
+    env: {
+      OUTRIGGER_KUBERNETES: 'true',
+      OUTRIGGER_LOG_LEVEL: 'debug',
+      OUTRIGGER_HTTP_PORT: '4000',
+      OUTRIGGER_APP_PORT: '',
+    },
+  });
+  t.equal(config.log.level, 'debug');
+  t.same(
+    Object.fromEntries(fromEnv),
+    {
+      'http.port': { variable: 'OUTRIGGER_HTTP_PORT', fileValue: undefined },
+      'log.level': { variable: 'OUTRIGGER_LOG_LEVEL', fileValue: 'warn' },
+      'kubernetes.watch': { variable: 'OUTRIGGER_KUBERNETES', fileValue: true },
+    },
+    'not appId (from the file) nor app.port (an empty variable)',
+  );
+  const alone = loadConfigWithSources({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_KUBERNETES: 'true' } });
+  t.same(alone.fromEnv.get('kubernetes.watch'), { variable: 'OUTRIGGER_KUBERNETES', fileValue: undefined });
+  t.same(alone.config, loadConfig({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_KUBERNETES: 'true' } }));
 });
 
 t.test('a bad environment variable is named', async (t) => {

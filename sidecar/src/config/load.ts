@@ -40,13 +40,30 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export function loadConfig({ file, env = process.env }: LoadOptions): Config {
+/** A setting an environment variable set, and the file's own value it replaced (undefined when the file had none). */
+export interface EnvOverride {
+  variable: string;
+  fileValue: unknown;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The settings environment variables set, by path ('kubernetes.watch'). */
+  fromEnv: ReadonlyMap<string, EnvOverride>;
+}
+
+export function loadConfig(options: LoadOptions): Config {
+  return loadConfigWithSources(options).config;
+}
+
+/** loadConfig, also saying which settings came from the environment (k8s/cluster.ts: who asked for the watch). */
+export function loadConfigWithSources({ file, env = process.env }: LoadOptions): LoadedConfig {
   const raw = file === undefined ? {} : readYaml(file);
   const fromEnv = applyEnv(raw, env);
   const result = ConfigSchema.safeParse(raw, { reportInput: true });
   const prefix = file === undefined ? 'configuration' : file;
   // Secret headers are resolved (and a missing one refused) once, when the sidecar is created: Outbound.create.
-  if (result.success) return result.data;
+  if (result.success) return { config: result.data, fromEnv };
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue, fromEnv)}`));
 }
 
@@ -82,9 +99,9 @@ export function readYaml(file: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
-/** Writes the environment overrides into `raw`; returns which field came from which variable. */
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
-  const sources = new Map<string, string>();
+/** Writes the environment overrides into `raw`; returns which field came from which variable, over what. */
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, EnvOverride> {
+  const sources = new Map<string, EnvOverride>();
   for (const { env: name, path, type } of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -94,8 +111,9 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<str
       if (typeof child !== 'object' || child === null || Array.isArray(child)) parent[key] = {};
       parent = parent[key] as Record<string, unknown>;
     }
-    parent[path[path.length - 1] as string] = typed(value, type);
-    sources.set(path.join('.'), name);
+    const key = path[path.length - 1] as string;
+    sources.set(path.join('.'), { variable: name, fileValue: parent[key] });
+    parent[key] = typed(value, type);
   }
   return sources;
 }
@@ -115,9 +133,9 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** One line for a zod issue, naming the field (and the variable it came from, if one did). */
-export function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string> = new Map()): string {
+export function describeIssue(issue: z.core.$ZodIssue, fromEnv: ReadonlyMap<string, EnvOverride> = new Map()): string {
   const path = formatPath(issue.path);
-  const source = fromEnv.get(issue.path.join('.'));
+  const source = fromEnv.get(issue.path.join('.'))?.variable;
   const field = source === undefined ? path : `${path} (from ${source})`;
   switch (issue.code) {
     case 'unrecognized_keys': {

@@ -4,7 +4,7 @@
 // configuration, else the pod's own, else the kubeconfig context's. An
 // injected pod without a ServiceAccount token runs without the watch.
 import { readFileSync } from 'node:fs';
-import { ConfigError, readYaml } from '../config/load.ts';
+import { ConfigError, type LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { KubeClient } from './api/client.ts';
 import { findConnection, hasCredentials } from './api/connection.ts';
@@ -51,19 +51,13 @@ export const NO_TOKEN =
  * says `kubernetes.watch: true` asks for the watch itself and stays strict.
  */
 export function watchWithoutToken(
-  config: Config,
-  file: string | undefined,
+  { config, fromEnv }: LoadedConfig,
   env: NodeJS.ProcessEnv = process.env,
   serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT,
 ): string | undefined {
-  if (!config.kubernetes.watch || env.OUTRIGGER_KUBERNETES !== 'true' || !env.KUBERNETES_SERVICE_HOST) {
+  const watch = fromEnv.get('kubernetes.watch');
+  if (!config.kubernetes.watch || watch === undefined || watch.fileValue === true || !env.KUBERNETES_SERVICE_HOST) {
     return undefined;
   }
-  if (hasCredentials(env, serviceAccount) || (file !== undefined && fileAsksForWatch(file))) return undefined;
-  return NO_TOKEN;
-}
-
-function fileAsksForWatch(file: string): boolean {
-  const kubernetes = readYaml(file).kubernetes as { watch?: unknown } | undefined;
-  return typeof kubernetes === 'object' && kubernetes !== null && kubernetes.watch === true;
+  return hasCredentials(env, serviceAccount) ? undefined : NO_TOKEN;
 }

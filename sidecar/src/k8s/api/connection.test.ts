@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { isConfigError, parseConfig } from '../../config/load.ts';
+import { isConfigError, loadConfigWithSources, parseConfig } from '../../config/load.ts';
 import { connectCluster, NO_TOKEN, watchWithoutToken } from '../cluster.ts';
 import { findConnection, NO_CLUSTER } from './connection.ts';
 import { serviceAccountFiles } from './service-account.ts';
@@ -98,34 +98,45 @@ t.test('the namespace: configuration, else the pod, else the kubeconfig context'
 
 t.test('OUTRIGGER_KUBERNETES in a pod without a token: no watch, rather than no sidecar', async (t) => {
   const noPod = serviceAccountFiles(nowhere);
-  const watching = parseConfig({ appId: 'orders', kubernetes: { watch: true } });
   const injected = { ...podEnv, OUTRIGGER_KUBERNETES: 'true' };
-  t.equal(watchWithoutToken(watching, undefined, injected, noPod), NO_TOKEN, 'the injected variable alone');
+  const file = join(dir, 'outrigger.yaml');
+  /** As the sidecar loads it: the file (this YAML, if any), then the environment. */
+  const load = (env: NodeJS.ProcessEnv, yaml?: string) => {
+    if (yaml !== undefined) writeFileSync(file, yaml);
+    return loadConfigWithSources({
+      file: yaml === undefined ? undefined : file,
+      env: { ...env, OUTRIGGER_APP_ID: 'orders' },
+    });
+  };
+  t.equal(watchWithoutToken(load(injected), injected, noPod), NO_TOKEN, 'the injected variable alone');
   t.equal(
-    problems(() => connectCluster(watching, injected, noPod)),
+    problems(() => connectCluster(load(injected).config, injected, noPod)),
     NO_CLUSTER,
     'which connectCluster would refuse',
   );
 
-  t.equal(watchWithoutToken(watching, undefined, injected, inPod), undefined, 'with the token: the watch');
+  t.equal(watchWithoutToken(load(injected), injected, inPod), undefined, 'with the token: the watch');
+  const withKubeconfig = { ...injected, HOME: home };
+  t.equal(watchWithoutToken(load(withKubeconfig), withKubeconfig, noPod), undefined, 'with a kubeconfig: the watch');
+  const outside = { HOME: nowhere, OUTRIGGER_KUBERNETES: 'true' };
   t.equal(
-    watchWithoutToken(watching, undefined, { ...injected, HOME: home }, noPod),
-    undefined,
-    'with a kubeconfig: the watch',
-  );
-  t.equal(
-    watchWithoutToken(watching, undefined, { HOME: nowhere, OUTRIGGER_KUBERNETES: 'true' }, noPod),
+    watchWithoutToken(load(outside), outside, noPod),
     undefined,
     'outside a pod (no KUBERNETES_SERVICE_HOST): strict, as the variable was set by hand',
   );
+  t.equal(watchWithoutToken(load(podEnv), podEnv, noPod), undefined, 'no watch asked for');
+
+  const asks = 'kubernetes: { watch: true }\n';
+  t.equal(watchWithoutToken(load(injected, asks), injected, noPod), undefined, 'the file asks for it: strict');
+  t.equal(watchWithoutToken(load(podEnv, asks), podEnv, noPod), undefined, 'the file alone asks for it: strict');
   t.equal(
-    watchWithoutToken(parseConfig({ appId: 'orders' }), undefined, injected, noPod),
-    undefined,
-    'no watch asked for',
+    watchWithoutToken(load(injected, 'kubernetes: { namespace: shop }\n'), injected, noPod),
+    NO_TOKEN,
+    'a file that does not ask for it',
   );
-  const file = join(dir, 'outrigger.yaml');
-  writeFileSync(file, 'appId: orders\nkubernetes: { watch: true }\n');
-  t.equal(watchWithoutToken(watching, file, injected, noPod), undefined, 'the file asks for it: strict');
-  writeFileSync(file, 'appId: orders\nkubernetes: { namespace: shop }\n');
-  t.equal(watchWithoutToken(watching, file, injected, noPod), NO_TOKEN, 'a file that does not ask for it');
+  t.equal(
+    watchWithoutToken(load(injected, 'kubernetes: { watch: false }\n'), injected, noPod),
+    NO_TOKEN,
+    'a file that says false, which the variable overrides',
+  );
 });

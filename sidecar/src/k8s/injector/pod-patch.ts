@@ -46,9 +46,7 @@ export function podPatch(pod: Pod, settings: InjectionSettings, config: Injector
   else add(`/metadata/annotations/${pointer(ANNOTATIONS.injected)}`, VERSION);
 
   // First, so it is running before the app's own init containers, which may publish through it.
-  const sidecar = sidecarContainer(settings, config, {
-    serviceAccountToken: pod.spec.automountServiceAccountToken !== false,
-  });
+  const sidecar = sidecarContainer(settings, config);
   if (pod.spec.initContainers === undefined) add('/spec/initContainers', [sidecar]);
   else add('/spec/initContainers/0', sidecar);
 

@@ -27,7 +27,6 @@ export const PodSchema = z.looseObject({
     initContainers: z.array(ContainerSchema).optional(),
     volumes: z.array(z.looseObject({ name: z.string() })).optional(),
     hostNetwork: z.boolean().optional(),
-    automountServiceAccountToken: z.boolean().optional(),
   }),
 });
 

@@ -30,17 +30,7 @@ export const INJECTED_ENV = [
 
 type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> };
 
-/** What the sidecar can do in its pod, beyond the settings. */
-export interface PodTraits {
-  /** The pod mounts the ServiceAccount token (automountServiceAccountToken is not false): the watch can run. */
-  serviceAccountToken: boolean;
-}
-
-export function sidecarContainer(
-  settings: InjectionSettings,
-  config: InjectorConfig,
-  traits: PodTraits = { serviceAccountToken: true },
-): Record<string, unknown> {
+export function sidecarContainer(settings: InjectionSettings, config: InjectorConfig): Record<string, unknown> {
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: PORT_NAMES.ops, scheme: 'HTTP' },
     periodSeconds,
@@ -58,7 +48,7 @@ export function sidecarContainer(
       { name: PORT_NAMES.http, containerPort: config.httpPort, protocol: 'TCP' },
       { name: PORT_NAMES.ops, containerPort: config.opsPort, protocol: 'TCP' },
     ],
-    env: sidecarEnv(settings, config, traits),
+    env: sidecarEnv(settings, config),
     resources: settings.resources,
     // Started = listening: the app containers start then. Readiness also waits for the broker and the app's
     // health, which a startup probe must not, since the app only starts after it succeeds.
@@ -81,7 +71,7 @@ export function sidecarContainer(
   };
 }
 
-function sidecarEnv(settings: InjectionSettings, config: InjectorConfig, traits: PodTraits): EnvVar[] {
+function sidecarEnv(settings: InjectionSettings, config: InjectorConfig): EnvVar[] {
   const fieldRef = (fieldPath: string) => ({ fieldRef: { apiVersion: 'v1', fieldPath } });
   const env: EnvVar[] = [{ name: 'OUTRIGGER_APP_ID', value: settings.appId }];
   if (settings.appPort !== undefined) env.push({ name: 'OUTRIGGER_APP_PORT', value: String(settings.appPort) });
@@ -89,10 +79,10 @@ function sidecarEnv(settings: InjectionSettings, config: InjectorConfig, traits:
     { name: 'OUTRIGGER_LOG_LEVEL', value: settings.logLevel },
     { name: 'OUTRIGGER_HTTP_PORT', value: String(config.httpPort) },
     { name: 'OUTRIGGER_OPS_PORT', value: String(config.opsPort) },
-  );
-  // Without the token there is nothing to watch with; the sidecar's own file may still ask (and then fails).
-  if (traits.serviceAccountToken) env.push({ name: 'OUTRIGGER_KUBERNETES', value: 'true' });
-  env.push(
+    // In every pod: whether it has a ServiceAccount token only shows in the running container (the
+    // ServiceAccount's own automount setting is not in the pod), where the sidecar does without the watch
+    // when there is none (k8s/cluster.ts, watchWithoutToken).
+    { name: 'OUTRIGGER_KUBERNETES', value: 'true' },
     { name: 'OUTRIGGER_NAMESPACE', valueFrom: fieldRef('metadata.namespace') },
     // The trace resource's k8s.pod.name (telemetry/tracing-sdk.ts): which replica made a span.
     { name: 'OUTRIGGER_POD_NAME', valueFrom: fieldRef('metadata.name') },
