@@ -1,32 +1,25 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the build_* functions are called through run
 # Builds the pieces of a real Kubernetes control plane for tests into
 # .tools/bin (git-ignored): kube-apiserver, from the Go module proxy, and kine,
-# which serves the etcd API from sqlite so no etcd is needed. A stamp
-# .tools/bin/.NAME.version per binary skips what is already built; the user's
-# default Go caches make a fresh clone on the same machine only link.
+# which serves the etcd API from sqlite so no etcd is needed; see go-tools.sh
+# for the stamps, the lock and the Go caches.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../versions.env
 source "$root/scripts/versions.env"
-bin="$root/.tools/bin"
+# shellcheck source=SCRIPTDIR/go-tools.sh
+source "$root/scripts/bootstrap/go-tools.sh"
 work="$root/.tools/build/kube-apiserver"
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "bootstrap: 'go' is not on PATH; Go >= 1.26 is needed to build kube-apiserver $KUBERNETES_VERSION and kine $KINE_VERSION" >&2
-  exit 1
-fi
+need_go "kube-apiserver $KUBERNETES_VERSION and kine $KINE_VERSION"
 case "$KUBERNETES_VERSION" in
   v1.*.*) ;;
   *) echo "bootstrap: KUBERNETES_VERSION='$KUBERNETES_VERSION' in scripts/versions.env is not v1.MINOR.PATCH" >&2; exit 1 ;;
 esac
 # Staging modules (k8s.io/api, k8s.io/apiserver, ...) are released as v0.MINOR.PATCH.
 staging_version="v0.${KUBERNETES_VERSION#v1.}"
-
-mkdir -p "$bin"
-# The same lock as tools.sh: two heavy Go builds at once only thrash 2 cores.
-exec 9>"$bin/.lock"
-flock 9
-
-up_to_date() { [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ] && [ -x "$bin/$1" ]; }
+lock_bin
 
 # k8s.io/kubernetes is not meant to be depended on: its go.mod requires every
 # staging module at v0.0.0 and replaces it with a directory of its own tree.
@@ -80,35 +73,14 @@ build_kube_apiserver() {
   mv -f "$bin/kube-apiserver.partial" "$bin/kube-apiserver"
 }
 
-# kine's main package is the module root. CGO off selects its pure-Go sqlite
-# driver (modernc.org/sqlite): no C compiler needed, and fast enough for tests.
-# It runs in a subshell of its own (see run), so the EXIT trap cleans up.
+# kine's main package is the module root. go_install builds with CGO off, which
+# selects kine's pure-Go sqlite driver (modernc.org/sqlite): no C compiler
+# needed, and fast enough for tests.
 build_kine() {
-  tmp=$(mktemp -d "$bin/.build-kine.XXXXXX") || return
-  trap 'rm -rf "$tmp"' EXIT
-  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION" \
-    "github.com/k3s-io/kine@$KINE_VERSION" || return
-  mv -f "$tmp/kine" "$bin/kine"
+  go_install kine "$KINE_VERSION" "-s -w -X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION" \
+    github.com/k3s-io/kine=kine
 }
 
-# run NAME VERSION: builds one binary, output shown only on failure, then
-# stamps it (last, so an interrupted build is redone next time).
-failed=0
-run() {
-  local name=$1 version=$2 log="$bin/.build-$1.log" start=$SECONDS
-  echo "bootstrap: building $name $version into .tools/bin"
-  if ( "build_${name//-/_}" ) >"$log" 2>&1; then
-    echo "$version" >"$bin/.$name.version"
-    rm -f "$log"
-    echo "bootstrap: built $name $version in $((SECONDS - start)) s"
-  else
-    cat "$log" >&2
-    echo "bootstrap: building $name $version failed (go output above, kept in ${log#"$root"/})" >&2
-    failed=1
-  fi
-}
-
-up_to_date kine "$KINE_VERSION" || run kine "$KINE_VERSION"
-up_to_date kube-apiserver "$KUBERNETES_VERSION" || run kube-apiserver "$KUBERNETES_VERSION"
+up_to_date kine "$KINE_VERSION" kine || run kine "$KINE_VERSION" build_kine
+up_to_date kube-apiserver "$KUBERNETES_VERSION" kube-apiserver || run kube-apiserver "$KUBERNETES_VERSION" build_kube_apiserver
 exit "$failed"
