@@ -79,11 +79,15 @@ export class Sidecar {
   /**
    * Throws a ConfigError when a target's secret header cannot be resolved, or
    * kubernetes.watch is on without a cluster to watch (before anything starts).
+   * `file` is the configuration file `config` was loaded from, if any: problems with its settings name it.
    */
-  static async create(config: Config, options: { logger?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<Sidecar> {
+  static async create(
+    config: Config,
+    options: { logger?: Logger; env?: NodeJS.ProcessEnv; file?: string | undefined } = {},
+  ): Promise<Sidecar> {
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });
-    const outbound = Outbound.create(config.targets, { metrics, logger, env: options.env });
+    const outbound = Outbound.create(config.targets, { metrics, logger, env: options.env }, options.file);
     const readiness = new Readiness();
     const broker = new RabbitBroker({
       url: config.broker.url,

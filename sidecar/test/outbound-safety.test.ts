@@ -193,7 +193,7 @@ t.test('secret headers are added over the app, never echoed, and a rotated file 
   t.equal(upstream.hits[1]?.headers['x-api-key'], 'key-two', 'the rotated value');
 });
 
-t.test('a missing secret is a configuration error at startup', async (t) => {
+t.test('a missing secret is a configuration error at startup, naming the file and the field', async (t) => {
   const config = configFile(t, {
     appId: 'outbound',
     targets: [
@@ -208,11 +208,12 @@ t.test('a missing secret is a configuration error at startup', async (t) => {
   const cli = runCli(t, ['sidecar', '--config', config]);
   const exit = await cli.exited;
   t.equal(exit.code, 2);
-  t.match(
+  // One line each, starting with the file as every other problem with it does.
+  t.equal(
     cli.stderr(),
-    /targets\[0\]\.headers\.authorization\.secretEnv: the environment variable NOT_SET_ANYWHERE is not set/,
+    `outrigger: ${config}: targets[0].headers.authorization.secretEnv: the environment variable NOT_SET_ANYWHERE is not set\n` +
+      `outrigger: ${config}: targets[1].headers.x-key.secretFile: cannot read /nonexistent/key (ENOENT)\n`,
   );
-  t.match(cli.stderr(), /targets\[1\]\.headers\.x-key\.secretFile: cannot read \/nonexistent\/key \(ENOENT\)/);
 });
 
 t.test('outrigger-api-token guards outbound routes too', async (t) => {

@@ -23,10 +23,15 @@ export function parseCommandArgs(args: string[], allowPositionals: boolean) {
   }
 }
 
-/** The configuration (and which settings the environment set), or undefined after printing why it is not valid. */
-export function loadConfigOrReport(file: string | undefined): LoadedConfig | undefined {
+/** The configuration as loaded, and the file it came from (if any): the problems found while starting name it too. */
+export interface StartupConfig extends LoadedConfig {
+  file: string | undefined;
+}
+
+/** The configuration (which settings the environment set, the file), or undefined after printing why it is not valid. */
+export function loadConfigOrReport(file: string | undefined): StartupConfig | undefined {
   try {
-    return loadConfigWithSources({ file });
+    return { ...loadConfigWithSources({ file }), file };
   } catch (error) {
     if (!isConfigError(error)) throw error;
     reportProblems(error.problems);
@@ -46,10 +51,10 @@ export interface RunningSidecar {
  * Tracing from the OTEL_* variables, registered before the sidecar takes a
  * request, then the sidecar, listening. When it cannot start, the exit code
  * instead (said on stderr; everything stopped again): 2 for configuration it
- * could only judge while starting (the Kubernetes settings), 1 when it could not listen.
+ * could only judge while starting (secret headers, the Kubernetes settings), 1 when it could not listen.
  */
-export async function startSidecarProcess(loaded: LoadedConfig): Promise<RunningSidecar | 1 | 2> {
-  const { config } = loaded;
+export async function startSidecarProcess(loaded: StartupConfig): Promise<RunningSidecar | 1 | 2> {
+  const { config, file } = loaded;
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
   let sidecar: Sidecar;
@@ -59,7 +64,7 @@ export async function startSidecarProcess(loaded: LoadedConfig): Promise<Running
     withoutWatch = watchWithoutToken(loaded);
     const watched =
       withoutWatch === undefined ? config : { ...config, kubernetes: { ...config.kubernetes, watch: false } };
-    sidecar = await Sidecar.create(watched, { logger });
+    sidecar = await Sidecar.create(watched, { logger, file });
   } catch (error) {
     await tracing.shutdown();
     if (!isConfigError(error)) throw error;

@@ -42,11 +42,18 @@ export class Outbound {
     deps.metrics.onScrape(() => this.refreshGauges());
   }
 
-  /** Throws a ConfigError listing every configured header that cannot be resolved. */
-  static create(targets: readonly Target[], deps: OutboundDeps): Outbound {
+  /**
+   * Throws a ConfigError listing every configured header that cannot be
+   * resolved; each problem starts with `file` (the configuration file the
+   * targets were read from, if any), as the loader's own problems do.
+   */
+  static create(targets: readonly Target[], deps: OutboundDeps, file?: string): Outbound {
     const outbound = new Outbound(deps);
     const problems = outbound.apply(targets.map((target, index) => ({ target, field: `targets[${index}]` })));
-    if (problems.size > 0) throw new ConfigError([...problems.values()].flat());
+    if (problems.size > 0) {
+      const lines = [...problems.values()].flat();
+      throw new ConfigError(file === undefined ? lines : lines.map((line) => `${file}: ${line}`));
+    }
     return outbound;
   }
 
