@@ -175,6 +175,26 @@ t.test('each field names itself when it is wrong', async (t) => {
       'targets[0].bulkhead.maxConcurrent: expected a positive integer',
     ],
     [
+      { ...base, targets: [{ name: 'p', baseUrl: 'http://x', tls: { caFile: '/ca.pem' } }] },
+      'targets[0].tls: only for an https:// baseUrl',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'https://x', tls: { certFile: '/tls.crt' } }] },
+      'targets[0].tls: set certFile and keyFile together',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'https://x', tls: { serverName: '10.0.0.1' } }] },
+      'targets[0].tls.serverName: expected a DNS name, not an IP address',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'https://x', tls: { serverName: 'a..b' } }] },
+      'targets[0].tls.serverName: expected a DNS name',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'https://x', tls: { insecure: true } }] },
+      'targets[0].tls: unknown field "insecure"',
+    ],
+    [
       {
         ...base,
         targets: [

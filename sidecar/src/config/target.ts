@@ -69,8 +69,32 @@ export type CircuitBreaker =
       halfOpenAfter: number;
     };
 
-/** An outbound target; the CRD's spec is the same without `name`. */
-export const TargetSchema = z.strictObject({
+/** A DNS name; no lookahead for its length, as the CRD's copy of the pattern is checked by Go's RE2. */
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const pemFile = (what: string) => z.string().min(1, { error: 'expected a file path' }).optional().describe(what);
+
+/** TLS towards an https:// target: whom to trust, the client certificate to show, the name to check. */
+const TargetTlsSchema = z
+  .strictObject({
+    caFile: pemFile(
+      "PEM file of the CA certificates to trust instead of Node.js's public ones (a private or internal CA)",
+    ),
+    certFile: pemFile('PEM file of the client certificate (and its chain), for mutual TLS; with keyFile'),
+    keyFile: pemFile("PEM file of the client certificate's private key (not encrypted); with certFile"),
+    serverName: z
+      .string()
+      .max(253, { error: 'expected a DNS name' })
+      .regex(DNS_NAME, { error: 'expected a DNS name' })
+      .refine((name) => !/^[0-9.]+$/.test(name), { error: 'expected a DNS name, not an IP address' })
+      .optional()
+      .describe("The name sent as SNI and checked against the target's certificate. Default: baseUrl's host"),
+  })
+  .refine((tls) => (tls.certFile === undefined) === (tls.keyFile === undefined), {
+    error: 'set certFile and keyFile together',
+  });
+
+/** An outbound target's fields; the CRD's spec is the same without `name` (k8s/resources.ts). */
+export const TargetFields = z.strictObject({
   name: name(),
   baseUrl: z
     .url({ protocol: /^https?$/, error: 'expected an absolute http:// or https:// URL' })
@@ -84,6 +108,16 @@ export const TargetSchema = z.strictObject({
     .prefault({}),
   headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), HeaderValue).default({}),
   followRedirects: z.boolean().default(false).describe('Follow redirects that stay on the target origin'),
+  tls: TargetTlsSchema.optional().describe('TLS settings for an https:// baseUrl'),
 });
+
+/** What one field cannot say: TLS settings only mean something for an https:// target. */
+export function checkTarget(target: { baseUrl: string; tls?: unknown }, ctx: z.RefinementCtx): void {
+  if (target.tls !== undefined && URL.parse(target.baseUrl)?.protocol === 'http:') {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'only for an https:// baseUrl' });
+  }
+}
+
+export const TargetSchema = TargetFields.superRefine(checkTarget);
 
 export type TargetInput = z.input<typeof TargetSchema>;

@@ -3,7 +3,7 @@
 // taken from metadata.name, validated by the very schemas the file is.
 import { appId } from '../config/fields.ts';
 import { checkSubscription, SubscriptionFields } from '../config/subscription.ts';
-import { TargetSchema } from '../config/target.ts';
+import { checkTarget, TargetFields } from '../config/target.ts';
 
 export const GROUP = 'outrigger.dev';
 export const VERSION = 'v1alpha1';
@@ -14,7 +14,7 @@ export const SubscriptionSpecSchema = SubscriptionFields.omit({ name: true })
   .extend(scoped)
   .superRefine(checkSubscription);
 
-export const OutboundTargetSpecSchema = TargetSchema.omit({ name: true }).extend(scoped);
+export const OutboundTargetSpecSchema = TargetFields.omit({ name: true }).extend(scoped).superRefine(checkTarget);
 
 /** What the API server and the sidecar call each kind. */
 export const KINDS = {

@@ -34,6 +34,18 @@ const CONNECT = new Set([
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
+/** OpenSSL's verification codes that name neither a CERT nor a CRL (Node passes them on as error codes). */
+const TLS_VERIFY = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+]);
+/** The TLS handshake failed: the target's certificate was not trusted, or it refused ours. */
+const isTls = (code: string) =>
+  TLS_VERIFY.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|CRL/.test(code);
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const ABORTED = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
@@ -44,7 +56,7 @@ export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
 }
 
 function failureKind(code: string): FailureKind {
-  if (CONNECT.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT')) return 'connect-error';
+  if (CONNECT.has(code) || isTls(code)) return 'connect-error';
   if (RESET.has(code)) return 'reset';
   if (TIMEOUT.has(code)) return 'timeout';
   if (ABORTED.has(code) || code === 'AbortError') return 'aborted';
@@ -65,7 +77,7 @@ export function describeFailure(result: AttemptResult & { kind: 'failure' }, tim
     case 'timeout':
       return `no answer within ${timeoutMs} ms`;
     case 'connect-error':
-      return `could not connect (${result.code})`;
+      return isTls(result.code) ? `the TLS handshake failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':
       return `the connection was reset or closed (${result.code})`;
     default:

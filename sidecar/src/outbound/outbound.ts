@@ -9,6 +9,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { type CircuitStateName, TargetClient } from './target-client.ts';
 import { TargetHeaders } from './target-headers.ts';
+import { TargetTls } from './target-tls.ts';
 
 export interface OutboundDeps {
   metrics: Metrics;
@@ -73,19 +74,20 @@ export class Outbound {
     for (const { target, field } of sources) {
       const current = this.targets.get(target.name);
       if (current !== undefined && JSON.stringify(current.target) === JSON.stringify(target)) continue;
+      const { logger, metrics } = this.deps;
       const onReadError = (header: string, code: string) =>
-        this.deps.logger.warn(
-          { target: target.name, header, code },
-          'cannot read a secret header file; keeping its last value',
-        );
-      const { headers, problems: found } = TargetHeaders.resolve(target, field, this.deps.env, onReadError);
-      if (found !== undefined) {
+        logger.warn({ target: target.name, header, code }, 'cannot read a secret header file; keeping its last value');
+      const onTlsError = (setting: string, problem: string) =>
+        logger.warn({ target: target.name, setting, problem }, 'cannot use a rotated TLS file; keeping the last ones');
+      const resolved = TargetHeaders.resolve(target, field, this.deps.env, onReadError);
+      const { tls, problems: tlsProblems = [] } = TargetTls.resolve(target, field, onTlsError);
+      const found = [...(resolved.problems ?? []), ...tlsProblems];
+      if (resolved.headers === undefined || found.length > 0) {
         problems.set(target.name, found);
         continue;
       }
       if (current !== undefined) this.retire(current);
-      const { metrics, logger } = this.deps;
-      this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers }));
+      this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers: resolved.headers, tls }));
     }
     return problems;
   }

@@ -23,7 +23,7 @@ import {
   isBrokenCircuitError,
   SamplingBreaker,
 } from 'cockatiel';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { isProblemError, ProblemError } from '../api/problems.ts';
 import type { Target } from '../config/schema.ts';
 import type { CircuitBreaker } from '../config/target.ts';
@@ -48,6 +48,7 @@ import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-b
 import { RetryBudget } from './retry-budget.ts';
 import type { TargetHeaders } from './target-headers.ts';
 import { basePathOf, type PathCheck, redirectPath, upstreamPath } from './target-path.ts';
+import type { TargetTls } from './target-tls.ts';
 
 /** RFC 9110 §9.2.2; TRACE is not routed at all (it would echo the secret headers). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -83,6 +84,8 @@ export interface TargetClientDeps {
   metrics: Metrics;
   logger: Logger;
   headers: TargetHeaders;
+  /** An https:// target's TLS settings, when it has any. */
+  tls?: TargetTls | undefined;
 }
 
 const OPEN = Symbol('circuit open');
@@ -96,6 +99,8 @@ export class TargetClient {
   private readonly host: string;
   private readonly peer: HttpPeer;
   private readonly pool: Pool;
+  /** The name TLS asks for and checks, when `tls.serverName` sets one. */
+  private readonly servername: string | undefined;
   private readonly bulkhead: Bulkhead;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly budget: RetryBudget;
@@ -121,10 +126,11 @@ export class TargetClient {
       connections: target.bulkhead.maxConcurrent,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connect: { timeout: target.timeout },
+      connect: deps.tls?.connector ?? { timeout: target.timeout },
       headersTimeout: target.timeout,
       bodyTimeout: target.timeout,
     });
+    this.servername = deps.tls?.serverName;
     this.bulkhead = new Bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
     this.breaker = circuitBreaker(
       handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
@@ -347,7 +353,7 @@ export class TargetClient {
     try {
       result = this.target.followRedirects
         ? await this.followRedirects(call.method, call.path, headers, body, call.hangup)
-        : await exchange(this.pool, { method: call.method, path: call.path, headers, body: onWire(body) }, call.hangup);
+        : await exchange(this.pool, this.request(call.method, call.path, headers, body), call.hangup);
     } catch (error) {
       result = failureOf(error);
     }
@@ -364,6 +370,19 @@ export class TargetClient {
     return result;
   }
 
+  private request(method: string, path: string, headers: HeaderMap, body: RequestBody): Dispatcher.DispatchOptions {
+    // Without a servername of its own, undici takes the host header's for TLS, over the connector's
+    // (read by undici's Request, missing from its DispatchOptions type).
+    const options: Dispatcher.DispatchOptions & { servername?: string | undefined } = {
+      method,
+      path,
+      headers,
+      body: onWire(body),
+      servername: this.servername,
+    };
+    return options;
+  }
+
   /** The request, following same-target redirects (the target allows it). */
   private async followRedirects(
     method: string,
@@ -373,7 +392,7 @@ export class TargetClient {
     hangup: Hangup,
   ): Promise<AttemptResult> {
     for (let hops = 0; ; hops++) {
-      const response = await exchange(this.pool, { method, path, headers, body: onWire(body) }, hangup);
+      const response = await exchange(this.pool, this.request(method, path, headers, body), hangup);
       if (!REDIRECTS.has(response.status) || hops >= MAX_REDIRECTS) return response;
       const location = response.headers.location;
       const next = typeof location === 'string' ? redirectPath(this.base, this.basePath, path, location) : undefined;

@@ -1,0 +1,224 @@
+// Outbound calls to https:// targets, against a real TLS server with
+// certificates from a CA of the test's own (openssl): trusting a private CA
+// (tls.caFile), mutual TLS (certFile, keyFile), another name to check
+// (serverName), a rotated client certificate picked up without a restart, and
+// TLS files that are missing or wrong refused at startup, naming the field.
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import t, { type Test } from 'tap';
+import { isConfigError, parseConfig } from '../src/config/load.ts';
+import type { TargetInput } from '../src/config/target.ts';
+import { Sidecar } from '../src/sidecar.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
+import { issueCertificate } from './support/certificates.ts';
+import { BROKER_URL, startInProcess } from './support/in-process.ts';
+import { apiClient } from './support/upstream.ts';
+import { until } from './support/wait.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'outrigger-tls-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const ca = await issueCertificate(dir, 'ca', '/CN=Outrigger test CA', [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign',
+]);
+const otherCa = await issueCertificate(dir, 'other-ca', '/CN=Another CA', [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign',
+]);
+const leaf = ['basicConstraints=CA:FALSE'];
+const serverLeaf = (names: string) => [...leaf, 'extendedKeyUsage=serverAuth', `subjectAltName=${names}`];
+const clientLeaf = [...leaf, 'extendedKeyUsage=clientAuth'];
+const signed = {
+  /** For the name and the address the tests call. */
+  server: await issueCertificate(
+    dir,
+    'server',
+    '/CN=api.test.example',
+    serverLeaf('DNS:api.test.example,IP:127.0.0.1'),
+    'ca',
+  ),
+  /** For the name only. */
+  named: await issueCertificate(dir, 'named', '/CN=api.test.example', serverLeaf('DNS:api.test.example'), 'ca'),
+};
+const client1 = await issueCertificate(dir, 'client-1', '/CN=client-1', clientLeaf, 'ca');
+const client2 = await issueCertificate(dir, 'client-2', '/CN=client-2', clientLeaf, 'ca');
+
+/** What the TLS server saw of each request: the SNI name, the client certificate's CN, the host header. */
+interface Seen {
+  servername: string | false | null;
+  client: string | string[] | undefined;
+  host: string | undefined;
+}
+
+async function startTlsUpstream(
+  t: Test,
+  certificate: { certPem: string; keyPem: string },
+  { requireClient = false, closeEach = false } = {},
+): Promise<{ port: number; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const upstream: Server = createServer(
+    {
+      cert: certificate.certPem,
+      key: certificate.keyPem,
+      // The CA that clients' certificates must chain to (a server with `ca` would also send it in its own chain).
+      ...(requireClient ? { ca: ca.certPem } : {}),
+      requestCert: requireClient,
+      rejectUnauthorized: requireClient,
+    },
+    (request, response) => {
+      const socket = request.socket as TLSSocket;
+      const peer = socket.getPeerCertificate();
+      seen.push({ servername: socket.servername, client: peer?.subject?.CN, host: request.headers.host });
+      request.resume();
+      response.writeHead(200, { 'content-type': 'text/plain', ...(closeEach ? { connection: 'close' } : {}) });
+      response.end('over TLS');
+    },
+  );
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+  return { port: (upstream.address() as AddressInfo).port, seen };
+}
+
+async function sidecarWith(t: Test, target: Omit<TargetInput, 'name'>) {
+  const { api } = await startInProcess(
+    t,
+    { appId: 'tls', targets: [{ name: 'api', retry: { maxAttempts: 1 }, ...target }] },
+    { waitForBroker: false },
+  );
+  return apiClient(t, api);
+}
+
+t.test('a target signed by a private CA: trusted with tls.caFile, refused without it', async (t) => {
+  const upstream = await startTlsUpstream(t, signed.server);
+  const baseUrl = `https://127.0.0.1:${upstream.port}`;
+
+  const trusting = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const ok = await trusting('/v1/outbound/api/orders');
+  t.equal(ok.status, 200, 'the call goes through over TLS');
+  t.equal(ok.text, 'over TLS');
+
+  const plain = await sidecarWith(t, { baseUrl });
+  const refused = await plain('/v1/outbound/api/orders');
+  t.equal(refused.status, 502, "Node.js's public CAs do not know the private one");
+  t.match(refused.json(), {
+    code: 'UPSTREAM_UNREACHABLE',
+    detail: /the TLS handshake failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
+  });
+
+  const wrongCa = await sidecarWith(t, { baseUrl, tls: { caFile: otherCa.certPath } });
+  t.equal(
+    (await wrongCa('/v1/outbound/api/orders')).status,
+    502,
+    'caFile replaces the trusted CAs: another CA is not enough',
+  );
+  t.equal(upstream.seen.length, 1, 'only the trusted call reached the server');
+});
+
+t.test('mutual TLS: the client certificate from certFile and keyFile is shown to the target', async (t) => {
+  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true });
+  const baseUrl = `https://127.0.0.1:${upstream.port}`;
+  const call = await sidecarWith(t, {
+    baseUrl,
+    tls: { caFile: ca.certPath, certFile: client1.certPath, keyFile: client1.keyPath },
+  });
+  t.equal((await call('/v1/outbound/api/orders')).status, 200);
+  t.equal(upstream.seen[0]?.client, 'client-1', 'the target authenticated the client certificate');
+
+  const anonymous = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const refused = await anonymous('/v1/outbound/api/orders');
+  t.equal(refused.status, 502, 'a target that requires a client certificate refuses a call without one');
+  t.equal(refused.json().code, 'UPSTREAM_UNREACHABLE');
+  t.equal(upstream.seen.length, 1);
+});
+
+t.test('tls.serverName: the name sent as SNI and checked, when the URL names an address', async (t) => {
+  const upstream = await startTlsUpstream(t, signed.named);
+  const baseUrl = `https://127.0.0.1:${upstream.port}`;
+  const named = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath, serverName: 'api.test.example' } });
+  t.equal((await named('/v1/outbound/api/orders')).status, 200, 'the certificate matches the configured name');
+  t.same(
+    upstream.seen[0],
+    { servername: 'api.test.example', client: undefined, host: `127.0.0.1:${upstream.port}` },
+    'SNI says the name; the host header stays the URL’s',
+  );
+
+  // With a host name in the URL, undici would take the name from the host header: the configured one wins.
+  const byHostName = await sidecarWith(t, {
+    baseUrl: `https://localhost:${upstream.port}`,
+    tls: { caFile: ca.certPath, serverName: 'api.test.example' },
+  });
+  t.equal((await byHostName('/v1/outbound/api/orders')).status, 200, 'also when the URL names another host');
+  t.same(upstream.seen[1], { servername: 'api.test.example', client: undefined, host: `localhost:${upstream.port}` });
+
+  const unnamed = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const refused = await unnamed('/v1/outbound/api/orders');
+  t.equal(refused.status, 502, 'without it, the certificate (no IP in it) does not match the address');
+  t.match(refused.json(), { detail: /the TLS handshake failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
+});
+
+t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
+  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
+  const mounted = mkdtempSync(join(dir, 'mounted-'));
+  const [cert, key] = [join(mounted, 'tls.crt'), join(mounted, 'tls.key')];
+  copyFileSync(client1.certPath, cert);
+  copyFileSync(client1.keyPath, key);
+  const call = await sidecarWith(t, {
+    baseUrl: `https://127.0.0.1:${upstream.port}`,
+    tls: { caFile: ca.certPath, certFile: cert, keyFile: key },
+  });
+  t.equal((await call('/v1/outbound/api/a')).status, 200);
+  t.equal(upstream.seen[0]?.client, 'client-1');
+
+  // As a Secret volume changes: the new pair replaces the old one.
+  writeFileSync(key, client2.keyPem);
+  writeFileSync(cert, client2.certPem);
+  await until(
+    'a call made with the new certificate',
+    async () => (await call('/v1/outbound/api/b')).status === 200 && upstream.seen.at(-1)?.client === 'client-2',
+    { intervalMs: 250, timeoutMs: 10_000 },
+  );
+  t.ok(
+    upstream.seen.every((seen) => seen.client === 'client-1' || seen.client === 'client-2'),
+    'every call had a valid certificate, the old one until the new one was read',
+  );
+});
+
+t.test('TLS files that are missing or wrong stop the sidecar at startup, naming the field', async (t) => {
+  const notPem = join(dir, 'not.pem');
+  writeFileSync(notPem, 'not a certificate\n');
+  const create = (tls: TargetInput['tls']) =>
+    Sidecar.create(
+      parseConfig({
+        appId: 'tls',
+        broker: { url: BROKER_URL },
+        targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1', tls }],
+      }),
+      { logger: createLogger('silent') },
+    ).then(
+      async (sidecar) => {
+        await sidecar.stop();
+        return [];
+      },
+      (error: unknown) => (isConfigError(error) ? error.problems : Promise.reject(error)),
+    );
+
+  t.same(await create({ caFile: join(dir, 'missing.pem') }), [
+    `targets[0].tls.caFile: cannot read ${join(dir, 'missing.pem')} (ENOENT)`,
+  ]);
+  t.same(await create({ caFile: notPem }), [`targets[0].tls.caFile: ${notPem} holds no PEM certificate`]);
+  t.same(await create({ certFile: client1.certPath, keyFile: client2.keyPath }), [
+    `targets[0].tls.keyFile: ${client2.keyPath} is not the private key of certFile`,
+  ]);
+  t.same(await create({ certFile: client1.keyPath, keyFile: client1.keyPath }), [
+    `targets[0].tls.certFile: ${client1.keyPath} holds no PEM certificate`,
+  ]);
+  t.same(await create({ caFile: ca.certPath, certFile: client1.certPath, keyFile: client1.keyPath }), [], 'all good');
+});
