@@ -280,6 +280,49 @@ t.test('a pod without the ServiceAccount token: OUTRIGGER_KUBERNETES all the sam
   );
 });
 
+t.test("outrigger.dev/volume-mounts: the pod's Secret volume, read-only in the sidecar", async (t) => {
+  // The Secret need not exist for the pod to be stored (the kubelet would wait for it).
+  const body = podBody('weather', {
+    'outrigger.dev/inject': 'true',
+    'outrigger.dev/volume-mounts': 'weather-token:/var/run/secrets/weather',
+  });
+  const volumes = [{ name: 'weather-token', secret: { secretName: 'weather-api' } }];
+  await core.createNamespacedPod({ namespace: 'shop', body: { ...body, spec: { containers: [container], volumes } } });
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'weather' });
+  const mounts = sidecarOf(pod)?.volumeMounts ?? [];
+  t.same(
+    mounts.filter((mount) => mount.name === 'weather-token'),
+    [{ name: 'weather-token', mountPath: '/var/run/secrets/weather', readOnly: true }],
+    'mounted once, read-only',
+  );
+  t.ok(
+    mounts.some((mount) => mount.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'),
+    'the ServiceAccount token is still mounted beside it',
+  );
+  t.notOk(
+    pod.spec?.containers[0]?.volumeMounts?.some((mount) => mount.name === 'weather-token'),
+    'the app container is left as it was',
+  );
+  t.same(
+    pod.spec?.volumes?.filter((volume) => volume.name === 'weather-token').map((volume) => volume.secret?.secretName),
+    ['weather-api'],
+    'the volume is not added again',
+  );
+
+  const refused = await refusal(
+    podBody('weather-no-volume', {
+      'outrigger.dev/inject': 'true',
+      'outrigger.dev/volume-mounts': 'weather-token:/var/run/secrets/weather',
+    }),
+  );
+  t.equal(refused.code, 400);
+  // The ServiceAccount admission plugin runs before the webhooks: the pod has its token's volume by then.
+  t.match(
+    refused.message,
+    /^admission webhook "inject\.outrigger\.dev" denied the request: outrigger\.dev\/volume-mounts: "weather-token:\/var\/run\/secrets\/weather" is not valid: the pod has no volume "weather-token" in spec\.volumes \(it declares kube-api-access-\w+\)$/,
+  );
+});
+
 t.test('a pod without the annotation is stored as it was sent', async (t) => {
   await core.createNamespacedPod({ namespace: 'shop', body: podBody('plain', { team: 'payments' }) });
   const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'plain' });
@@ -358,8 +401,15 @@ t.test('reinvoked after a later webhook changed the pod: still one sidecar', asy
     { timeoutMs: 20_000, intervalMs: 100 },
   );
 
-  const body = podBody('reinvoked', { 'outrigger.dev/inject': 'true' });
-  await core.createNamespacedPod({ namespace: 'shop', body: { ...body, metadata: { ...body.metadata, labels } } });
+  const body = podBody('reinvoked', {
+    'outrigger.dev/inject': 'true',
+    'outrigger.dev/volume-mounts': 'weather-token:/var/run/secrets/weather',
+  });
+  const volumes = [{ name: 'weather-token', secret: { secretName: 'weather-api' } }];
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: { metadata: { ...body.metadata, labels }, spec: { containers: [container], volumes } },
+  });
   const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'reinvoked' });
   t.equal(pod.metadata?.labels?.['later-webhook'], 'seen', 'the later webhook changed the pod');
   t.same(
@@ -371,6 +421,11 @@ t.test('reinvoked after a later webhook changed the pod: still one sidecar', asy
     pod.spec?.containers[0]?.env?.filter((variable) => variable.name === 'OUTRIGGER_URL').length,
     1,
     'one OUTRIGGER_URL',
+  );
+  t.same(
+    pod.spec?.initContainers?.[0]?.volumeMounts?.filter((mount) => mount.name === 'weather-token').length,
+    1,
+    'one mount of outrigger.dev/volume-mounts',
   );
   // The log lines come through a pipe: they may still be on their way once the pod exists.
   const reviewsOf = () => injector.logs.filter((line) => line.msg === 'admission review' && line.pod === 'reinvoked');

@@ -18,7 +18,9 @@ export function serviceAccountFiles(dir: string): ServiceAccountFiles {
   return { token: `${dir}/token`, ca: `${dir}/ca.crt`, namespace: `${dir}/namespace` };
 }
 
-export const SERVICE_ACCOUNT = serviceAccountFiles('/var/run/secrets/kubernetes.io/serviceaccount');
+/** Where Kubernetes mounts the token in each container (its ServiceAccount admission plugin). */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const SERVICE_ACCOUNT = serviceAccountFiles(SERVICE_ACCOUNT_DIR);
 
 const problem = (detail: string) =>
   new ConfigError([`kubernetes.watch: cannot use the pod's ServiceAccount (${detail})`]);

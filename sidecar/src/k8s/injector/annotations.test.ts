@@ -127,3 +127,99 @@ t.test('an unknown outrigger.dev/ annotation is a warning (a typo, most likely)'
   ]);
   t.equal('warnings' in result ? result.warnings.length : -1, 1, 'other prefixes are not ours to judge');
 });
+
+t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', async (t) => {
+  const mountsOf = (value: string, volumes = ['weather-token', 'ledger-tls']) =>
+    readSettings(
+      PodSchema.parse({
+        metadata: {
+          name: 'web',
+          annotations: { 'outrigger.dev/inject': 'true', 'outrigger.dev/volume-mounts': value },
+        },
+        spec: {
+          containers: [{ name: 'app', image: 'app:1' }],
+          volumes: volumes.map((name) => ({ name, secret: { secretName: name } })),
+        },
+      }),
+      config,
+    );
+  t.same(settingsOf(mountsOf('weather-token:/var/run/secrets/weather')).volumeMounts, [
+    { volume: 'weather-token', path: '/var/run/secrets/weather' },
+  ]);
+  t.same(
+    settingsOf(mountsOf(' weather-token : /var/run/secrets/weather,\n  ledger-tls:/etc/ledger/tls ')).volumeMounts,
+    [
+      { volume: 'weather-token', path: '/var/run/secrets/weather' },
+      { volume: 'ledger-tls', path: '/etc/ledger/tls' },
+    ],
+    "in the annotation's order; blanks around entries (a folded YAML string) do not matter",
+  );
+  t.same(
+    settingsOf(mountsOf('weather-token:/a,weather-token:/b')).volumeMounts?.map((mount) => mount.path),
+    ['/a', '/b'],
+    'one volume at two paths (Kubernetes allows it)',
+  );
+  t.equal(settingsOf(annotated({})).volumeMounts, undefined, 'none without the annotation');
+
+  const annotation = 'outrigger.dev/volume-mounts';
+  const form = "expected VOLUME:PATH (a volume in the pod's spec.volumes and an absolute path in the sidecar)";
+  const unnormalised = 'is not a normalised path (no ".", ".." or empty segments, no trailing "/")';
+  const own = {
+    tmp: "the sidecar's own mount /tmp, its writable /tmp",
+    config: "the sidecar's own mount /etc/outrigger, its configuration file, from outrigger.dev/config",
+    token: "the sidecar's own mount /var/run/secrets/kubernetes.io/serviceaccount, its ServiceAccount token",
+  };
+  // Each: the value, then the one problem without its "outrigger.dev/volume-mounts: " prefix.
+  for (const [value, expected] of [
+    ['', `"" is not valid: ${form}, separated by commas`],
+    ['weather-token', `"weather-token" is not valid: ${form}`],
+    [':/var/run/secrets/weather', `":/var/run/secrets/weather" is not valid: ${form}`],
+    ['weather-token:', `"weather-token:" is not valid: ${form}`],
+    ['weather-token:/w,', `"weather-token:/w," is not valid: an empty entry (a stray ",")`],
+    [
+      'weather:/var/run/secrets/weather',
+      '"weather:/var/run/secrets/weather" is not valid: the pod has no volume "weather" in spec.volumes ' +
+        '(it declares weather-token, ledger-tls)',
+    ],
+    ['weather-token:w', '"weather-token:w" is not valid: w is not an absolute path'],
+    ['weather-token:/', `"weather-token:/" is not valid: the path may not be /, the sidecar's root`],
+    ...['/var/../w', '/var/./w', '/var//w', '/var/w/', '/var/w/..'].map(
+      (path) => [`weather-token:${path}`, `"weather-token:${path}" is not valid: ${path} ${unnormalised}`] as const,
+    ),
+    ['weather-token:/tmp', `"weather-token:/tmp" is not valid: /tmp overlaps ${own.tmp}`],
+    ['weather-token:/tmp/w', `"weather-token:/tmp/w" is not valid: /tmp/w overlaps ${own.tmp}`],
+    ['weather-token:/etc', `"weather-token:/etc" is not valid: /etc overlaps ${own.config}`],
+    [
+      'weather-token:/etc/outrigger',
+      `"weather-token:/etc/outrigger" is not valid: /etc/outrigger overlaps ${own.config}`,
+    ],
+    [
+      'weather-token:/var/run/secrets/kubernetes.io/serviceaccount',
+      '"weather-token:/var/run/secrets/kubernetes.io/serviceaccount" is not valid: ' +
+        `/var/run/secrets/kubernetes.io/serviceaccount overlaps ${own.token}`,
+    ],
+    [
+      'weather-token:/var/run/secrets',
+      `"weather-token:/var/run/secrets" is not valid: /var/run/secrets overlaps ${own.token}`,
+    ],
+    ['weather-token:/w,ledger-tls:/w', '"ledger-tls:/w" is not valid: /w is mounted twice'],
+    ['weather-token:/w,weather-token:/w', '"weather-token:/w" is not valid: /w is mounted twice'],
+    ['weather-token:/w,ledger-tls:/w/tls', '"ledger-tls:/w/tls" is not valid: /w/tls overlaps "weather-token:/w"'],
+    ['ledger-tls:/w/tls,weather-token:/w', '"weather-token:/w" is not valid: /w overlaps "ledger-tls:/w/tls"'],
+  ] as const) {
+    t.same(problemsOf(mountsOf(value)), [`${annotation}: ${expected}`], JSON.stringify(value));
+  }
+  t.same(
+    problemsOf(mountsOf('weather:/tmp', [])),
+    [
+      `${annotation}: "weather:/tmp" is not valid: the pod has no volume "weather" in spec.volumes (it declares none)`,
+      `${annotation}: "weather:/tmp" is not valid: /tmp overlaps ${own.tmp}`,
+    ],
+    'every problem of an entry, at once',
+  );
+  t.same(
+    problemsOf(mountsOf('weather-token:/var/run/secrets/weather,ledger:/etc/ledger,ledger-tls:etc')).length,
+    2,
+    'each bad entry is reported',
+  );
+});

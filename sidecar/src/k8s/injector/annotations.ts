@@ -8,6 +8,7 @@ import { deriveAppId } from './app-id.ts';
 import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
 import type { Pod } from './pod.ts';
 import { isQuantity, QUANTITY_HINT, requestsOverLimits } from './quantity.ts';
+import { readVolumeMounts, type VolumeMount } from './volume-mounts.ts';
 
 export const ANNOTATIONS = {
   inject: 'outrigger.dev/inject',
@@ -20,6 +21,7 @@ export const ANNOTATIONS = {
   cpuLimit: 'outrigger.dev/cpu-limit',
   memoryRequest: 'outrigger.dev/memory-request',
   memoryLimit: 'outrigger.dev/memory-limit',
+  volumeMounts: 'outrigger.dev/volume-mounts',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
@@ -33,6 +35,8 @@ export interface InjectionSettings {
   /** A ConfigMap in the pod's namespace whose key outrigger.yaml is the sidecar's configuration file. */
   configMap?: string;
   resources: Resources;
+  /** Volumes of the pod mounted read-only into the sidecar. */
+  volumeMounts?: VolumeMount[];
 }
 
 export type SettingsResult = { settings: InjectionSettings; warnings: string[] } | { problems: string[] };
@@ -79,6 +83,11 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
 
   const resources = readResources(annotations, config.resources, bad, problems);
 
+  const mountsText = annotations[ANNOTATIONS.volumeMounts];
+  const volumeMounts =
+    mountsText === undefined ? undefined : readVolumeMounts(ANNOTATIONS.volumeMounts, mountsText, pod);
+  problems.push(...(volumeMounts?.problems ?? []));
+
   if (problems.length > 0) return { problems };
   const warnings = Object.keys(annotations)
     .filter((key) => key.startsWith('outrigger.dev/') && !KNOWN.has(key))
@@ -86,6 +95,7 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   const settings: InjectionSettings = { appId: appId as string, logLevel: logLevel as LogLevel, resources };
   if (appPort !== undefined) settings.appPort = appPort;
   if (configMap !== undefined) settings.configMap = configMap;
+  if (volumeMounts !== undefined) settings.volumeMounts = volumeMounts.mounts;
   return { settings, warnings };
 }
 

@@ -80,6 +80,40 @@ t.test('bad annotations: refused with 400 and a message naming them', async (t) 
   t.match(hostNetwork.response.status?.message, /hostNetwork/);
 });
 
+t.test('volume mounts: in the patch, refused naming the missing volume, never added twice', async (t) => {
+  const mounts = { ...inject, 'outrigger.dev/volume-mounts': 'weather-token:/var/run/secrets/weather' };
+  const volumes = [{ name: 'weather-token', secret: { secretName: 'weather-api' } }];
+  const injected = decide(review(pod(mounts, { volumes })), config);
+  t.equal(injected.result, 'injected');
+  const [sidecar] = patchOf(injected.response.patch).find(
+    (op: { path: string }) => op.path === '/spec/initContainers',
+  ).value;
+  t.same(sidecar.volumeMounts.at(-1), {
+    name: 'weather-token',
+    mountPath: '/var/run/secrets/weather',
+    readOnly: true,
+  });
+
+  const missing = decide(review(pod(mounts)), config);
+  t.equal(missing.result, 'denied');
+  t.same(missing.response, {
+    uid: 'c0ffee',
+    allowed: false,
+    status: {
+      code: 400,
+      message:
+        'outrigger.dev/volume-mounts: "weather-token:/var/run/secrets/weather" is not valid: ' +
+        'the pod has no volume "weather-token" in spec.volumes (it declares none)',
+    },
+  });
+
+  // Reinvoked: the pod already has the sidecar and its mounts, so nothing is added (or checked) again.
+  const again = { name: 'outrigger', image: 'x', volumeMounts: [sidecar.volumeMounts.at(-1)] };
+  const reinvoked = decide(review(pod(mounts, { volumes, initContainers: [again] })), config);
+  t.equal(reinvoked.result, 'skipped');
+  t.same(reinvoked.response, { uid: 'c0ffee', allowed: true });
+});
+
 t.test('an annotated object that is not a pod: refused as an error, no crash', async (t) => {
   const decision = decide(review({ metadata: { annotations: inject }, spec: { containers: 'app' } }), config);
   t.equal(decision.result, 'error');

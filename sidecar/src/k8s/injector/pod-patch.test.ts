@@ -166,6 +166,46 @@ t.test('app port, config, broker Secret and extra env', async (t) => {
   t.same(result.spec.containers[0]?.env, [{ name: 'OUTRIGGER_URL', value: 'http://127.0.0.1:3700' }]);
 });
 
+t.test("volume mounts: the pod's volumes, read-only in the sidecar only", async (t) => {
+  const appMounts = [{ name: 'weather-token', mountPath: '/secrets' }];
+  const result = patched(
+    podOf({
+      initContainers: [{ name: 'migrate', image: 'migrate:1' }],
+      containers: [{ name: 'app', image: 'app:1', volumeMounts: appMounts }],
+      volumes: [
+        { name: 'weather-token', secret: { secretName: 'weather-api' } },
+        { name: 'ledger-tls', secret: { secretName: 'ledger-client' } },
+      ],
+    }),
+    {
+      ...settings,
+      configMap: 'orders-sidecar',
+      volumeMounts: [
+        { volume: 'weather-token', path: '/var/run/secrets/weather' },
+        { volume: 'ledger-tls', path: '/var/run/secrets/ledger' },
+      ],
+    },
+  );
+  const [sidecar, migrate] = result.spec.initContainers as { volumeMounts?: Json[] }[];
+  t.same(
+    sidecar?.volumeMounts,
+    [
+      { name: 'outrigger-tmp', mountPath: '/tmp' },
+      { name: 'outrigger-config', mountPath: '/etc/outrigger', readOnly: true },
+      { name: 'weather-token', mountPath: '/var/run/secrets/weather', readOnly: true },
+      { name: 'ledger-tls', mountPath: '/var/run/secrets/ledger', readOnly: true },
+    ],
+    "after the sidecar's own, in the annotation's order, never writable",
+  );
+  t.same((result.spec.containers[0] as Json).volumeMounts, appMounts, "the app container's mounts stay as they were");
+  t.equal(migrate?.volumeMounts, undefined, "the app's init containers get none");
+  t.same(
+    result.spec.volumes.map((volume) => volume.name),
+    ['weather-token', 'ledger-tls', 'outrigger-tmp', 'outrigger-config'],
+    "the pod's volumes are used, not added again",
+  );
+});
+
 t.test('OUTRIGGER_KUBERNETES in every pod, whether or not it mounts the ServiceAccount token', async (t) => {
   // The pod cannot tell: its ServiceAccount may turn the token off, or the pod may project one itself.
   // The sidecar finds out when it starts, and runs without the watch when there is none (test/kube-no-token).

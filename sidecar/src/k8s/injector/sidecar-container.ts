@@ -2,13 +2,25 @@
 // restartPolicy Always, Kubernetes 1.29+) that starts before the app's init
 // containers and stops after the app, locked down (non-root, read-only root
 // filesystem, no capabilities) with a small writable /tmp.
+import { SERVICE_ACCOUNT_DIR } from '../api/service-account.ts';
 import type { InjectionSettings } from './annotations.ts';
 import type { InjectorConfig } from './injector-config.ts';
 
 export const SIDECAR_NAME = 'outrigger';
+const TMP_DIR = '/tmp';
 const CONFIG_DIR = '/etc/outrigger';
 const CONFIG_KEY = 'outrigger.yaml';
 export const VOLUMES = { tmp: 'outrigger-tmp', config: 'outrigger-config' } as const;
+/**
+ * The sidecar's own mount paths, which a volume of outrigger.dev/volume-mounts may not be mounted on, in or
+ * over. The config path is kept free even without outrigger.dev/config. The token's directory too: the
+ * ServiceAccount admission plugin leaves out the token in a container that mounts something at its path.
+ */
+export const OWN_MOUNT_PATHS: readonly { path: string; what: string }[] = [
+  { path: TMP_DIR, what: 'its writable /tmp' },
+  { path: CONFIG_DIR, what: 'its configuration file, from outrigger.dev/config' },
+  { path: SERVICE_ACCOUNT_DIR, what: 'its ServiceAccount token' },
+];
 /**
  * Prefixed: Services and probes that name a port take a native sidecar's port of that name before the app's,
  * so a plain "http" here would send an app's `targetPort: http` traffic to the sidecar.
@@ -64,8 +76,10 @@ export function sidecarContainer(settings: InjectionSettings, config: InjectorCo
       seccompProfile: { type: 'RuntimeDefault' },
     },
     volumeMounts: [
-      { name: VOLUMES.tmp, mountPath: '/tmp' },
+      { name: VOLUMES.tmp, mountPath: TMP_DIR },
       ...(settings.configMap === undefined ? [] : [{ name: VOLUMES.config, mountPath: CONFIG_DIR, readOnly: true }]),
+      // The pod's own volumes (outrigger.dev/volume-mounts), never writable: files for secret headers and TLS.
+      ...(settings.volumeMounts ?? []).map(({ volume, path }) => ({ name: volume, mountPath: path, readOnly: true })),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };

@@ -1,0 +1,72 @@
+// outrigger.dev/volume-mounts: volumes the pod already declares, mounted into
+// the sidecar ("weather-token:/var/run/secrets/weather,ca:/etc/ca"), so that
+// the files a target reads (secretFile, tls.caFile ...) can come from a Secret.
+// Read-only, always: the sidecar has no business writing to the app's volumes.
+import { posix } from 'node:path';
+import type { Pod } from './pod.ts';
+import { OWN_MOUNT_PATHS } from './sidecar-container.ts';
+
+export interface VolumeMount {
+  /** A volume in the pod's spec.volumes. */
+  volume: string;
+  /** Absolute and normalised. */
+  path: string;
+}
+
+const ENTRY_HINT = "expected VOLUME:PATH (a volume in the pod's spec.volumes and an absolute path in the sidecar)";
+
+/** The mounts in the annotation's order; a problem for each bad entry, naming the annotation and the entry. */
+export function readVolumeMounts(
+  annotation: string,
+  value: string,
+  pod: Pod,
+): { mounts: VolumeMount[]; problems: string[] } {
+  const problems: string[] = [];
+  if (value.trim() === '') {
+    return { mounts: [], problems: [`${annotation}: "" is not valid: ${ENTRY_HINT}, separated by commas`] };
+  }
+  const declared = (pod.spec.volumes ?? []).map((volume) => volume.name);
+  const mounts: (VolumeMount & { entry: string })[] = [];
+  for (const raw of value.split(',')) {
+    const entry = raw.trim();
+    if (entry === '') {
+      problems.push(`${annotation}: ${JSON.stringify(value)} is not valid: an empty entry (a stray ",")`);
+      continue;
+    }
+    const bad = (why: string) => problems.push(`${annotation}: ${JSON.stringify(entry)} is not valid: ${why}`);
+    const colon = entry.indexOf(':');
+    const volume = colon < 0 ? '' : entry.slice(0, colon).trim();
+    const path = colon < 0 ? '' : entry.slice(colon + 1).trim();
+    if (volume === '' || path === '') {
+      bad(ENTRY_HINT);
+      continue;
+    }
+    if (!declared.includes(volume)) {
+      const has = declared.length === 0 ? 'it declares none' : `it declares ${declared.join(', ')}`;
+      bad(`the pod has no volume "${volume}" in spec.volumes (${has})`);
+    }
+    const pathProblem = checkPath(path, mounts);
+    if (pathProblem !== undefined) bad(pathProblem);
+    else mounts.push({ volume, path, entry });
+  }
+  return { mounts: mounts.map(({ volume, path }) => ({ volume, path })), problems };
+}
+
+/** Why the sidecar cannot have a volume at this path, given the annotation's entries before it. */
+function checkPath(path: string, earlier: readonly (VolumeMount & { entry: string })[]): string | undefined {
+  if (!path.startsWith('/')) return `${path} is not an absolute path`;
+  if (path === '/') return "the path may not be /, the sidecar's root";
+  if (posix.normalize(path) !== path || path.endsWith('/')) {
+    return `${path} is not a normalised path (no ".", ".." or empty segments, no trailing "/")`;
+  }
+  // Nested is refused too: a mount inside a read-only volume needs a directory the runtime cannot make there, one
+  // over the sidecar's own would hide them, and /tmp is the sidecar's scratch space.
+  const overlap = (other: string) => path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`);
+  const own = OWN_MOUNT_PATHS.find((mount) => overlap(mount.path));
+  if (own !== undefined) return `${path} overlaps the sidecar's own mount ${own.path}, ${own.what}`;
+  const other = earlier.find((mount) => overlap(mount.path));
+  if (other !== undefined) {
+    return other.path === path ? `${path} is mounted twice` : `${path} overlaps ${JSON.stringify(other.entry)}`;
+  }
+  return undefined;
+}
