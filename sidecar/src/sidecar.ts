@@ -77,7 +77,7 @@ export class Sidecar {
   }
 
   /**
-   * Throws a ConfigError when a target's secret header cannot be resolved, or
+   * Throws a ConfigError when a target's secret header or TLS file cannot be resolved, or
    * kubernetes.watch is on without a cluster to watch (before anything starts).
    * `file` is the configuration file `config` was loaded from, if any: problems with its settings name it.
    */

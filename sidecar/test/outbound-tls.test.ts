@@ -3,7 +3,7 @@
 // (tls.caFile), mutual TLS (certFile, keyFile), another name to check
 // (serverName), a rotated client certificate picked up without a restart, and
 // TLS files that are missing or wrong refused at startup, naming the field.
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,7 +110,7 @@ t.test('a target signed by a private CA: trusted with tls.caFile, refused withou
   t.equal(refused.status, 502, "Node.js's public CAs do not know the private one");
   t.match(refused.json(), {
     code: 'UPSTREAM_UNREACHABLE',
-    detail: /the TLS handshake failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
+    detail: /TLS failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
   });
 
   const wrongCa = await sidecarWith(t, { baseUrl, tls: { caFile: otherCa.certPath } });
@@ -161,34 +161,104 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
   const unnamed = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
   const refused = await unnamed('/v1/outbound/api/orders');
   t.equal(refused.status, 502, 'without it, the certificate (no IP in it) does not match the address');
-  t.match(refused.json(), { detail: /the TLS handshake failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
+  t.match(refused.json(), { detail: /TLS failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
 });
+
+/**
+ * A Secret volume as the kubelet writes it: the files are links into `..data`,
+ * itself a link to a directory of the current version, swapped in one rename.
+ */
+function secretVolume(files: Record<string, string>): { dir: string; update(next: Record<string, string>): void } {
+  const volume = mkdtempSync(join(dir, 'secret-'));
+  let version = 0;
+  const update = (next: Record<string, string>) => {
+    const versionDir = `..${++version}`;
+    mkdirSync(join(volume, versionDir));
+    for (const [name, text] of Object.entries(next)) writeFileSync(join(volume, versionDir, name), text);
+    symlinkSync(versionDir, join(volume, '..data_tmp'));
+    renameSync(join(volume, '..data_tmp'), join(volume, '..data'));
+  };
+  update(files);
+  for (const name of Object.keys(files)) symlinkSync(join('..data', name), join(volume, name));
+  return { dir: volume, update };
+}
+
+/** Calls the target every 50 ms until `done` holds, noting every status. */
+async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
+  const statuses: number[] = [];
+  await until(
+    what,
+    async () => {
+      statuses.push((await call('/v1/outbound/api/again')).status);
+      return done();
+    },
+    { intervalMs: 50, timeoutMs: 10_000 },
+  );
+  return statuses;
+}
 
 t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
-  const mounted = mkdtempSync(join(dir, 'mounted-'));
-  const [cert, key] = [join(mounted, 'tls.crt'), join(mounted, 'tls.key')];
-  copyFileSync(client1.certPath, cert);
-  copyFileSync(client1.keyPath, key);
+  const volume = secretVolume({ 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const call = await sidecarWith(t, {
     baseUrl: `https://127.0.0.1:${upstream.port}`,
-    tls: { caFile: ca.certPath, certFile: cert, keyFile: key },
+    tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
   });
   t.equal((await call('/v1/outbound/api/a')).status, 200);
   t.equal(upstream.seen[0]?.client, 'client-1');
 
-  // As a Secret volume changes: the new pair replaces the old one.
-  writeFileSync(key, client2.keyPem);
-  writeFileSync(cert, client2.certPem);
-  await until(
+  volume.update({ 'tls.crt': client2.certPem, 'tls.key': client2.keyPem });
+  const statuses = await callUntil(
+    call,
     'a call made with the new certificate',
-    async () => (await call('/v1/outbound/api/b')).status === 200 && upstream.seen.at(-1)?.client === 'client-2',
-    { intervalMs: 250, timeoutMs: 10_000 },
+    () => upstream.seen.at(-1)?.client === 'client-2',
   );
   t.ok(
-    upstream.seen.every((seen) => seen.client === 'client-1' || seen.client === 'client-2'),
-    'every call had a valid certificate, the old one until the new one was read',
+    statuses.every((status) => status === 200),
+    'every call succeeded, with the old pair until the new one was read',
   );
+  t.ok(upstream.seen.length >= 3, 'each call made a connection of its own (the upstream closes them)');
+});
+
+t.test('TLS files that turn unusable leave the last good ones in use, with a warning', async (t) => {
+  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
+  const volume = secretVolume({ 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
+  const lines: Record<string, unknown>[] = [];
+  const { api } = await startInProcess(
+    t,
+    {
+      appId: 'tls',
+      targets: [
+        {
+          name: 'api',
+          baseUrl: `https://127.0.0.1:${upstream.port}`,
+          tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
+        },
+      ],
+    },
+    { waitForBroker: false, logger: createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) }) },
+  );
+  const call = apiClient(t, api);
+  t.equal((await call('/v1/outbound/api/a')).status, 200);
+
+  // A key that is not the certificate's: as a half-made rotation would leave them.
+  volume.update({ 'tls.crt': client1.certPem, 'tls.key': client2.keyPem });
+  const statuses = await callUntil(call, 'the warning', () => lines.length > 0);
+  t.ok(
+    statuses.every((status) => status === 200),
+    'calls go on',
+  );
+  t.ok(
+    upstream.seen.every((seen) => seen.client === 'client-1'),
+    'with the last good pair',
+  );
+  t.match(lines[0], {
+    level: 'warn',
+    target: 'api',
+    problem: `keyFile: ${join(volume.dir, 'tls.key')} is not the private key of certFile`,
+    msg: 'cannot use the TLS files as they are now; keeping the last ones',
+  });
+  t.notMatch(JSON.stringify(lines), /PRIVATE KEY/, 'no key material in the log');
 });
 
 t.test('TLS files that are missing or wrong stop the sidecar at startup, naming the field', async (t) => {

@@ -51,7 +51,7 @@ export interface RunningSidecar {
  * Tracing from the OTEL_* variables, registered before the sidecar takes a
  * request, then the sidecar, listening. When it cannot start, the exit code
  * instead (said on stderr; everything stopped again): 2 for configuration it
- * could only judge while starting (secret headers, the Kubernetes settings), 1 when it could not listen.
+ * could only judge while starting (secret headers, TLS files, the Kubernetes settings), 1 when it could not listen.
  */
 export async function startSidecarProcess(loaded: StartupConfig): Promise<RunningSidecar | 1 | 2> {
   const { config, file } = loaded;

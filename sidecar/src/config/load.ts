@@ -62,7 +62,7 @@ export function loadConfigWithSources({ file, env = process.env }: LoadOptions):
   const fromEnv = applyEnv(raw, env);
   const result = ConfigSchema.safeParse(raw, { reportInput: true });
   const prefix = file === undefined ? 'configuration' : file;
-  // Secret headers are resolved (and a missing one refused) once, when the sidecar is created: Outbound.create.
+  // Secret headers and TLS files are resolved (a missing one refused) once, when the sidecar is created: Outbound.create.
   if (result.success) return { config: result.data, fromEnv };
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue, fromEnv)}`));
 }

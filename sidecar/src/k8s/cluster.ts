@@ -39,8 +39,8 @@ function podNamespace(file: string): string | undefined {
 
 /** Why an injected sidecar runs without the watch; the `kubernetes` readiness check says it. */
 export const NO_TOKEN =
-  'not watching: OUTRIGGER_KUBERNETES is true, but the pod has no ServiceAccount token ' +
-  '(automountServiceAccountToken: false) and there is no kubeconfig';
+  'not watching: OUTRIGGER_KUBERNETES is true, but the sidecar has no ServiceAccount token ' +
+  '(automountServiceAccountToken: false, or a token projected into other containers only) and there is no kubeconfig';
 
 /**
  * NO_TOKEN when the watch is on only because OUTRIGGER_KUBERNETES says so (the

@@ -43,7 +43,7 @@ const TLS_VERIFY = new Set([
   'INVALID_PURPOSE',
   'HOSTNAME_MISMATCH',
 ]);
-/** The TLS handshake failed: the target's certificate was not trusted, or it refused ours. */
+/** TLS failed: mostly its handshake (the target's certificate not trusted, or ours refused). */
 const isTls = (code: string) =>
   TLS_VERIFY.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|CRL/.test(code);
 const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
@@ -77,7 +77,7 @@ export function describeFailure(result: AttemptResult & { kind: 'failure' }, tim
     case 'timeout':
       return `no answer within ${timeoutMs} ms`;
     case 'connect-error':
-      return isTls(result.code) ? `the TLS handshake failed (${result.code})` : `could not connect (${result.code})`;
+      return isTls(result.code) ? `TLS failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':
       return `the connection was reset or closed (${result.code})`;
     default:

@@ -44,8 +44,8 @@ export class Outbound {
   }
 
   /**
-   * Throws a ConfigError listing every configured header that cannot be
-   * resolved; each problem starts with `file` (the configuration file the
+   * Throws a ConfigError listing every secret header and TLS file that
+   * cannot be resolved; each problem starts with `file` (the configuration file the
    * targets were read from, if any), as the loader's own problems do.
    */
   static create(targets: readonly Target[], deps: OutboundDeps, file?: string): Outbound {
@@ -62,7 +62,7 @@ export class Outbound {
    * Hot reload: makes `sources` the targets. A changed target gets a new
    * client, so the next call follows the new policy (with a fresh circuit);
    * calls in flight finish on the old one, which closes after them. A target
-   * whose secret headers cannot be resolved is left as it was (or not added);
+   * whose secret headers or TLS files cannot be resolved is left as it was (or not added);
    * its problems come back by name.
    */
   apply(sources: readonly TargetSource[]): Map<string, string[]> {
@@ -77,8 +77,11 @@ export class Outbound {
       const { logger, metrics } = this.deps;
       const onReadError = (header: string, code: string) =>
         logger.warn({ target: target.name, header, code }, 'cannot read a secret header file; keeping its last value');
-      const onTlsError = (setting: string, problem: string) =>
-        logger.warn({ target: target.name, setting, problem }, 'cannot use a rotated TLS file; keeping the last ones');
+      const onTlsError = (problem: string) =>
+        logger.warn(
+          { target: target.name, problem },
+          'cannot use the TLS files as they are now; keeping the last ones',
+        );
       const resolved = TargetHeaders.resolve(target, field, this.deps.env, onReadError);
       const { tls, problems: tlsProblems = [] } = TargetTls.resolve(target, field, onTlsError);
       const found = [...(resolved.problems ?? []), ...tlsProblems];

@@ -1,35 +1,37 @@
 // A target's configured headers ({value}, {secretEnv}, {secretFile}): added by
 // the sidecar to every call, never logged, never echoed. Environment values
-// are read once (they cannot change under a running process); files are read
-// again when older than FILE_TTL_MS, so a rotated Kubernetes secret (its volume
-// is updated in place) is picked up without a restart. Anything missing at
-// startup is a configuration error naming the field (Outbound.create, in outbound.ts).
+// are read once (they cannot change under a running process); files are
+// Refreshed, so a rotated Kubernetes secret is picked up without a restart.
+// Anything missing at startup is a configuration error naming the field
+// (Outbound.create, in outbound.ts).
 import { readFileSync } from 'node:fs';
 import type { Target } from '../config/schema.ts';
 import type { HeaderMap } from './headers.ts';
-
-const FILE_TTL_MS = 2_000;
+import { Refreshed } from './refreshed.ts';
 
 interface FileHeader {
   name: string;
-  path: string;
-  value: string;
-  readAt: number;
+  value: Refreshed<string>;
 }
 
 /** Secret files often end with a newline; a header value cannot hold one. */
 const clean = (text: string) => text.replace(/[\r\n]+$/, '').trim();
 const isValidValue = (value: string) => !/[\r\n\0]/.test(value);
 
+/** The header value in a file, or why there is none (`unusable`, or the read's error code). */
+function readValue(path: string): string {
+  const value = clean(readFileSync(path, 'utf8'));
+  if (value === '' || !isValidValue(value)) throw new Error('unusable');
+  return value;
+}
+
 export class TargetHeaders {
   private readonly fixed: HeaderMap;
   private readonly files: FileHeader[];
-  private readonly onReadError: (name: string, code: string) => void;
 
-  private constructor(fixed: HeaderMap, files: FileHeader[], onReadError: (name: string, code: string) => void) {
+  private constructor(fixed: HeaderMap, files: FileHeader[]) {
     this.fixed = fixed;
     this.files = files;
-    this.onReadError = onReadError;
   }
 
   /** Reads every configured value now; or lists each one that is missing or unusable, naming its field. */
@@ -62,7 +64,12 @@ export class TargetHeaders {
           if (value === '') problems.push(`${at}.secretFile: ${source.secretFile} is empty`);
           else if (!isValidValue(value))
             problems.push(`${at}.secretFile: ${source.secretFile} has a line break inside`);
-          else files.push({ name, path: source.secretFile, value, readAt: Date.now() });
+          else {
+            const { secretFile } = source;
+            const onError = (error: unknown) =>
+              onReadError(name, (error as NodeJS.ErrnoException).code ?? (error as Error).message);
+            files.push({ name, value: new Refreshed(value, () => readValue(secretFile), onError) });
+          }
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? 'error';
           problems.push(`${at}.secretFile: cannot read ${source.secretFile} (${code})`);
@@ -70,28 +77,14 @@ export class TargetHeaders {
       }
     }
     if (problems.length > 0) return { problems };
-    return { headers: new TargetHeaders(fixed, files, onReadError) };
+    return { headers: new TargetHeaders(fixed, files) };
   }
 
   /** The headers to add now; a file that cannot be read keeps its last good value. */
   current(now = Date.now()): HeaderMap {
     if (this.files.length === 0) return this.fixed;
     const headers: HeaderMap = { ...this.fixed };
-    for (const file of this.files) {
-      if (now - file.readAt >= FILE_TTL_MS) this.reread(file, now);
-      headers[file.name] = file.value;
-    }
+    for (const file of this.files) headers[file.name] = file.value.current(now);
     return headers;
-  }
-
-  private reread(file: FileHeader, now: number): void {
-    file.readAt = now;
-    try {
-      const value = clean(readFileSync(file.path, 'utf8'));
-      if (value !== '' && isValidValue(value)) file.value = value;
-      else this.onReadError(file.name, 'unusable');
-    } catch (error) {
-      this.onReadError(file.name, (error as NodeJS.ErrnoException).code ?? 'error');
-    }
   }
 }

@@ -1,28 +1,29 @@
 // A target's TLS settings (`tls`: caFile, certFile, keyFile, serverName), as
 // the connector its pool makes new connections with. The files are read at
 // startup: one missing or unusable is a configuration error naming the field,
-// as for secret headers. Later, a new connection reads them again once they
-// are older than FILE_TTL_MS, so a rotated Kubernetes secret (cert-manager
-// renewing a client certificate, say) is used without a restart; connections
-// already open keep what they were made with. A rotated file that cannot be
-// read or parsed leaves the last good set in use, with a warning.
+// as for secret headers. After that they are Refreshed when a connection is
+// made: a rotated Kubernetes secret (cert-manager renewing a client
+// certificate, say) is used for the next connections without a restart;
+// connections already open keep what they were made with. Files that cannot be
+// read or used leave the last good set in use, with a warning.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { Target } from '../config/schema.ts';
+import { Refreshed } from './refreshed.ts';
 
-const FILE_TTL_MS = 2_000;
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 type Settings = NonNullable<Target['tls']>;
 type FileField = 'caFile' | 'certFile' | 'keyFile';
 const FILE_FIELDS: FileField[] = ['caFile', 'certFile', 'keyFile'];
+type Texts = Partial<Record<FileField, string>>;
 
-/** The files' contents, and the secure context made of them. */
+/** The files' contents, and the connector made of them. */
 interface Loaded {
-  texts: Partial<Record<FileField, string>>;
-  context: SecureContext;
+  texts: Texts;
+  connect: buildConnector.connector;
 }
 
 /** What is wrong with one of the files. */
@@ -31,103 +32,94 @@ interface Problem {
   detail: string;
 }
 
-export class TargetTls {
-  private readonly settings: Settings;
-  private readonly timeoutMs: number;
-  private readonly onReadError: (field: string, problem: string) => void;
-  private loaded: Loaded;
-  private connect: buildConnector.connector;
-  private readAt: number;
+class TlsFilesError extends Error {
+  readonly problems: Problem[];
 
-  private constructor(
-    settings: Settings,
-    timeoutMs: number,
-    loaded: Loaded,
-    onReadError: (field: string, problem: string) => void,
-  ) {
-    this.settings = settings;
-    this.timeoutMs = timeoutMs;
-    this.onReadError = onReadError;
-    this.loaded = loaded;
-    this.connect = this.connectorOf(loaded);
-    this.readAt = Date.now();
+  constructor(problems: Problem[]) {
+    super(problems.map(({ field, detail }) => `${field}: ${detail}`).join('; '));
+    this.problems = problems;
+  }
+}
+
+export class TargetTls {
+  /** The name each request asks the connection for, when `tls.serverName` sets one. */
+  readonly serverName: string | undefined;
+  private readonly loaded: Refreshed<Loaded>;
+
+  private constructor(settings: Settings, timeoutMs: number, first: Loaded, onError: (problem: string) => void) {
+    this.serverName = settings.serverName;
+    const remake = (current: Loaded) => {
+      const texts = readTexts(settings);
+      if (FILE_FIELDS.every((name) => texts[name] === current.texts[name])) return current;
+      try {
+        return loadedOf(settings, texts, timeoutMs);
+      } catch {
+        // Read between the kubelet's updates of certFile and keyFile, perhaps: once more, now.
+        return loadedOf(settings, readTexts(settings), timeoutMs);
+      }
+    };
+    this.loaded = new Refreshed(first, remake, (error) => onError((error as Error).message));
   }
 
-  /** Reads and checks the files now; or lists what is wrong with each, naming its field. Undefined without `tls`. */
+  /** Reads and checks the files now; or lists what is wrong with each, naming its field. Nothing without `tls`. */
   static resolve(
     target: Target,
     /** Where the target is written, for the messages: `targets[2]`, or `spec` for a resource. */
     field: string,
-    onReadError: (field: string, problem: string) => void = () => {},
+    onError: (problem: string) => void = () => {},
   ): { tls?: TargetTls; problems?: never } | { tls?: never; problems: string[] } {
-    if (target.tls === undefined) return {};
-    const loaded = load(target.tls);
-    if ('problems' in loaded) {
-      return { problems: loaded.problems.map((problem) => `${field}.tls.${problem.field}: ${problem.detail}`) };
+    const settings = target.tls;
+    if (settings === undefined) return {};
+    try {
+      const first = loadedOf(settings, readTexts(settings), target.timeout);
+      return { tls: new TargetTls(settings, target.timeout, first, onError) };
+    } catch (error) {
+      if (!(error instanceof TlsFilesError)) throw error;
+      return { problems: error.problems.map(({ field: name, detail }) => `${field}.tls.${name}: ${detail}`) };
     }
-    return { tls: new TargetTls(target.tls, target.timeout, loaded, onReadError) };
   }
 
-  /** What the pool's `connect` option is: a connection with the current files. */
-  readonly connector: buildConnector.connector = (options, callback) => {
-    const now = Date.now();
-    if (now - this.readAt >= FILE_TTL_MS) this.reread(now);
-    return this.connect(options, callback);
-  };
-
-  /** The name each request asks the connection for (undici would otherwise derive it from the host header). */
-  get serverName(): string | undefined {
-    return this.settings.serverName;
-  }
-
-  private reread(now: number): void {
-    this.readAt = now;
-    const loaded = load(this.settings);
-    if ('problems' in loaded) {
-      for (const problem of loaded.problems) this.onReadError(`tls.${problem.field}`, problem.detail);
-      return;
-    }
-    if (FILE_FIELDS.every((name) => loaded.texts[name] === this.loaded.texts[name])) return;
-    this.loaded = loaded;
-    this.connect = this.connectorOf(loaded);
-  }
-
-  private connectorOf(loaded: Loaded): buildConnector.connector {
-    return buildConnector({
-      timeout: this.timeoutMs,
-      secureContext: loaded.context,
-      ...(this.settings.serverName === undefined ? {} : { servername: this.settings.serverName }),
-    });
-  }
+  /** The pool's `connect` option: a connection made with the current files. */
+  readonly connector: buildConnector.connector = (options, callback) =>
+    this.loaded.current().connect(options, callback);
 }
 
-/** The files read and parsed, or what is wrong with each. */
-function load(settings: Settings): Loaded | { problems: Problem[] } {
-  const texts: Loaded['texts'] = {};
+/** Every configured file's text; throws a TlsFilesError naming those that cannot be read. */
+function readTexts(settings: Settings): Texts {
+  const texts: Texts = {};
   const problems: Problem[] = [];
-  for (const name of FILE_FIELDS) {
-    const path = settings[name];
+  for (const field of FILE_FIELDS) {
+    const path = settings[field];
     if (path === undefined) continue;
     try {
-      texts[name] = readFileSync(path, 'utf8');
+      texts[field] = readFileSync(path, 'utf8');
     } catch (error) {
-      problems.push({
-        field: name,
-        detail: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      });
-      continue;
+      problems.push({ field, detail: `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
     }
-    const problem = name === 'keyFile' ? undefined : certificatesProblem(texts[name]);
-    if (problem !== undefined) problems.push({ field: name, detail: `${path} ${problem}` });
   }
-  if (problems.length > 0) return { problems };
+  if (problems.length > 0) throw new TlsFilesError(problems);
+  return texts;
+}
+
+/** The connector for these texts; throws a TlsFilesError when they are not certificates, or not a key pair. */
+function loadedOf(settings: Settings, texts: Texts, timeoutMs: number): Loaded {
+  const problems: Problem[] = [];
+  for (const field of ['caFile', 'certFile'] as const) {
+    const text = texts[field];
+    const problem = text === undefined ? undefined : certificatesProblem(text);
+    if (problem !== undefined) problems.push({ field, detail: `${settings[field]} ${problem}` });
+  }
+  if (problems.length > 0) throw new TlsFilesError(problems);
+  let secureContext: ReturnType<typeof createSecureContext>;
   try {
-    const context = createSecureContext({ ca: texts.caFile, cert: texts.certFile, key: texts.keyFile });
-    return { texts, context };
+    secureContext = createSecureContext({ ca: texts.caFile, cert: texts.certFile, key: texts.keyFile });
   } catch (error) {
-    // The certificates parsed: a key that does not, or that is not the certificate's.
-    return { problems: [{ field: 'keyFile', detail: `${settings.keyFile} ${keyProblem(error)}` }] };
+    // The certificates parsed, so it is the key: one that does not parse, or that is not the certificate's.
+    const field = settings.keyFile === undefined ? 'certFile' : 'keyFile';
+    throw new TlsFilesError([{ field, detail: `${settings[field]} ${keyProblem(error)}` }]);
   }
+  // The name TLS asks for comes with each request (target-client.ts), so it wins over the URL's.
+  return { texts, connect: buildConnector({ timeout: timeoutMs, secureContext }) };
 }
 
 /** Node takes a CA file with no certificate in it and then trusts nothing: say so instead. */
