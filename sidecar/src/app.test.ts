@@ -1,5 +1,6 @@
 // The app API over inject(): problem+json, auth, metadata, OpenAPI.
 import t, { type Test } from 'tap';
+import { requestCheck } from './api/auth.ts';
 import { buildApp } from './app.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
 import { parseConfig } from './config/load.ts';
@@ -35,7 +36,7 @@ async function appWith(input: Partial<ConfigInput> = {}, state = { closing: fals
     metrics,
     subscriptions,
     outbound,
-    isClosing: () => state.closing,
+    checkRequest: requestCheck(config.auth.apiToken, () => state.closing),
   });
   t.teardown(async () => {
     await app.close();

@@ -5,12 +5,11 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { appMetricsRoutes } from './api/app-metrics.ts';
-import { installApiTokenCheck } from './api/auth.ts';
+import type { RequestCheck } from './api/auth.ts';
 import { installProblemHandlers } from './api/errors.ts';
 import { metadataRoutes } from './api/metadata.ts';
 import { openapiRoute } from './api/openapi.ts';
 import { outboundPaths } from './api/outbound-openapi.ts';
-import { ProblemError } from './api/problems.ts';
 import { publishRoutes } from './api/publish.ts';
 import { subscriptionRoutes } from './api/subscriptions.ts';
 import type { Broker } from './broker/broker.ts';
@@ -30,8 +29,8 @@ export interface AppDeps {
   subscriptions: Subscriptions;
   /** The outbound targets (closed by the owner, after the app). */
   outbound: Outbound;
-  /** True once shutdown began: new requests get 503 SHUTTING_DOWN. */
-  isClosing: () => boolean;
+  /** Refuses requests while shutting down, and without the API token (api/auth.ts). */
+  checkRequest: RequestCheck;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -55,11 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installServerSpans(app);
 
   // Callback hooks, not async ones: no promise per request on the hottest path.
-  app.addHook('onRequest', (_request, _reply, done) => {
-    if (deps.isClosing()) done(new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere'));
-    else done();
-  });
-  installApiTokenCheck(app, config.auth.apiToken);
+  app.addHook('onRequest', (request, _reply, done) => done(deps.checkRequest(request.headers)));
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.apiRequestDuration.observe(

@@ -3,7 +3,7 @@
 
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { apiTokenCheck } from './api/auth.ts';
+import { requestCheck } from './api/auth.ts';
 import { outboundProxy } from './api/outbound.ts';
 import { ApiServer } from './api/server.ts';
 import { buildApp } from './app.ts';
@@ -115,22 +115,10 @@ export class Sidecar {
       readiness.register(subscriptions.appHealth.health);
     }
     const lifecycle = { closing: false };
-    const app = await buildApp({
-      config,
-      logger,
-      broker,
-      metrics,
-      subscriptions,
-      outbound,
-      isClosing: () => lifecycle.closing,
-    });
-    const proxy = outboundProxy({
-      outbound,
-      metrics,
-      logger,
-      checkToken: apiTokenCheck(config.auth.apiToken),
-      isClosing: () => lifecycle.closing,
-    });
+    const isClosing = () => lifecycle.closing;
+    const checkRequest = requestCheck(config.auth.apiToken, isClosing);
+    const app = await buildApp({ config, logger, broker, metrics, subscriptions, outbound, checkRequest });
+    const proxy = outboundProxy({ outbound, metrics, logger, checkRequest, isClosing });
     const api = new ApiServer((request, response) => {
       if (!proxy(request, response)) app.routing(request, response);
     });

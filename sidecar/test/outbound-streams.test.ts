@@ -83,7 +83,8 @@ function connections() {
 }
 
 /** Sends `size` bytes with `status` (and `headers`), chunked; the next request gets 200 "after". */
-function firstThen(status: number, headers: Record<string, string>, size: number): UpstreamHandler {
+/** First a `size`-byte answer (with its content-length when `whole`, so the sidecar reads it in one piece), then 'after'. */
+function firstThen(status: number, headers: Record<string, string>, size: number, whole = false): UpstreamHandler {
   let count = 0;
   return (request, response) => {
     request.resume();
@@ -91,7 +92,8 @@ function firstThen(status: number, headers: Record<string, string>, size: number
       response.writeHead(200, { 'content-type': 'text/plain' }).end('after');
       return;
     }
-    response.writeHead(status, { 'content-type': 'text/plain', ...headers });
+    const length = whole ? { 'content-length': String(size) } : {};
+    response.writeHead(status, { 'content-type': 'text/plain', ...headers, ...length });
     writeBytes(response, size);
   };
 }
@@ -113,9 +115,9 @@ const DISCARDS = [
 
 for (const { how, status, headers, target } of DISCARDS) {
   /** A call whose first answer (`size` bytes) is discarded and whose second is 'after'; the upstream's connections. */
-  const afterDiscarding = async (t: Test, size: number) => {
+  const afterDiscarding = async (t: Test, size: number, whole = false) => {
     const seen = connections();
-    const upstream = await startUpstream(t, seen.noting(firstThen(status, headers, size)));
+    const upstream = await startUpstream(t, seen.noting(firstThen(status, headers, size, whole)));
     const { call } = await sidecarWith(t, [
       { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}/base`, ...target },
     ]);
@@ -125,6 +127,14 @@ for (const { how, status, headers, target } of DISCARDS) {
     t.equal(upstream.hits.length, 2);
     return seen;
   };
+
+  t.test(
+    `a discarded (${how}) answer read whole (a short one) leaves its connection for the next request`,
+    async (t) => {
+      const seen = await afterDiscarding(t, 1024, true);
+      t.equal(seen.sockets[1], seen.sockets[0], 'the second request went on the same connection');
+    },
+  );
 
   t.test(`a discarded (${how}) answer up to 128 KiB is read to its end, and its connection used again`, async (t) => {
     // Over 64 KiB, so it streams and is read chunk by chunk, and under the 128 KiB read to keep a connection.

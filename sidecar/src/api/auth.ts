@@ -1,21 +1,25 @@
-// outrigger-api-token: when OUTRIGGER_API_TOKEN is set, every app API request
-// must carry it (fastify's routes through a hook, the outbound proxy itself).
-// Compared in constant time (both sides hashed to equal length).
+// What every app-API request must pass first: the sidecar is not shutting
+// down, and when OUTRIGGER_API_TOKEN is set, the request carries it in
+// outrigger-api-token (compared in constant time: both sides hashed to equal length).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyInstance } from 'fastify';
 import { ProblemError } from './problems.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** UNAUTHORIZED when the request lacks the token, else undefined. */
-export type TokenCheck = (headers: IncomingHttpHeaders) => ProblemError | undefined;
+/** Why an app-API request is refused before anything else runs, or undefined. */
+export type RequestCheck = (headers: IncomingHttpHeaders) => ProblemError | undefined;
 
-/** The check for `token`; one that lets everything through when no token is configured. */
-export function apiTokenCheck(token: string | undefined): TokenCheck {
-  if (token === undefined) return () => undefined;
-  const expected = digest(token);
+/**
+ * SHUTTING_DOWN once shutdown began, then UNAUTHORIZED without the token
+ * (when one is configured). One check for fastify's routes (an onRequest hook,
+ * app.ts) and the outbound proxy (api/outbound.ts).
+ */
+export function requestCheck(token: string | undefined, isClosing: () => boolean): RequestCheck {
+  const expected = token === undefined ? undefined : digest(token);
   return (headers) => {
+    if (isClosing()) return new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere');
+    if (expected === undefined) return undefined;
     const given = headers['outrigger-api-token'];
     if (typeof given === 'string' && timingSafeEqual(digest(given), expected)) return undefined;
     return new ProblemError(
@@ -23,11 +27,4 @@ export function apiTokenCheck(token: string | undefined): TokenCheck {
       'send the token from OUTRIGGER_API_TOKEN in the outrigger-api-token header',
     );
   };
-}
-
-export function installApiTokenCheck(app: FastifyInstance, token: string | undefined): void {
-  if (token === undefined) return;
-  const check = apiTokenCheck(token);
-  // A callback hook, not an async one: no promise per request.
-  app.addHook('onRequest', (request, _reply, done) => done(check(request.headers)));
 }

@@ -1,7 +1,7 @@
 // The outbound proxy's paths in the OpenAPI document (GET /v1/openapi.json).
 // The proxy is not a fastify route (api/outbound.ts), so @fastify/swagger
 // cannot generate them; app.ts adds these.
-import { OUTBOUND_METHODS } from './outbound.ts';
+import { OUTBOUND_METHODS } from '../outbound/target-client.ts';
 import { PROBLEMS, type ProblemCode } from './problems.ts';
 
 /** The codes a call can be answered with by the sidecar itself (the target's own statuses pass through). */

@@ -2,19 +2,19 @@
 // takes, and what it answers before any target is called (the calls
 // themselves: sidecar/test/outbound*.test.ts).
 import { request } from 'node:http';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseConfig } from '../config/load.ts';
 import { Outbound } from '../outbound/outbound.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { VERSION } from '../version.ts';
-import { apiTokenCheck } from './auth.ts';
+import { requestCheck } from './auth.ts';
 import { outboundProxy } from './outbound.ts';
 import { ApiServer } from './server.ts';
 
 const TOKEN = 'correct-horse-battery-staple';
 
-async function proxyWith(options: { closing?: boolean; token?: string } = {}) {
+async function proxyWith(t: Test, options: { closing?: boolean; token?: string } = {}) {
   const config = parseConfig({
     appId: 'orders',
     // Never called: nothing listens there, and every request below is refused first.
@@ -23,12 +23,13 @@ async function proxyWith(options: { closing?: boolean; token?: string } = {}) {
   const logger = createLogger('silent');
   const metrics = new Metrics({ version: VERSION, appId: config.appId });
   const outbound = Outbound.create(config.targets, { metrics, logger });
+  const isClosing = () => options.closing === true;
   const proxy = outboundProxy({
     outbound,
     metrics,
     logger,
-    checkToken: apiTokenCheck(options.token),
-    isClosing: () => options.closing === true,
+    checkRequest: requestCheck(options.token, isClosing),
+    isClosing,
   });
   // What fastify would answer: the proxy left the request to it.
   const server = new ApiServer((request, response) => {
@@ -59,13 +60,13 @@ const raw = (port: number, method: string, path: string) =>
       .end();
   });
 
-const problemOf = async (response: Response) => {
+const problemOf = async (t: Test, response: Response) => {
   t.match(response.headers.get('content-type'), /^application\/problem\+json/);
   return (await response.json()) as { code: string; status: number; detail: string };
 };
 
 t.test('only outbound calls are the proxy’s; the rest goes to fastify', async (t) => {
-  const { call, port } = await proxyWith();
+  const { call, port } = await proxyWith(t);
   for (const [method, path] of [
     ['TRACE', '/v1/outbound/payments/x'],
     ['GET', '/v1/outbound/'],
@@ -77,23 +78,23 @@ t.test('only outbound calls are the proxy’s; the rest goes to fastify', async 
   }
   const unknown = await call('/v1/outbound/nobody/x?y=1');
   t.equal(unknown.status, 404);
-  t.match(await problemOf(unknown), { code: 'TARGET_UNKNOWN', detail: /"nobody"/ });
+  t.match(await problemOf(t, unknown), { code: 'TARGET_UNKNOWN', detail: /"nobody"/ });
   const bare = await call('/v1/outbound/nobody');
-  t.match(await problemOf(bare), { code: 'TARGET_UNKNOWN' }, 'the target alone, no path');
+  t.match(await problemOf(t, bare), { code: 'TARGET_UNKNOWN' }, 'the target alone, no path');
 });
 
 t.test('a path that leaves the base is PATH_INVALID, and nothing is sent', async (t) => {
-  const { port } = await proxyWith();
+  const { port } = await proxyWith(t);
   const response = await raw(port, 'GET', '/v1/outbound/payments/%2e%2e/admin');
   t.equal(response.status, 400);
   t.match(JSON.parse(response.body), { code: 'PATH_INVALID', detail: /nothing was sent/ });
 });
 
 t.test('during shutdown calls are refused with 503 SHUTTING_DOWN', async (t) => {
-  const { call, metrics } = await proxyWith({ closing: true });
+  const { call, metrics } = await proxyWith(t, { closing: true });
   const response = await call('/v1/outbound/payments/x', { method: 'POST', body: 'kept' });
   t.equal(response.status, 503);
-  t.match(await problemOf(response), { code: 'SHUTTING_DOWN' });
+  t.match(await problemOf(t, response), { code: 'SHUTTING_DOWN' });
   const scrape = await metrics.scrape();
   t.match(
     scrape,
@@ -103,11 +104,11 @@ t.test('during shutdown calls are refused with 503 SHUTTING_DOWN', async (t) => 
 });
 
 t.test('with a token configured, calls without it are UNAUTHORIZED', async (t) => {
-  const { call } = await proxyWith({ token: TOKEN });
+  const { call } = await proxyWith(t, { token: TOKEN });
   for (const headers of [{}, { 'outrigger-api-token': 'wrong' }]) {
     const response = await call('/v1/outbound/payments/x', { headers });
     t.equal(response.status, 401);
-    t.match(await problemOf(response), { code: 'UNAUTHORIZED' });
+    t.match(await problemOf(t, response), { code: 'UNAUTHORIZED' });
   }
   const guessed = await call('/v1/outbound/nobody/x');
   t.equal(guessed.status, 401, 'without it, an unknown target is not told apart from a known one');

@@ -13,12 +13,12 @@ import { CallAborted } from '../outbound/attempt-result.ts';
 import { drop } from '../outbound/exchange.ts';
 import { Hangup } from '../outbound/hangup.ts';
 import type { Outbound } from '../outbound/outbound.ts';
-import type { OutboundAnswer } from '../outbound/target-client.ts';
+import { OUTBOUND_METHODS, type OutboundAnswer } from '../outbound/target-client.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { startServerSpan } from '../telemetry/server-spans.ts';
 import { endHttpSpan, withSpan } from '../telemetry/spans.ts';
-import type { TokenCheck } from './auth.ts';
+import type { RequestCheck } from './auth.ts';
 import { writeProblem } from './errors.ts';
 import { isProblemError, ProblemError } from './problems.ts';
 
@@ -27,16 +27,15 @@ const PREFIX = '/v1/outbound/';
 const ROUTES = { target: '/v1/outbound/:target', path: '/v1/outbound/:target/*' } as const;
 /** Recorded for a call whose app went away before its answer (nginx's "client closed request"). */
 const APP_GONE = 499;
-/** TRACE is not forwarded: the target would echo the sidecar's secret headers back to the app. */
-export const OUTBOUND_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const METHODS: ReadonlySet<string> = new Set(OUTBOUND_METHODS);
 
 export interface OutboundProxyDeps {
   outbound: Outbound;
   metrics: Metrics;
   logger: Logger;
-  checkToken: TokenCheck;
-  /** True once shutdown began: calls get 503 SHUTTING_DOWN. */
+  /** Refuses calls while shutting down, and without the API token (api/auth.ts). */
+  checkRequest: RequestCheck;
+  /** True once shutdown began: an answer then says `connection: close`. */
   isClosing: () => boolean;
 }
 
@@ -104,9 +103,7 @@ interface Call {
 }
 
 async function forward(deps: OutboundProxyDeps, call: Call, hangup: Hangup): Promise<void> {
-  const refused = deps.isClosing()
-    ? new ProblemError('SHUTTING_DOWN', 'the sidecar is shutting down; retry elsewhere')
-    : deps.checkToken(call.request.headers);
+  const refused = deps.checkRequest(call.request.headers);
   if (refused !== undefined) throw refused;
   const client = deps.outbound.get(call.name);
   if (client === undefined)
@@ -136,7 +133,12 @@ async function writeAnswer(response: ServerResponse, answer: OutboundAnswer): Pr
     drop(body);
     return;
   }
-  response.writeHead(answer.status, answer.headers);
+  try {
+    response.writeHead(answer.status, answer.headers);
+  } catch (error) {
+    drop(body); // a paused stream would hold the target's connection
+    throw error;
+  }
   if (Buffer.isBuffer(body)) {
     response.end(body);
     return;

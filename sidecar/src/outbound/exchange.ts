@@ -34,18 +34,19 @@ export function drop(body: AnswerBody): void {
 
 /** Drops an answer that will not be passed on (a retried or redirected one), keeping its connection when it is short. */
 export async function discard(body: AnswerBody): Promise<void> {
-  if (Buffer.isBuffer(body)) return;
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      size += (chunk as Buffer).length;
-      if (size > DISCARD_LIMIT) return; // leaving the loop destroys the stream, and the connection with it
+  if (!Buffer.isBuffer(body)) {
+    let size = 0;
+    try {
+      for await (const chunk of body) {
+        size += (chunk as Buffer).length;
+        if (size > DISCARD_LIMIT) return; // leaving the loop destroys the stream, and the connection with it
+      }
+    } catch {
+      return; // the answer failed on its own: nothing left to drop
     }
-  } catch {
-    return; // the answer failed on its own: nothing left to drop
   }
-  // undici frees a connection one turn of the event loop after its answer ends: sent
-  // before that, the next attempt would open a connection of its own.
+  // undici frees a connection one turn of the event loop after its answer ends (a whole one
+  // too): sent before that, the next request (a redirect's) would open a connection of its own.
   await new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -87,7 +88,6 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   /** Collecting a whole answer. */
   private chunks: Buffer[] | undefined;
   private stream: AnswerStream | undefined;
-  private listening = false;
   private readonly options: Dispatcher.DispatchOptions;
   private readonly hangup: Hangup;
   private readonly resolve: (answer: Answer) => void;
@@ -104,7 +104,6 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     this.resolve = resolve;
     this.reject = reject;
     hangup.watch(this.onAbort);
-    this.listening = true;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -160,15 +159,12 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   private readonly onAbort = (): void => {
-    this.listening = false;
     const reason = new errors.RequestAbortedError();
     if (this.stream !== undefined) this.stream.destroy(reason);
     else this.controller?.abort(reason);
   };
 
   private stopListening(): void {
-    if (!this.listening) return;
-    this.listening = false;
     this.hangup.unwatch(this.onAbort);
   }
 }

@@ -52,7 +52,8 @@ import type { TargetTls } from './target-tls.ts';
 
 /** RFC 9110 §9.2.2; TRACE is not routed at all (it would echo the secret headers). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+/** The methods the proxy forwards (and so the metrics' method labels). TRACE is not: the target would echo the secret headers back. */
+export const OUTBOUND_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 /** Told to a call refused by a full bulkhead, or while a half-open trial is in flight. */
@@ -169,7 +170,7 @@ export class TargetClient {
    */
   async call(call: OutboundCall): Promise<OutboundAnswer> {
     const started = performance.now();
-    const method = KNOWN_METHODS.has(call.method) ? call.method : 'other';
+    const { method } = call;
     try {
       this.refuseWhileOpen();
       if (!this.bulkhead.tryTake()) await this.queue(call.hangup);

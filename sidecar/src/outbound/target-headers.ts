@@ -18,10 +18,14 @@ interface FileHeader {
 const clean = (text: string) => text.replace(/[\r\n]+$/, '').trim();
 const isValidValue = (value: string) => !/[\r\n\0]/.test(value);
 
-/** The header value in a file, or why there is none (`unusable`, or the read's error code). */
+/** A read's error code; for a file that was read, `unusable` (never its content). */
+const codeOf = (error: unknown) => (error as NodeJS.ErrnoException).code ?? 'unusable';
+
+/** The header value in a file; throws why there is none (the read's error, with its code, or what is wrong with it). */
 function readValue(path: string): string {
   const value = clean(readFileSync(path, 'utf8'));
-  if (value === '' || !isValidValue(value)) throw new Error('unusable');
+  if (value === '') throw new Error(`${path} is empty`);
+  if (!isValidValue(value)) throw new Error(`${path} has a line break inside`);
   return value;
 }
 
@@ -59,20 +63,15 @@ export class TargetHeaders {
           problems.push(`${at}.secretEnv: the value of ${source.secretEnv} contains a line break`);
         } else fixed[name] = clean(value);
       } else {
+        const { secretFile } = source;
         try {
-          const value = clean(readFileSync(source.secretFile, 'utf8'));
-          if (value === '') problems.push(`${at}.secretFile: ${source.secretFile} is empty`);
-          else if (!isValidValue(value))
-            problems.push(`${at}.secretFile: ${source.secretFile} has a line break inside`);
-          else {
-            const { secretFile } = source;
-            const onError = (error: unknown) =>
-              onReadError(name, (error as NodeJS.ErrnoException).code ?? (error as Error).message);
-            files.push({ name, value: new Refreshed(value, () => readValue(secretFile), onError) });
-          }
+          const onError = (error: unknown) => onReadError(name, codeOf(error));
+          files.push({ name, value: new Refreshed(readValue(secretFile), () => readValue(secretFile), onError) });
         } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code ?? 'error';
-          problems.push(`${at}.secretFile: cannot read ${source.secretFile} (${code})`);
+          const code = (error as NodeJS.ErrnoException).code;
+          problems.push(
+            `${at}.secretFile: ${code === undefined ? (error as Error).message : `cannot read ${secretFile} (${code})`}`,
+          );
         }
       }
     }

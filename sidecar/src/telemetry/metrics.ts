@@ -101,7 +101,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // Outbound calls (ambassador): labels are the target's name, a known verb (else "other"),
+  // Outbound calls (ambassador): labels are the target's name, one of the verbs the proxy forwards,
   // the status sent to the app (or the sidecar's error code) and bounded outcomes; never a path.
   readonly outboundRequests = new HotCounter({
     name: 'outrigger_outbound_requests_total',
