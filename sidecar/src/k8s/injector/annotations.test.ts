@@ -160,6 +160,13 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
     'one volume at two paths (Kubernetes allows it)',
   );
   t.equal(settingsOf(annotated({})).volumeMounts, undefined, 'none without the annotation');
+  for (const path of ['/run/secrets/weather', '/var/run/secrets/weather', '/etc/hosts.d', '/application', '/devices']) {
+    t.same(
+      settingsOf(mountsOf(`weather-token:${path}`)).volumeMounts?.map((mount) => mount.path),
+      [path],
+      `${path}: beside the reserved paths, not on them`,
+    );
+  }
 
   const annotation = 'outrigger.dev/volume-mounts';
   const form = "expected VOLUME:PATH (a volume in the pod's spec.volumes and an absolute path in the sidecar)";
@@ -202,6 +209,45 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
       'weather-token:/var/run/secrets',
       `"weather-token:/var/run/secrets" is not valid: /var/run/secrets overlaps ${own.token}`,
     ],
+    // The token's directory as the runtime finds it: /var/run is a link to /run in the image.
+    ...[
+      '/run',
+      '/run/secrets',
+      '/run/secrets/kubernetes.io/serviceaccount',
+      '/run/secrets/kubernetes.io/serviceaccount/x',
+    ].map(
+      (path) =>
+        [
+          `weather-token:${path}`,
+          `"weather-token:${path}" is not valid: ${path} overlaps /run/secrets/kubernetes.io/serviceaccount, ` +
+            "the ServiceAccount token's directory (/var/run/secrets/kubernetes.io/serviceaccount: " +
+            '/var/run is a link to /run in the image)',
+        ] as const,
+    ),
+    ...(
+      [
+        ['/app', '/app', "the sidecar's program (the image's working directory)"],
+        ['/app/sidecar/dist', '/app', "the sidecar's program (the image's working directory)"],
+        ['/usr', '/usr', 'node and the libraries it needs'],
+        ['/usr/local/bin', '/usr', 'node and the libraries it needs'],
+        ['/lib', '/lib', 'a link to /usr/lib in the image, the libraries node needs'],
+        ['/lib64', '/lib64', "a link to /usr/lib64 in the image, the system's program loader"],
+        ['/dev', '/dev', "the container's devices and the kubelet's /dev/termination-log"],
+        ['/dev/termination-log', '/dev', "the container's devices and the kubelet's /dev/termination-log"],
+        ['/proc', '/proc', "the kernel's process files"],
+        ['/sys', '/sys', "the kernel's sysfs"],
+        ['/sys/fs', '/sys', "the kernel's sysfs"],
+        ['/etc/hosts', '/etc/hosts', 'written by the kubelet'],
+        ['/etc/hostname', '/etc/hostname', 'written by the kubelet'],
+        ['/etc/resolv.conf', '/etc/resolv.conf', "written by the kubelet (the pod's DNS)"],
+      ] as const
+    ).map(
+      ([path, reserved, what]) =>
+        [
+          `weather-token:${path}`,
+          `"weather-token:${path}" is not valid: ${path} overlaps ${reserved}, ${what}`,
+        ] as const,
+    ),
     ['weather-token:/w,ledger-tls:/w', '"ledger-tls:/w" is not valid: /w is mounted twice'],
     ['weather-token:/w,weather-token:/w', '"weather-token:/w" is not valid: /w is mounted twice'],
     ['weather-token:/w,ledger-tls:/w/tls', '"ledger-tls:/w/tls" is not valid: /w/tls overlaps "weather-token:/w"'],

@@ -22,6 +22,29 @@ export const OWN_MOUNT_PATHS: readonly { path: string; what: string }[] = [
   { path: SERVICE_ACCOUNT_DIR, what: 'its ServiceAccount token' },
 ];
 /**
+ * Paths of the image and of the kubelet that a volume of outrigger.dev/volume-mounts may not be mounted on, in
+ * or over either: the pod would be admitted, and its sidecar would not start. The runtime follows the image's
+ * links to place a mount, and in node's bookworm image /var/run is a link to /run (/lib and /lib64 to /usr's):
+ * in a read-only volume at /run, the runtime cannot make the place of the token that the API server mounts at
+ * /var/run/secrets/kubernetes.io/serviceaccount after the webhook.
+ */
+export const RESERVED_PATHS: readonly { path: string; what: string }[] = [
+  {
+    path: SERVICE_ACCOUNT_DIR.replace(/^\/var\/run\//, '/run/'),
+    what: `the ServiceAccount token's directory (${SERVICE_ACCOUNT_DIR}: /var/run is a link to /run in the image)`,
+  },
+  { path: '/app', what: "the sidecar's program (the image's working directory)" },
+  { path: '/usr', what: 'node and the libraries it needs' },
+  { path: '/lib', what: 'a link to /usr/lib in the image, the libraries node needs' },
+  { path: '/lib64', what: "a link to /usr/lib64 in the image, the system's program loader" },
+  { path: '/dev', what: "the container's devices and the kubelet's /dev/termination-log" },
+  { path: '/proc', what: "the kernel's process files" },
+  { path: '/sys', what: "the kernel's sysfs" },
+  { path: '/etc/hosts', what: 'written by the kubelet' },
+  { path: '/etc/hostname', what: 'written by the kubelet' },
+  { path: '/etc/resolv.conf', what: "written by the kubelet (the pod's DNS)" },
+];
+/**
  * Prefixed: Services and probes that name a port take a native sidecar's port of that name before the app's,
  * so a plain "http" here would send an app's `targetPort: http` traffic to the sidecar.
  */

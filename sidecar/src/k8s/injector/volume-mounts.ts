@@ -4,7 +4,7 @@
 // Read-only, always: the sidecar has no business writing to the app's volumes.
 import { posix } from 'node:path';
 import type { Pod } from './pod.ts';
-import { OWN_MOUNT_PATHS } from './sidecar-container.ts';
+import { OWN_MOUNT_PATHS, RESERVED_PATHS } from './sidecar-container.ts';
 
 export interface VolumeMount {
   /** A volume in the pod's spec.volumes. */
@@ -60,10 +60,13 @@ function checkPath(path: string, earlier: readonly (VolumeMount & { entry: strin
     return `${path} is not a normalised path (no ".", ".." or empty segments, no trailing "/")`;
   }
   // Nested is refused too: a mount inside a read-only volume needs a directory the runtime cannot make there, one
-  // over the sidecar's own would hide them, and /tmp is the sidecar's scratch space.
+  // over the sidecar's own (or over the image's and the kubelet's files) would hide them, and /tmp is the
+  // sidecar's scratch space.
   const overlap = (other: string) => path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`);
   const own = OWN_MOUNT_PATHS.find((mount) => overlap(mount.path));
   if (own !== undefined) return `${path} overlaps the sidecar's own mount ${own.path}, ${own.what}`;
+  const reserved = RESERVED_PATHS.find((system) => overlap(system.path));
+  if (reserved !== undefined) return `${path} overlaps ${reserved.path}, ${reserved.what}`;
   const other = earlier.find((mount) => overlap(mount.path));
   if (other !== undefined) {
     return other.path === path ? `${path} is mounted twice` : `${path} overlaps ${JSON.stringify(other.entry)}`;
