@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { formatDuration } from '../config/duration.ts';
 import { duration, port as portField } from '../config/fields.ts';
-import { isConfigError } from '../config/load.ts';
+import { isConfigError, typed } from '../config/load.ts';
 import { LOG_LEVELS } from '../config/schema.ts';
 import { DRAIN_MS, Injector, MAX_DRAIN_MS } from '../k8s/injector/injector.ts';
 import { type InjectorConfig, loadInjectorConfig } from '../k8s/injector/injector-config.ts';
@@ -43,10 +43,10 @@ function parseInjectorArgs(args: string[]): InjectorArgs {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  // The configuration's port field: the same range and message as http.port; digits only, as OUTRIGGER_HTTP_PORT.
+  // The configuration's port field: the same range and message as http.port; read as OUTRIGGER_HTTP_PORT is.
   const port = (flag: string) => {
     const text = values[flag] as string;
-    const parsed = portField({ anyFree: true }).safeParse(/^\d+$/.test(text) ? Number(text) : text);
+    const parsed = portField({ anyFree: true }).safeParse(typed(text, 'integer'));
     if (!parsed.success) throw new UsageError(`--${flag} ${JSON.stringify(text)}: ${parsed.error.issues[0]?.message}`);
     return parsed.data;
   };

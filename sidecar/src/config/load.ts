@@ -119,7 +119,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<str
 }
 
 /** "8080" as 8080 and "true" as true; anything else stays a string, for the schema to name what is wrong. */
-function typed(value: string, type: 'string' | 'integer' | 'boolean'): unknown {
+export function typed(value: string, type: 'string' | 'integer' | 'boolean'): unknown {
   if (type === 'integer' && /^\d+$/.test(value)) return Number(value);
   if (type === 'boolean' && (value === 'true' || value === 'false')) return value === 'true';
   return value;

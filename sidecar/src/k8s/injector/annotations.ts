@@ -2,7 +2,8 @@
 // sidecar. A bad value is a problem that names the annotation (the review is
 // refused), never silently ignored; an unknown outrigger.dev/ key is a warning,
 // since it is most likely a typo.
-import { DNS_LABEL_PATTERN } from '../../config/fields.ts';
+import { DNS_LABEL_PATTERN, port } from '../../config/fields.ts';
+import { typed } from '../../config/load.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
 import { deriveAppId } from './app-id.ts';
 import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
@@ -64,11 +65,12 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   let appPort: number | undefined;
   const portText = annotations[ANNOTATIONS.appPort];
   if (portText !== undefined) {
-    appPort = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
-    if (appPort < 1 || appPort > 65535) bad(ANNOTATIONS.appPort, 'expected a port number (1-65535)');
-    else if (appPort === config.httpPort || appPort === config.opsPort) {
+    // Read as the sidecar reads OUTRIGGER_APP_PORT, checked as its app.port.
+    const parsed = port().safeParse(typed(portText, 'integer'));
+    if (!parsed.success) bad(ANNOTATIONS.appPort, parsed.error.issues[0]?.message as string);
+    else if (parsed.data === config.httpPort || parsed.data === config.opsPort) {
       bad(ANNOTATIONS.appPort, `the sidecar listens on ${config.httpPort} and ${config.opsPort} in the pod`);
-    }
+    } else appPort = parsed.data;
   }
 
   const logLevel = annotations[ANNOTATIONS.logLevel] ?? config.logLevel;
