@@ -6,7 +6,7 @@ import { port } from '../../config/fields.ts';
 import { ConfigError, describeIssue, readYaml } from '../../config/load.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
 import { VERSION } from '../../version.ts';
-import { isQuantity, QUANTITY_HINT, requestsOverLimits } from './quantity.ts';
+import { isQuantity, QUANTITY_HINT, RESOURCE_NAMES, type ResourceName, requestsOverLimits } from './quantity.ts';
 import { INJECTED_ENV } from './sidecar-container.ts';
 
 /** RFC 1123 subdomain: names of Secrets and ConfigMaps. */
@@ -18,12 +18,14 @@ const quantity = () =>
   z
     .union([z.string(), z.number().transform(String)], { error: QUANTITY_HINT })
     .refine(isQuantity, { error: QUANTITY_HINT });
+// The names requestsOverLimits compares, and no others.
 const amounts = () =>
-  z.strictObject({
-    cpu: quantity().optional(),
-    memory: quantity().optional(),
-    'ephemeral-storage': quantity().optional(),
-  });
+  z.strictObject(
+    Object.fromEntries(RESOURCE_NAMES.map((name) => [name, quantity().optional()])) as Record<
+      ResourceName,
+      z.ZodOptional<ReturnType<typeof quantity>>
+    >,
+  );
 
 const ResourcesSchema = z
   .strictObject({ requests: amounts().optional(), limits: amounts().optional() })

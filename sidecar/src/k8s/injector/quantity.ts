@@ -25,8 +25,8 @@ export function parseQuantity(text: string): number | undefined {
 }
 
 /** The resources a sidecar's requests and limits may name; for each, the request may not exceed the limit. */
-const RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'] as const;
-type ResourceName = (typeof RESOURCE_NAMES)[number];
+export const RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'] as const;
+export type ResourceName = (typeof RESOURCE_NAMES)[number];
 type Amounts = Partial<Record<ResourceName, string>>;
 
 /**
