@@ -8,21 +8,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { request } from 'undici';
-import type { ConfigInput } from '../src/config/schema.ts';
-import type { TargetInput } from '../src/config/target.ts';
-import { startInProcess } from './support/in-process.ts';
 import { configFile, runCli, startSidecar } from './support/sidecar-process.ts';
-import { apiClient, bodyOf, reply, startUpstream } from './support/upstream.ts';
+import { bodyOf, reply, sidecarWith, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 const TOKEN = 'a-long-enough-api-token';
-
-async function sidecarWith(t: Test, targets: TargetInput[], extra: Partial<ConfigInput> = {}) {
-  const { api, ops } = await startInProcess(t, { appId: 'outbound', targets, ...extra }, { waitForBroker: false });
-  return { api, ops, call: apiClient(t, api) };
-}
 
 /** Sends bytes as they are (for request targets no client library would send). */
 function rawRequest(api: string, head: string): Promise<string> {

@@ -7,16 +7,9 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t, { type Test } from 'tap';
-import type { TargetInput } from '../src/config/target.ts';
 import { download } from './support/download.ts';
-import { startInProcess } from './support/in-process.ts';
-import { apiClient, reply, startUpstream, type UpstreamHandler } from './support/upstream.ts';
+import { reply, sidecarWith, startUpstream, type UpstreamHandler } from './support/upstream.ts';
 import { until } from './support/wait.ts';
-
-async function sidecarWith(t: Test, targets: TargetInput[]) {
-  const { api, ops } = await startInProcess(t, { appId: 'outbound', targets }, { waitForBroker: false });
-  return { api, ops, call: apiClient(t, api) };
-}
 
 /** Sends `size` bytes as fast as they are taken, then ends; stops when the connection goes. */
 function writeBytes(response: ServerResponse, size: number): void {

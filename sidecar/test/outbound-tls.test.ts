@@ -16,7 +16,7 @@ import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
-import { apiClient } from './support/upstream.ts';
+import { apiClient, sidecarWith } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-tls-'));
@@ -59,8 +59,10 @@ async function startTlsUpstream(
   t: Test,
   certificate: { certPem: string; keyPem: string },
   { requireClient = false, closeEach = false } = {},
-): Promise<{ port: number; seen: Seen[] }> {
+): Promise<{ port: number; seen: Seen[]; sockets: unknown[] }> {
   const seen: Seen[] = [];
+  /** The connection each request came on. */
+  const sockets: unknown[] = [];
   const upstream: Server = createServer(
     {
       cert: certificate.certPem,
@@ -74,6 +76,7 @@ async function startTlsUpstream(
       const socket = request.socket as TLSSocket;
       const peer = socket.getPeerCertificate();
       seen.push({ servername: socket.servername, client: peer?.subject?.CN, host: request.headers.host });
+      sockets.push(socket);
       request.resume();
       response.writeHead(200, { 'content-type': 'text/plain', ...(closeEach ? { connection: 'close' } : {}) });
       response.end('over TLS');
@@ -84,28 +87,24 @@ async function startTlsUpstream(
     upstream.closeAllConnections();
     await new Promise((resolve) => upstream.close(resolve));
   });
-  return { port: (upstream.address() as AddressInfo).port, seen };
+  return { port: (upstream.address() as AddressInfo).port, seen, sockets };
 }
 
-async function sidecarWith(t: Test, target: Omit<TargetInput, 'name'>) {
-  const { api } = await startInProcess(
-    t,
-    { appId: 'tls', targets: [{ name: 'api', retry: { maxAttempts: 1 }, ...target }] },
-    { waitForBroker: false },
-  );
-  return apiClient(t, api);
+/** A sidecar whose target `api` makes one attempt per call; its client. */
+async function sidecarFor(t: Test, target: Omit<TargetInput, 'name'>) {
+  return (await sidecarWith(t, [{ name: 'api', retry: { maxAttempts: 1 }, ...target }])).call;
 }
 
 t.test('a target signed by a private CA: trusted with tls.caFile, refused without it', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server);
   const baseUrl = `https://127.0.0.1:${upstream.port}`;
 
-  const trusting = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const trusting = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const ok = await trusting('/v1/outbound/api/orders');
   t.equal(ok.status, 200, 'the call goes through over TLS');
   t.equal(ok.text, 'over TLS');
 
-  const plain = await sidecarWith(t, { baseUrl });
+  const plain = await sidecarFor(t, { baseUrl });
   const refused = await plain('/v1/outbound/api/orders');
   t.equal(refused.status, 502, "Node.js's public CAs do not know the private one");
   t.match(refused.json(), {
@@ -113,11 +112,14 @@ t.test('a target signed by a private CA: trusted with tls.caFile, refused withou
     detail: /TLS failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
   });
 
-  const wrongCa = await sidecarWith(t, { baseUrl, tls: { caFile: otherCa.certPath } });
-  t.equal(
-    (await wrongCa('/v1/outbound/api/orders')).status,
-    502,
-    'caFile replaces the trusted CAs: another CA is not enough',
+  const wrongCa = await sidecarFor(t, { baseUrl, tls: { caFile: otherCa.certPath } });
+  t.match(
+    (await wrongCa('/v1/outbound/api/orders')).json(),
+    {
+      status: 502,
+      detail: /TLS failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
+    },
+    'a CA that did not sign the certificate is not trusted',
   );
   t.equal(upstream.seen.length, 1, 'only the trusted call reached the server');
 });
@@ -125,14 +127,14 @@ t.test('a target signed by a private CA: trusted with tls.caFile, refused withou
 t.test('mutual TLS: the client certificate from certFile and keyFile is shown to the target', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true });
   const baseUrl = `https://127.0.0.1:${upstream.port}`;
-  const call = await sidecarWith(t, {
+  const call = await sidecarFor(t, {
     baseUrl,
     tls: { caFile: ca.certPath, certFile: client1.certPath, keyFile: client1.keyPath },
   });
   t.equal((await call('/v1/outbound/api/orders')).status, 200);
   t.equal(upstream.seen[0]?.client, 'client-1', 'the target authenticated the client certificate');
 
-  const anonymous = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const anonymous = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const refused = await anonymous('/v1/outbound/api/orders');
   t.equal(refused.status, 502, 'a target that requires a client certificate refuses a call without one');
   t.equal(refused.json().code, 'UPSTREAM_UNREACHABLE');
@@ -142,7 +144,7 @@ t.test('mutual TLS: the client certificate from certFile and keyFile is shown to
 t.test('tls.serverName: the name sent as SNI and checked, when the URL names an address', async (t) => {
   const upstream = await startTlsUpstream(t, signed.named);
   const baseUrl = `https://127.0.0.1:${upstream.port}`;
-  const named = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath, serverName: 'api.test.example' } });
+  const named = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath, serverName: 'api.test.example' } });
   t.equal((await named('/v1/outbound/api/orders')).status, 200, 'the certificate matches the configured name');
   t.same(
     upstream.seen[0],
@@ -151,14 +153,14 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
   );
 
   // With a host name in the URL, undici would take the name from the host header: the configured one wins.
-  const byHostName = await sidecarWith(t, {
+  const byHostName = await sidecarFor(t, {
     baseUrl: `https://localhost:${upstream.port}`,
     tls: { caFile: ca.certPath, serverName: 'api.test.example' },
   });
   t.equal((await byHostName('/v1/outbound/api/orders')).status, 200, 'also when the URL names another host');
   t.same(upstream.seen[1], { servername: 'api.test.example', client: undefined, host: `localhost:${upstream.port}` });
 
-  const unnamed = await sidecarWith(t, { baseUrl, tls: { caFile: ca.certPath } });
+  const unnamed = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const refused = await unnamed('/v1/outbound/api/orders');
   t.equal(refused.status, 502, 'without it, the certificate (no IP in it) does not match the address');
   t.match(refused.json(), { detail: /TLS failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
@@ -183,13 +185,18 @@ function secretVolume(files: Record<string, string>): { dir: string; update(next
   return { dir: volume, update };
 }
 
-/** Calls the target every 50 ms until `done` holds, noting every status. */
+/** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
 async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
   const statuses: number[] = [];
   await until(
     what,
     async () => {
-      statuses.push((await call('/v1/outbound/api/again')).status);
+      statuses.push(
+        await call('/v1/outbound/api/again').then(
+          ({ status }) => status,
+          () => 0,
+        ),
+      );
       return done();
     },
     { intervalMs: 50, timeoutMs: 10_000 },
@@ -200,7 +207,7 @@ async function callUntil(call: (path: string) => Promise<{ status: number }>, wh
 t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
   const volume = secretVolume({ 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
-  const call = await sidecarWith(t, {
+  const call = await sidecarFor(t, {
     baseUrl: `https://127.0.0.1:${upstream.port}`,
     tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
   });
@@ -217,7 +224,8 @@ t.test('a rotated client certificate is used for new connections, without a rest
     statuses.every((status) => status === 200),
     'every call succeeded, with the old pair until the new one was read',
   );
-  t.ok(upstream.seen.length >= 3, 'each call made a connection of its own (the upstream closes them)');
+  const { sockets } = upstream;
+  t.ok(sockets.length >= 3 && new Set(sockets).size === sockets.length, 'each call made a connection of its own');
 });
 
 t.test('TLS files that turn unusable leave the last good ones in use, with a warning', async (t) => {
@@ -259,6 +267,11 @@ t.test('TLS files that turn unusable leave the last good ones in use, with a war
     msg: 'cannot use the TLS files as they are now; keeping the last ones',
   });
   t.notMatch(JSON.stringify(lines), /PRIVATE KEY/, 'no key material in the log');
+
+  const warnings = lines.length;
+  t.equal((await call('/v1/outbound/api/b')).status, 200, 'and the next call too');
+  t.equal(upstream.seen.at(-1)?.client, 'client-1');
+  t.equal(lines.length, warnings, 'no warning per connection: the files are tried again after 2 s');
 });
 
 t.test('TLS files that are missing or wrong stop the sidecar at startup, naming the field', async (t) => {

@@ -3,23 +3,19 @@
 // upstream on loopback through an in-process sidecar.
 import { request, type ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
-import { type TargetInput, TargetSchema } from '../src/config/target.ts';
+import { TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { startInProcess } from './support/in-process.ts';
 import {
   type Answer,
   apiClient,
   reply,
+  sidecarWith,
   startHoldingUpstream,
   startUpstream,
   type UpstreamHandler,
 } from './support/upstream.ts';
 import { until } from './support/wait.ts';
-
-async function sidecarWith(t: Test, targets: TargetInput[]) {
-  const { api, ops, sidecar } = await startInProcess(t, { appId: 'outbound', targets }, { waitForBroker: false });
-  return { api, ops, sidecar, call: apiClient(t, api) };
-}
 
 const isProblem = (t: Test, answer: Answer, code: string, status: number) => {
   t.equal(answer.status, status, `${code} is ${status}`);
@@ -402,8 +398,11 @@ t.test(
     );
     held.shift()?.end('done');
     t.equal((await slow).text, 'done');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const after = await metrics();
+    // The retired client closes its pool after its last call, then leaves the gauge.
+    const after = await until('the retired client to go', async () => {
+      const text = await metrics();
+      return /outrigger_outbound_in_flight\{target="moving"\}/.test(text) ? undefined : text;
+    });
     t.notMatch(after, /outrigger_outbound_in_flight\{target="moving"\}/, 'no in-flight series left (and never -1)');
     t.notMatch(after, /outrigger_outbound_circuit_state\{target="moving"\}/, 'no circuit series left');
   },
@@ -458,9 +457,11 @@ t.test('a hot reload lets the calls the old target took finish on it, queued one
   );
 
   sidecar.outbound.apply([]);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const metrics = await (await fetch(`${ops}/metrics`)).text();
-  t.notMatch(metrics, /outrigger_outbound_in_flight\{target="narrow"\}/, 'a removed target leaves no series');
+  await until('the removed target to leave the gauge', async () => {
+    const metrics = await (await fetch(`${ops}/metrics`)).text();
+    return !/outrigger_outbound_in_flight\{target="narrow"\}/.test(metrics);
+  });
+  t.pass('a removed target leaves no series');
 });
 
 t.test("an upstream's own error status passes through untouched", async (t) => {

@@ -1,5 +1,7 @@
 // The app API's servers: every address of localhost, a port in use, and a
 // close that waits for the requests in flight but not for the keep-alive time.
+
+import { lookup } from 'node:dns/promises';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import t, { type Test } from 'tap';
@@ -45,6 +47,12 @@ t.test('localhost is every address it resolves to, on one port', async (t) => {
   const addresses = await server.listen('localhost', 0);
   const loopback = addresses.find((address) => address.address === '127.0.0.1');
   t.ok(loopback, '127.0.0.1 is bound');
+  const resolved = (await lookup('localhost', { all: true })).map(({ address }) => address);
+  t.same(
+    addresses.map(({ address }) => address).sort(),
+    resolved.filter((address) => address !== '::1' || addresses.some((bound) => bound.address === '::1')).sort(),
+    'every address localhost resolves to (::1 only where IPv6 can be bound)',
+  );
   t.equal(new Set(addresses.map((address) => address.port)).size, 1, 'the same port on each');
   for (const { address, port } of addresses) {
     t.same(await get(port, address), { status: 200, body: 'hello', connection: 'keep-alive' }, address);
@@ -173,4 +181,5 @@ t.test('a bad request pipelined behind one still being answered closes the conne
   );
   t.notMatch(answer, /400/, 'no answer to the bad request takes the place of the first one');
   t.notMatch(answer, /problem\+json/);
+  t.equal(answer, '', 'nothing at all: the connection just closes, as Node.js closes it');
 });

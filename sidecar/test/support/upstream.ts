@@ -5,6 +5,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { Pool } from 'undici';
+import type { ConfigInput } from '../../src/config/schema.ts';
+import type { TargetInput } from '../../src/config/target.ts';
+import { startInProcess } from './in-process.ts';
 
 export interface Hit {
   method: string;
@@ -96,4 +99,14 @@ export function apiClient(t: Test, api: string) {
       json: () => JSON.parse(text) as Record<string, unknown>,
     };
   };
+}
+
+/** A sidecar in this process with these outbound targets (no broker needed), and a client of its app API. */
+export async function sidecarWith(t: Test, targets: TargetInput[], extra: Partial<ConfigInput> = {}) {
+  const { api, ops, sidecar } = await startInProcess(
+    t,
+    { appId: 'outbound', targets, ...extra },
+    { waitForBroker: false },
+  );
+  return { api, ops, sidecar, call: apiClient(t, api) };
 }
