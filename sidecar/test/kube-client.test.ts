@@ -325,9 +325,9 @@ t.test("a status write refused: logged with the API server's message, not only i
     msg: 'cannot write the status of a resource',
     kind: 'Subscription',
     name: 'refused-status',
-    code: 403,
     err: {
       type: 'KubeApiError',
+      code: 403,
       reason: 'Forbidden',
       message: /User "nobody" cannot patch resource "subscriptions\/status"/,
       stack: /KubeApiError/,

@@ -110,6 +110,33 @@ t.test('a 404 before the first list: synced, with none, and retried with a doubl
   t.equal(watch.detail, 'watching');
 });
 
+t.test('a failure is logged under err, as the rest of k8s/ logs errors: its code and message with it', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const { client, calls } = scripted([refuse(403, 'subscriptions is forbidden'), listOf('7')], [forever]);
+  const watch = new ResourceWatch({
+    api: client,
+    namespace: 'shop',
+    appId: 'orders',
+    kind: 'Subscription',
+    logger: createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) }),
+    onChange: () => {},
+    watchTimeoutSeconds: 300,
+  });
+  t.teardown(() => watch.stop());
+  await watch.start();
+  await until(() => calls.length === 3);
+  t.match(lines, [
+    {
+      level: 'warn',
+      msg: 'watching resources failed; keeping the last known ones',
+      kind: 'Subscription',
+      retryInMs: 250,
+      err: { type: 'KubeApiError', code: 403, message: 'subscriptions is forbidden' },
+    },
+  ]);
+  t.notOk('error' in (lines[0] ?? {}), 'one field for the error');
+});
+
 t.test('a failing watch lists again after the back-off; an accepted watch resets it', async (t) => {
   const details: string[] = [];
   const noted = (resourceVersion: string) => () => {

@@ -114,10 +114,7 @@ export class ResourceWatch {
         if (signal.aborted) break;
         if (resourceVersion !== undefined && isGone(error)) {
           // Compacted past where this watch was: only a new list says what is there now.
-          this.options.logger.debug(
-            { kind: this.kind, error: describe(error) },
-            'resourceVersion too old; listing again',
-          );
+          this.options.logger.debug({ kind: this.kind, err: error }, 'resourceVersion too old; listing again');
         } else {
           const waitMs = this.failed(error);
           listed();
@@ -181,7 +178,7 @@ export class ResourceWatch {
       this.detail = `none (${message}; retrying in ${this.restartMs} ms)`;
     }
     this.options.logger.warn(
-      { kind: this.kind, error: message, retryInMs: this.restartMs },
+      { kind: this.kind, err: error, retryInMs: this.restartMs },
       'watching resources failed; keeping the last known ones',
     );
     const waitMs = this.restartMs;

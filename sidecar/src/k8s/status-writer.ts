@@ -4,7 +4,6 @@
 // set off another round of writes.
 import type { Logger } from '../telemetry/logger.ts';
 import { customResourcePath, type KubeClient } from './api/client.ts';
-import { isKubeApiError } from './api/errors.ts';
 import type { Verdict } from './desired-state.ts';
 import type { ResourceCondition } from './resource-watch.ts';
 import { GROUP, KINDS, type Kind, VERSION } from './resources.ts';
@@ -59,7 +58,7 @@ export class StatusWriter {
     } catch (error) {
       // Deleted meanwhile, or no permission: the next change tries again; the sidecar runs on either way.
       this.logger.warn(
-        { kind, name: resource.metadata.name, code: isKubeApiError(error) ? error.code : undefined, err: error },
+        { kind, name: resource.metadata.name, err: error }, // pino's err serializer carries the error's code
         'cannot write the status of a resource',
       );
     }
