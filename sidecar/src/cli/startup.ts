@@ -2,7 +2,7 @@
 // mistakes as one line each (exit code 2), and starting the sidecar with its
 // tracing.
 import { parseArgs } from 'node:util';
-import { isConfigError, type LoadedConfig, loadConfigWithSources } from '../config/load.ts';
+import { isConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
 import { watchWithoutToken } from '../k8s/cluster.ts';
 import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -23,15 +23,10 @@ export function parseCommandArgs(args: string[], allowPositionals: boolean) {
   }
 }
 
-/** The configuration as loaded, and the file it came from (if any): the problems found while starting name it too. */
-export interface StartupConfig extends LoadedConfig {
-  file: string | undefined;
-}
-
 /** The configuration (which settings the environment set, the file), or undefined after printing why it is not valid. */
-export function loadConfigOrReport(file: string | undefined): StartupConfig | undefined {
+export function loadConfigOrReport(file: string | undefined): LoadedConfig | undefined {
   try {
-    return { ...loadConfigWithSources({ file }), file };
+    return loadConfig({ file });
   } catch (error) {
     if (!isConfigError(error)) throw error;
     reportProblems(error.problems);
@@ -53,7 +48,7 @@ export interface RunningSidecar {
  * instead (said on stderr; everything stopped again): 2 for configuration it
  * could only judge while starting (secret headers, TLS files, the Kubernetes settings), 1 when it could not listen.
  */
-export async function startSidecarProcess(loaded: StartupConfig): Promise<RunningSidecar | 1 | 2> {
+export async function startSidecarProcess(loaded: LoadedConfig): Promise<RunningSidecar | 1 | 2> {
   const { config, file } = loaded;
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });

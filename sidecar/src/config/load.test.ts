@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ConfigError, loadConfig, loadConfigWithSources, parseConfig } from './load.ts';
+import { ConfigError, loadConfig, parseConfig } from './load.ts';
 
 const problemsOf = (fn: () => unknown): string[] => {
   try {
@@ -237,7 +237,7 @@ t.test('a YAML file, then the environment over it', async (t) => {
     'ok.yaml',
     'appId: ingestion\napp: {port: 8080}\nhttp: {port: 3601}\nsubscriptions:\n  - {name: r, topic: t, route: /e}\n',
   );
-  const plain = loadConfig({ file: path, env: {} });
+  const plain = loadConfig({ file: path, env: {} }).config;
   t.equal(plain.http.port, 3601);
   t.equal(plain.subscriptions[0]?.group, 'ingestion');
 
@@ -251,7 +251,7 @@ t.test('a YAML file, then the environment over it', async (t) => {
     OUTRIGGER_APP_TOKEN: 'another-token-16-chars',
     OUTRIGGER_LOG_LEVEL: 'debug',
   };
-  const config = loadConfig({ file: path, env });
+  const config = loadConfig({ file: path, env }).config;
   t.equal(config.appId, 'other');
   t.equal(config.broker.url, 'amqps://u:p@rabbit:5671/vh');
   t.equal(config.http.port, 4000);
@@ -264,7 +264,7 @@ t.test('a YAML file, then the environment over it', async (t) => {
 });
 
 t.test('the environment alone is a configuration', async (t) => {
-  const config = loadConfig({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_HTTP_PORT: '' } });
+  const config = loadConfig({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_HTTP_PORT: '' } }).config;
   t.equal(config.appId, 'solo');
   t.equal(config.http.port, 3600, 'an empty variable counts as unset');
   t.same(
@@ -275,7 +275,7 @@ t.test('the environment alone is a configuration', async (t) => {
 
 t.test('which settings the environment set, and what the file had said', async (t) => {
   const path = file('sources.yaml', 'appId: ingestion\nkubernetes: {watch: true}\nlog: {level: warn}\n');
-  const { config, fromEnv } = loadConfigWithSources({
+  const { config, fromEnv } = loadConfig({
     file: path,
     env: {
       OUTRIGGER_KUBERNETES: 'true',
@@ -294,9 +294,11 @@ t.test('which settings the environment set, and what the file had said', async (
     },
     'not appId (from the file) nor app.port (an empty variable)',
   );
-  const alone = loadConfigWithSources({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_KUBERNETES: 'true' } });
+  const alone = loadConfig({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_KUBERNETES: 'true' } });
   t.same(alone.fromEnv.get('kubernetes.watch'), { variable: 'OUTRIGGER_KUBERNETES', fileValue: undefined });
-  t.same(alone.config, loadConfig({ env: { OUTRIGGER_APP_ID: 'solo', OUTRIGGER_KUBERNETES: 'true' } }));
+  t.equal(alone.config.kubernetes.watch, true);
+  t.equal(alone.file, undefined, 'no file');
+  t.equal(loadConfig({ file: path, env: {} }).file, path, 'the file it was read from');
 });
 
 t.test('a bad environment variable is named', async (t) => {

@@ -48,22 +48,19 @@ export interface EnvOverride {
 
 export interface LoadedConfig {
   config: Config;
-  /** The settings environment variables set, by path ('kubernetes.watch'). */
+  /** The settings environment variables set, by path ('kubernetes.watch'): k8s/cluster.ts asks who wanted the watch. */
   fromEnv: ReadonlyMap<string, EnvOverride>;
+  /** The file it was read from, if any: problems found later (Outbound.create) name it too. */
+  file: string | undefined;
 }
 
-export function loadConfig(options: LoadOptions): Config {
-  return loadConfigWithSources(options).config;
-}
-
-/** loadConfig, also saying which settings came from the environment (k8s/cluster.ts: who asked for the watch). */
-export function loadConfigWithSources({ file, env = process.env }: LoadOptions): LoadedConfig {
+export function loadConfig({ file, env = process.env }: LoadOptions): LoadedConfig {
   const raw = file === undefined ? {} : readYaml(file);
   const fromEnv = applyEnv(raw, env);
   const result = ConfigSchema.safeParse(raw, { reportInput: true });
   const prefix = file === undefined ? 'configuration' : file;
-  // Secret headers and TLS files are resolved (a missing one refused) once, when the sidecar is created: Outbound.create.
-  if (result.success) return { config: result.data, fromEnv };
+  // Secret headers and TLS files are checked when the sidecar is created (Outbound.create), and re-read while it runs.
+  if (result.success) return { config: result.data, fromEnv, file };
   throw new ConfigError(result.error.issues.map((issue) => `${prefix}: ${describeIssue(issue, fromEnv)}`));
 }
 

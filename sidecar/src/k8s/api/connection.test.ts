@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { isConfigError, loadConfigWithSources, parseConfig } from '../../config/load.ts';
+import { isConfigError, loadConfig, parseConfig } from '../../config/load.ts';
 import { connectCluster, NO_TOKEN, watchWithoutToken } from '../cluster.ts';
 import { findConnection, NO_CLUSTER } from './connection.ts';
 import { serviceAccountFiles } from './service-account.ts';
@@ -103,7 +103,7 @@ t.test('OUTRIGGER_KUBERNETES in a pod without a token: no watch, rather than no 
   /** As the sidecar loads it: the file (this YAML, if any), then the environment. */
   const load = (env: NodeJS.ProcessEnv, yaml?: string) => {
     if (yaml !== undefined) writeFileSync(file, yaml);
-    return loadConfigWithSources({
+    return loadConfig({
       file: yaml === undefined ? undefined : file,
       env: { ...env, OUTRIGGER_APP_ID: 'orders' },
     });
