@@ -38,8 +38,8 @@ export class RabbitDeadLetterStore implements DeadLetterStore {
       const returned = new Set<string>();
       channel.on('return', (message: Message) => returned.add(String(message.properties.headers?.[PUBLISH_TAG])));
       chosen.forEach((message, index) => {
-        const properties = replayProperties(message); // persistent and mandatory, its headers a fresh object
-        properties.headers[PUBLISH_TAG] = String(index);
+        // Persistent and mandatory; the tag says which copy a return is.
+        const properties = replayProperties(message, { [PUBLISH_TAG]: String(index) });
         channel.publish('', this.spec.queue, message.content, properties);
       });
       // Acked only once the copies are durable: a failure here leaves every original parked.

@@ -93,9 +93,9 @@ export function deadLetterProperties(message: Message, reason: DeadLetterReason,
   });
 }
 
-/** A parked message back on its way: attempt 1 again, the dead-letter facts dropped. */
-export function replayProperties(message: Message): PublishProperties {
-  return republish(message, decodeMessage(message), {});
+/** A parked message back on its way: attempt 1 again, the dead-letter facts dropped; `extra` headers added. */
+export function replayProperties(message: Message, extra: RawHeaders = {}): PublishProperties {
+  return republish(message, decodeMessage(message), extra);
 }
 
 function republish(message: Message, inbound: InboundMessage, extra: RawHeaders): PublishProperties {
