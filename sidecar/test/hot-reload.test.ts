@@ -4,14 +4,13 @@
 // applied, changed and deleted take effect without a restart; each gets a
 // Ready condition saying whether it was applied, and why not.
 import { CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
-import { connect } from 'amqplib';
 import t from 'tap';
 import { startApp } from './support/app-server.ts';
 import { installCrds } from './support/crds.ts';
 import { CHARTS, createHelm } from './support/helm.ts';
-import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
+import { deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
 import { startControlPlane } from './support/kube.ts';
-import { messageCount, publish, uniqueAppId } from './support/push.ts';
+import { messageCount, publish, queueCounts, uniqueAppId } from './support/push.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { apiClient, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
@@ -64,15 +63,6 @@ async function readyCondition(plural: string, name: string) {
 }
 
 /** How many consumers the broker has on `queue`: a replaced subscription's old consumer must be gone. */
-async function consumerCount(queue: string): Promise<number> {
-  const connection = await connect(BROKER_URL);
-  try {
-    return (await (await connection.createChannel()).checkQueue(queue)).consumerCount;
-  } finally {
-    await connection.close().catch(() => {});
-  }
-}
-
 const PLURAL = { Subscription: 'subscriptions', OutboundTarget: 'outboundtargets' } as const;
 
 /** Creates a resource of `kind` named `name` (in this test's namespace unless told). */
@@ -145,8 +135,8 @@ t.test('a changed Subscription applies to the next message', async (t) => {
   );
   t.ok(id, 'pushed to /events/orders-v2');
   // Replaced, not added beside the old one: one consumer on the queue, and every later message takes the new route.
-  await until('the old consumer to be cancelled', async () => (await consumerCount(queue)) === 1);
-  t.equal(await consumerCount(queue), 1, 'one consumer on the queue');
+  await until('the old consumer to be cancelled', async () => (await queueCounts(queue)).consumerCount === 1);
+  t.equal((await queueCounts(queue)).consumerCount, 1, 'one consumer on the queue');
   t.same(
     (await metadata()).subscriptions.filter((sub) => sub.name === 'orders').map((sub) => sub.state),
     ['consuming'],

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import type { SubscriptionInput } from '../src/config/subscription.ts';
 import type { Sidecar } from '../src/sidecar.ts';
 import { BROKER_URL, deleteQueuesAtEnd, startInProcess, uniqueTopic } from './support/in-process.ts';
+import { messageCount } from './support/push.ts';
 import { until } from './support/wait.ts';
 
 interface Pulled {
@@ -147,17 +148,6 @@ async function pullOne(t: Test, setup: PullSetup, body: Record<string, unknown> 
   return message;
 }
 
-/** Messages ready in the queue (nothing consuming it, or nothing unacked). */
-async function ready(queue: string): Promise<number> {
-  const connection = await connect(BROKER_URL);
-  try {
-    const channel = await connection.createChannel();
-    return (await channel.checkQueue(queue)).messageCount;
-  } finally {
-    await connection.close();
-  }
-}
-
 t.test('a published message is pulled with its id, topic, content type, data, headers, attempt 1', async (t) => {
   const setup = await fresh(t, 'basic');
   const before = Date.now();
@@ -240,7 +230,7 @@ t.test('long-poll: a waiting pull returns when a message arrives; empty after wa
   for (let i = 0; i < 5; i++) await setup.publish(`m${i}`, { 'content-type': 'text/plain' });
   await until('five buffered', async () => {
     const { queue } = setup.sidecar.subscriptions.get(setup.name) ?? {};
-    return queue !== undefined && (await ready(queue.queue)) === 0;
+    return queue !== undefined && (await messageCount(queue.queue)) === 0;
   });
   const first = await setup.call('pull', { max: 2, wait: '2s' });
   t.equal(first.body.messages.length, 2, 'max 2: two messages');
@@ -293,8 +283,8 @@ t.test('ack: the message is gone; unknown and spent ackIds are reported', async 
   // Past the 1 s lease and a 1 s back-off: an acked message does not come back.
   t.same((await setup.call('pull', { wait: '2500ms' })).body, { messages: [] }, 'not redelivered');
   await setup.sidecar.stop();
-  t.equal(await ready(`${setup.group}:${setup.topic}`), 0, 'the queue is empty');
-  t.equal(await ready(`${setup.group}:${setup.topic}:dlq`), 0, 'nothing dead-lettered');
+  t.equal(await messageCount(`${setup.group}:${setup.topic}`), 0, 'the queue is empty');
+  t.equal(await messageCount(`${setup.group}:${setup.topic}:dlq`), 0, 'nothing dead-lettered');
 });
 
 t.test('a lease that runs out is a nack: back with attempt 2 after the back-off', async (t) => {
@@ -406,13 +396,13 @@ t.test('a copy of an acked message that was already buffered is not handed out a
     channel.sendToQueue(queue, Buffer.from(body), { messageId: 'dup-1', contentType: 'text/plain', persistent: true });
   }
   await channel.waitForConfirms();
-  await until('both buffered', async () => (await ready(queue)) === 0);
+  await until('both buffered', async () => (await messageCount(queue)) === 0);
   const first = await pullOne(t, setup, { max: 1 });
   t.match(first, { id: 'dup-1', data: 'first copy' });
   t.same((await setup.call('ack', { ackIds: [first.ackId] })).body.acked, [first.ackId]);
   t.same((await setup.call('pull', { wait: '1s' })).body, { messages: [] }, 'the processed id is not pulled again');
   await setup.sidecar.stop();
-  t.equal(await ready(queue), 0, 'the copy was acked, not left in the queue');
+  t.equal(await messageCount(queue), 0, 'the copy was acked, not left in the queue');
 });
 
 t.test('competing consumers: two sidecars in one group each get a share, every message once', async (t) => {
@@ -463,7 +453,7 @@ t.test('a message one replica buffered but nobody pulled goes to another replica
   const b = await startPull(t, { appId: 'busy-b', group, topic });
   const publish = async (id: string) => {
     await a.publish(id, { 'content-type': 'text/plain', 'idempotency-key': id });
-    await until(`${id} taken by a consumer`, async () => (await ready(queue)) === 0);
+    await until(`${id} taken by a consumer`, async () => (await messageCount(queue)) === 0);
   };
   await publish('m0');
   const m0 = (await a.call('pull', { wait: '0s' })).body.messages;
@@ -509,7 +499,7 @@ t.test('shutdown: a waiting pull ends empty, leased messages go back with attemp
   t.equal(status, 200);
   t.same(body, { messages: [] }, 'the waiting pull is answered empty');
   t.ok(Date.now() - stopping < 5_000, 'at once, not after its wait');
-  t.equal(await ready(`${group}:${topic}`), 1, 'the leased message is back in the queue');
+  t.equal(await messageCount(`${group}:${topic}`), 1, 'the leased message is back in the queue');
 
   const second = await startPull(t, { appId: 'puller-2', group, topic });
   const again = await pullOne(t, second);

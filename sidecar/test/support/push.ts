@@ -71,15 +71,19 @@ export async function startPush(
 }
 
 /** Ready messages in `queue` (the sidecar must have stopped for unacked ones to count). */
-export async function messageCount(queue: string): Promise<number> {
+/** What the broker says of a queue now: messages ready, and consumers. */
+export async function queueCounts(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
   const connection = await connect(BROKER_URL);
   try {
     const channel = await connection.createChannel();
-    return (await channel.checkQueue(queue)).messageCount;
+    const { messageCount, consumerCount } = await channel.checkQueue(queue);
+    return { messageCount, consumerCount };
   } finally {
     await connection.close().catch(() => {});
   }
 }
+
+export const messageCount = async (queue: string): Promise<number> => (await queueCounts(queue)).messageCount;
 
 export async function publish(
   api: string,
