@@ -11,13 +11,8 @@
 // Forked by bench/publish.ts and bench/outbound.ts; it tells its parent (over IPC) once it listens.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import { connect } from 'amqplib';
-
-// The sidecar's undici (its types too: the root's node_modules has an older one).
-const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
-  'undici',
-) as typeof import('../sidecar/node_modules/undici/index.js');
+import { Pool } from './undici.ts';
 
 const [mode, portArg, to] = process.argv.slice(2);
 const port = Number(portArg);

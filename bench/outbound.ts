@@ -14,7 +14,6 @@
 // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the sidecar there
 // (summarise with `node bench/cpu-profile.ts <file>`).
 import type { ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { cannotPin, withOwnCore } from './cores.ts';
 import { forkListening, startFloor } from './floor-process.ts';
 import { drive, interleaved, throughputRounds } from './load.ts';
@@ -28,10 +27,7 @@ import {
   throughputRows,
 } from './report.ts';
 import { spawnSidecar, untilListening } from './sidecar.ts';
-
-const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
-  'undici',
-) as typeof import('undici');
+import { Pool } from './undici.ts';
 
 const PORTS = { upstream: 19_620, http: 19_621, ops: 19_622, floor: 19_623 };
 const PATH = '/orders/order-1?expand=items';

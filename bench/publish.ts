@@ -5,6 +5,8 @@
 //
 // `make bench` runs it with the others; `node bench/publish.ts` alone.
 import { connect } from 'amqplib';
+// The root's undici (6.x), not the sidecar's (bench/undici.ts): here it is only the app's client, whose own cost is
+// part of the sidecar's and the floor's latency against raw amqplib, and the runs in docs/benchmarks.md used this one.
 import { Pool } from 'undici';
 import { startFloor } from './floor-process.ts';
 import { drive, interleaved, throughputRounds } from './load.ts';

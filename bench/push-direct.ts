@@ -9,13 +9,8 @@
 //   node bench/push-direct.ts <broker url> <queue> <concurrency> <prefetch> <app port> <route>
 // Tells its parent (IPC) "ready" once consuming; on SIGTERM stops taking
 // messages, lets the pushes in flight finish and exits.
-import { createRequire } from 'node:module';
 import { type ConsumeMessage, connect } from 'amqplib';
-
-// The sidecar's own undici: the root's node_modules holds undici 6, which tap's dependencies bring.
-const { Pool } = createRequire(new URL('../sidecar/package.json', import.meta.url))(
-  'undici',
-) as typeof import('undici');
+import { Pool } from './undici.ts';
 
 const [url = '', queue = '', concurrencyArg, prefetchArg, appPort, route = '/'] = process.argv.slice(2);
 const concurrency = Number(concurrencyArg);
