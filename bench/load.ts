@@ -75,10 +75,16 @@ export interface Side {
   once: () => Promise<void>;
 }
 
+/** What throughputRounds measured: each side's rate per round, CPU per call (µs), the sidecar's peak RSS (MB). */
+export interface Rounds {
+  rates: { direct: number[]; sidecar: number[]; floor: number[] };
+  cpuUs: { sidecar: number[]; floor: number[] };
+  peakRss: { all: number; anon: number };
+}
+
 /**
  * Throughput at 64 in flight, `runs` alternating rounds of the direct path,
- * the sidecar and the floor (`between` after each round): every round's rate,
- * the CPU the sidecar and the floor spent per call (µs), the sidecar's peak RSS (MB).
+ * the sidecar and the floor (`between` after each round).
  */
 export async function throughputRounds(options: {
   runs: number;
@@ -87,10 +93,10 @@ export async function throughputRounds(options: {
   sidecar: Side;
   floor: Side;
   between?: () => Promise<void>;
-}) {
+}): Promise<Rounds> {
   const { runs, count, direct, sidecar, floor, between } = options;
-  const rates = { direct: [] as number[], sidecar: [] as number[], floor: [] as number[] };
-  const cpuUs = { sidecar: [] as number[], floor: [] as number[] };
+  const rates: Rounds['rates'] = { direct: [], sidecar: [], floor: [] };
+  const cpuUs: Rounds['cpuUs'] = { sidecar: [], floor: [] };
   const peakRss = { all: 0, anon: 0 };
   const measured = async (side: Side) => {
     const before = usage(side.pid).cpuMs;

@@ -16,16 +16,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { cannotPin, withOwnCore } from './cores.ts';
 import { forkListening, startFloor } from './floor-process.ts';
-import { drive, interleaved, throughputRounds } from './load.ts';
-import {
-  floorFigures,
-  percentiles,
-  type Rounds,
-  type Row,
-  type Stats,
-  throughputRow,
-  throughputRows,
-} from './report.ts';
+import { drive, interleaved, type Rounds, throughputRounds } from './load.ts';
+import { floorFigures, percentiles, type Row, type Stats, throughputRow, throughputRows } from './report.ts';
 import { spawnSidecar, untilListening } from './sidecar.ts';
 import { Pool } from './undici.ts';
 

@@ -1,4 +1,5 @@
 // Shared by the benchmarks: percentiles and the markdown table they print.
+import type { Rounds } from './load.ts';
 
 export interface Stats {
   p50: number;
@@ -44,12 +45,6 @@ export function table(rows: Row[]): string {
     );
   }
   return lines.join('\n');
-}
-
-/** What bench/load.ts throughputRounds measured: each side's rate per run, and CPU per unit. */
-export interface Rounds {
-  rates: { direct: number[]; sidecar: number[]; floor: number[] };
-  cpuUs: { sidecar: number[]; floor: number[] };
 }
 
 /**
