@@ -105,7 +105,7 @@ process.on('exit', () => {
 });
 
 /** A consumer process of either side, taking its queue with `concurrency` pushes in flight; `ready` once it consumes. */
-function startConsumer(side: Side, concurrency: number): { child: ChildProcess; ready: Promise<void> } {
+function startConsumer(side: Side, concurrency: number): { child: ChildProcess; ready: Promise<unknown> } {
   const nodeArgs =
     PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${side}-${concurrency}`];
   if (side === 'outrigger') {
@@ -125,7 +125,7 @@ function startConsumer(side: Side, concurrency: number): { child: ChildProcess; 
   const args = [BROKER, DIRECT_QUEUE, String(concurrency), String(2 * concurrency), String(PORTS.app), ROUTE];
   const child = fork(here('./push-direct.ts'), args, { execArgv: nodeArgs, stdio: 'inherit' });
   running.add(child);
-  return { child, ready: new Promise((resolve) => child.once('message', () => resolve())) };
+  return { child, ready: new Promise<void>((resolve) => child.once('message', () => resolve())) };
 }
 
 async function stopConsumer(child: ChildProcess): Promise<void> {

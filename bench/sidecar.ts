@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The `outrigger` launcher, so the sidecar runs with the Node flags it ships with. */
 const CLI = new URL('../sidecar/bin/outrigger', import.meta.url).pathname;
@@ -29,23 +30,34 @@ export function spawnSidecar(ports: { http: number; ops: number }, extras: Sidec
   });
 }
 
-/** Polls the sidecar's `/readyz` until it answers 200 (at most `limitMs`). */
-export const untilReady = (opsPort: number, limitMs = 10_000): Promise<void> =>
-  untilOk(`http://127.0.0.1:${opsPort}/readyz`, 'ready', limitMs);
+export interface Polling {
+  /** Give up after this long (ms). */
+  limitMs?: number;
+  /** Wait this long between tries (ms); bench/startup.ts times readiness with 2. */
+  everyMs?: number;
+}
+
+/** Polls the sidecar's `/readyz` until it answers 200; resolves to `performance.now()` when it did. */
+export const untilReady = (opsPort: number, polling?: Polling): Promise<number> =>
+  untilOk(`http://127.0.0.1:${opsPort}/readyz`, 'the sidecar was not ready', polling);
 
 /** Polls the app API until it answers (outbound calls need no broker, so no readiness). */
-export const untilListening = (httpPort: number, limitMs = 10_000): Promise<void> =>
-  untilOk(`http://127.0.0.1:${httpPort}/v1/metadata`, 'listening', limitMs);
+export const untilListening = (httpPort: number, polling?: Polling): Promise<number> =>
+  untilOk(`http://127.0.0.1:${httpPort}/v1/metadata`, 'the sidecar was not listening', polling);
 
-async function untilOk(url: string, what: string, limitMs: number): Promise<void> {
+const untilOk = (url: string, failure: string, polling?: Polling): Promise<number> =>
+  pollUntil(async () => (await fetch(url)).status === 200, failure, polling);
+
+/** Tries `probe` until it resolves true (a rejection counts as false); resolves to `performance.now()` at that moment. */
+export async function pollUntil(
+  probe: () => Promise<boolean>,
+  failure: string,
+  { limitMs = 10_000, everyMs = 10 }: Polling = {},
+): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < limitMs) {
-    const status = await fetch(url).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    if (await probe().catch(() => false)) return performance.now();
+    await sleep(everyMs);
   }
-  throw new Error(`the sidecar was not ${what} within ${limitMs} ms`);
+  throw new Error(`${failure} within ${limitMs} ms`);
 }

@@ -1,54 +1,54 @@
 // Startup-to-ready time and idle RSS of the sidecar, beside the floor: a bare
 // Node process that opens one amqplib connection to the same broker.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { usage } from './load.ts';
 import { percentiles, type Row } from './report.ts';
-import { BROKER, spawnSidecar } from './sidecar.ts';
+import { BROKER, pollUntil, spawnSidecar, untilReady } from './sidecar.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
-async function readyAfter(probe: () => Promise<boolean>, started: number, limitMs = 10_000): Promise<number> {
-  while (Date.now() - started < limitMs) {
-    if (await probe().catch(() => false)) return performance.now();
-    await sleep(2);
-  }
-  throw new Error('not ready in time');
+/**
+ * One cold start: ms from just before `start` to the moment `ready` saw it ready
+ * (polled every 2 ms), and its RSS after `idleMs` of idling; then stopped (SIGTERM).
+ */
+async function coldStart(start: () => ChildProcess, ready: (child: ChildProcess) => Promise<number>, idleMs: number) {
+  const t0 = performance.now();
+  const child = start();
+  const readyAt = await ready(child);
+  await sleep(idleMs);
+  const rssMb = usage(child.pid as number).rssMb;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return { readyMs: readyAt - t0, rssMb };
 }
 
-/** One sidecar start: ms from spawn to /readyz 200, and RSS after `idleMs` of idling. */
-async function sidecarOnce(opsPort: number, idleMs: number) {
-  const t0 = performance.now();
-  const child = spawnSidecar({ http: 0, ops: opsPort });
-  const ready = await readyAfter(
-    async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200,
-    Date.now(),
+/** One sidecar start: ready is /readyz answering 200. */
+const sidecarOnce = (opsPort: number, idleMs: number) =>
+  coldStart(
+    () => spawnSidecar({ http: 0, ops: opsPort }),
+    () => untilReady(opsPort, { everyMs: 2 }),
+    idleMs,
   );
-  await sleep(idleMs);
-  const rssMb = usage(child.pid as number).rssMb;
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return { readyMs: ready - t0, rssMb };
-}
 
-/** The floor: node + amqplib connect, nothing else. */
-async function rawOnce(idleMs: number) {
+/** The floor: node + amqplib connect, nothing else; ready is its "ready" on stdout. */
+function rawOnce(idleMs: number) {
   const script = `import { connect } from 'amqplib'; const c = await connect(${JSON.stringify(BROKER)}); console.log('ready'); process.on('SIGTERM', async () => { await c.close(); process.exit(0); });`;
-  const t0 = performance.now();
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: `${root}sidecar`,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout?.on('data', (chunk) => {
-    out += chunk;
-  });
-  const ready = await readyAfter(async () => out.includes('ready'), Date.now());
-  await sleep(idleMs);
-  const rssMb = usage(child.pid as number).rssMb;
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-  return { readyMs: ready - t0, rssMb };
+  return coldStart(
+    () =>
+      spawn(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: `${root}sidecar`,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    (child) => {
+      let out = '';
+      child.stdout?.on('data', (chunk) => {
+        out += chunk;
+      });
+      return pollUntil(async () => out.includes('ready'), 'the floor was not ready', { everyMs: 2 });
+    },
+    idleMs,
+  );
 }
 
 export async function benchStartup({ runs = 10, idleMs = 3_000 } = {}): Promise<Row[]> {
