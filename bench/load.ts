@@ -21,10 +21,12 @@ export async function drive(count: number, concurrency: number, once: () => Prom
 }
 
 /**
- * Calls one at a time on every side, in `blocks` blocks per side, the order of
- * the sides rotated from block to block. In a fixed order, whichever side ran
- * right after raw undici had its p99 doubled (the floor's or the sidecar's,
- * whichever it was); rotated, every side takes every place alike.
+ * `calls` calls one at a time on every side, in `blocks` blocks per side (the
+ * first `calls % blocks` of them one call longer), the order of the sides
+ * rotated from block to block. In a fixed order, whichever side ran right
+ * after the direct path had its p99 doubled (measured in the outbound
+ * benchmark, after raw undici: the floor's or the sidecar's, whichever it
+ * was); rotated, every side takes every place alike.
  */
 export async function interleaved<K extends string>(
   sides: Record<K, () => Promise<void>>,
@@ -33,8 +35,8 @@ export async function interleaved<K extends string>(
 ): Promise<Record<K, number[]>> {
   const names = Object.keys(sides) as K[];
   const latencies = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
-  const block = Math.ceil(calls / blocks);
   for (let i = 0; i < blocks; i++) {
+    const block = Math.floor(calls / blocks) + (i < calls % blocks ? 1 : 0);
     for (let j = 0; j < names.length; j++) {
       const name = names[(i + j) % names.length] as K;
       latencies[name].push(...(await drive(block, 1, sides[name])).latencies);
