@@ -162,8 +162,24 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
     ['/a', '/b'],
     'one volume at two paths (Kubernetes allows it)',
   );
+  t.same(
+    settingsOf(mountsOf('weather-token:/var/run/weather,ledger-tls:/run/ledger')).volumeMounts,
+    [
+      { volume: 'weather-token', path: '/var/run/weather' },
+      { volume: 'ledger-tls', path: '/run/ledger' },
+    ],
+    'beside each other after the /var/run link; each path as written',
+  );
   t.equal(settingsOf(annotated({})).volumeMounts, undefined, 'none without the annotation');
-  for (const path of ['/run/secrets/weather', '/var/run/secrets/weather', '/etc/hosts.d', '/application', '/devices']) {
+  for (const path of [
+    '/run/secrets/weather',
+    '/var/run/secrets/weather',
+    '/run/secrets/kubernetes.io.d',
+    '/var/runner',
+    '/etc/hosts.d',
+    '/application',
+    '/devices',
+  ]) {
     t.same(
       settingsOf(mountsOf(`weather-token:${path}`)).volumeMounts?.map((mount) => mount.path),
       [path],
@@ -212,19 +228,19 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
       'weather-token:/var/run/secrets',
       `"weather-token:/var/run/secrets" is not valid: /var/run/secrets overlaps ${own.token}`,
     ],
+    ['weather-token:/var/run', `"weather-token:/var/run" is not valid: /var/run overlaps ${own.token}`],
     // The token's directory as the runtime finds it: /var/run is a link to /run in the image.
     ...[
       '/run',
       '/run/secrets',
+      '/run/secrets/kubernetes.io',
       '/run/secrets/kubernetes.io/serviceaccount',
       '/run/secrets/kubernetes.io/serviceaccount/x',
     ].map(
       (path) =>
         [
           `weather-token:${path}`,
-          `"weather-token:${path}" is not valid: ${path} overlaps /run/secrets/kubernetes.io/serviceaccount, ` +
-            "the ServiceAccount token's directory (/var/run/secrets/kubernetes.io/serviceaccount: " +
-            '/var/run is a link to /run in the image)',
+          `"weather-token:${path}" is not valid: ${path} overlaps ${own.token} (/var/run is a link to /run in the image)`,
         ] as const,
     ),
     ...(
@@ -255,6 +271,26 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
     ['weather-token:/w,weather-token:/w', '"weather-token:/w" is not valid: /w is mounted twice'],
     ['weather-token:/w,ledger-tls:/w/tls', '"ledger-tls:/w/tls" is not valid: /w/tls overlaps "weather-token:/w"'],
     ['ledger-tls:/w/tls,weather-token:/w', '"weather-token:/w" is not valid: /w overlaps "ledger-tls:/w/tls"'],
+    // Where the runtime puts them: /var/run is a link to /run in the image.
+    ...(
+      [
+        ['weather-token:/var/run/w,ledger-tls:/run/w/tls', '/run/w/tls', 'weather-token:/var/run/w'],
+        ['weather-token:/run/w/tls,ledger-tls:/var/run/w', '/var/run/w', 'weather-token:/run/w/tls'],
+        ['weather-token:/var/run/w,ledger-tls:/run/w', '/run/w', 'weather-token:/var/run/w'],
+        ['weather-token:/run/w,weather-token:/var/run/w', '/var/run/w', 'weather-token:/run/w'],
+      ] as const
+    ).map(
+      ([value, path, earlier]) =>
+        [
+          value,
+          `${JSON.stringify(value.split(',')[1])} is not valid: ${path} overlaps ${JSON.stringify(earlier)} ` +
+            '(/var/run is a link to /run in the image)',
+        ] as const,
+    ),
+    [
+      'weather-token:/var/run/w,ledger-tls:/var/run/w/tls',
+      '"ledger-tls:/var/run/w/tls" is not valid: /var/run/w/tls overlaps "weather-token:/var/run/w"',
+    ],
   ] as const) {
     t.same(problemsOf(mountsOf(value)), [`${annotation}: ${expected}`], JSON.stringify(value));
   }

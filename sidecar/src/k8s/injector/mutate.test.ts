@@ -107,6 +107,24 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
     },
   });
 
+  // /var/run is a link to /run in the sidecar's image: nested where the runtime mounts them, so refused.
+  const twoVolumes = [...volumes, { name: 'ledger-tls', secret: { secretName: 'ledger-tls' } }];
+  const linked = decide(
+    review(
+      pod(
+        { ...inject, 'outrigger.dev/volume-mounts': 'weather-token:/var/run/x,ledger-tls:/run/x/y' },
+        { volumes: twoVolumes },
+      ),
+    ),
+    config,
+  );
+  t.equal(linked.result, 'denied');
+  t.equal(
+    linked.response.status?.message,
+    'outrigger.dev/volume-mounts: "ledger-tls:/run/x/y" is not valid: /run/x/y overlaps "weather-token:/var/run/x" ' +
+      '(/var/run is a link to /run in the image)',
+  );
+
   // Reinvoked: the pod already has the sidecar and its mounts, so nothing is added (or checked) again.
   const again = { name: 'outrigger', image: 'x', volumeMounts: [sidecar.volumeMounts.at(-1)] };
   const reinvoked = decide(review(pod(mounts, { volumes, initContainers: [again] })), config);

@@ -24,15 +24,11 @@ export const OWN_MOUNT_PATHS: readonly { path: string; what: string }[] = [
 /**
  * Paths of the image and of the kubelet that a volume of outrigger.dev/volume-mounts may not be mounted on, in
  * or over either: the pod would be admitted, and its sidecar would not start. The runtime follows the image's
- * links to place a mount, and in node's bookworm image /var/run is a link to /run (/lib and /lib64 to /usr's):
- * in a read-only volume at /run, the runtime cannot make the place of the token that the API server mounts at
- * /var/run/secrets/kubernetes.io/serviceaccount after the webhook.
+ * links to place a mount: in node's bookworm image /lib and /lib64 are links to /usr's, and /var/run one to /run
+ * (volume-mounts.ts compares paths after that link, so /run/secrets is refused as over the token's directory: in
+ * a read-only volume there, the runtime could not make the place of the token the API server adds).
  */
 export const RESERVED_PATHS: readonly { path: string; what: string }[] = [
-  {
-    path: SERVICE_ACCOUNT_DIR.replace(/^\/var\/run\//, '/run/'),
-    what: `the ServiceAccount token's directory (${SERVICE_ACCOUNT_DIR}: /var/run is a link to /run in the image)`,
-  },
   { path: '/app', what: "the sidecar's program (the image's working directory)" },
   { path: '/usr', what: 'node and the libraries it needs' },
   { path: '/lib', what: 'a link to /usr/lib in the image, the libraries node needs' },

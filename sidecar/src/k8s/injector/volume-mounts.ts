@@ -9,7 +9,7 @@ import { OWN_MOUNT_PATHS, RESERVED_PATHS } from './sidecar-container.ts';
 export interface VolumeMount {
   /** A volume in the pod's spec.volumes. */
   volume: string;
-  /** Absolute and normalised. */
+  /** Absolute and normalised, as the annotation has it (/var/run stays /var/run: the runtime follows the link). */
   path: string;
 }
 
@@ -61,15 +61,32 @@ function checkPath(path: string, earlier: readonly (VolumeMount & { entry: strin
   }
   // Nested is refused too: a mount inside a read-only volume needs a directory the runtime cannot make there, one
   // over the sidecar's own (or over the image's and the kubelet's files) would hide them, and /tmp is the
-  // sidecar's scratch space.
-  const overlap = (other: string) => path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`);
+  // sidecar's scratch space. Compared where the runtime puts them, after the image's /var/run link: a:/var/run/x
+  // and b:/run/x/y are nested, and /run/secrets is over the token the sidecar has at /var/run/secrets/....
+  const place = inImage(path);
+  const overlap = (other: string) => {
+    const there = inImage(other);
+    return place === there || place.startsWith(`${there}/`) || there.startsWith(`${place}/`);
+  };
+  // Said when only the link makes two paths meet: neither text is on, in or over the other.
+  const link = (other: string) =>
+    path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`) ? '' : ` (${VAR_RUN_LINK})`;
   const own = OWN_MOUNT_PATHS.find((mount) => overlap(mount.path));
-  if (own !== undefined) return `${path} overlaps the sidecar's own mount ${own.path}, ${own.what}`;
+  if (own !== undefined) return `${path} overlaps the sidecar's own mount ${own.path}, ${own.what}${link(own.path)}`;
   const reserved = RESERVED_PATHS.find((system) => overlap(system.path));
-  if (reserved !== undefined) return `${path} overlaps ${reserved.path}, ${reserved.what}`;
+  if (reserved !== undefined) return `${path} overlaps ${reserved.path}, ${reserved.what}${link(reserved.path)}`;
   const other = earlier.find((mount) => overlap(mount.path));
   if (other !== undefined) {
-    return other.path === path ? `${path} is mounted twice` : `${path} overlaps ${JSON.stringify(other.entry)}`;
+    return other.path === path
+      ? `${path} is mounted twice`
+      : `${path} overlaps ${JSON.stringify(other.entry)}${link(other.path)}`;
   }
   return undefined;
+}
+
+const VAR_RUN_LINK = '/var/run is a link to /run in the image';
+
+/** Where the runtime mounts a path: it follows the image's links, and /var/run is one to /run. */
+function inImage(path: string): string {
+  return path === '/var/run' || path.startsWith('/var/run/') ? `/run${path.slice('/var/run'.length)}` : path;
 }
