@@ -9,10 +9,11 @@ import { ApiServer } from './api/server.ts';
 import { buildApp } from './app.ts';
 import type { Broker } from './broker/broker.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
+import type { LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { Subscriptions } from './delivery/subscriptions.ts';
 import { Readiness } from './health/readiness.ts';
-import { connectCluster } from './k8s/cluster.ts';
+import { connectCluster, KUBERNETES_CHECK, watchWithoutToken } from './k8s/cluster.ts';
 import { ResourceSync } from './k8s/resource-sync.ts';
 import { buildOps } from './ops/server.ts';
 import { Outbound } from './outbound/outbound.ts';
@@ -79,12 +80,21 @@ export class Sidecar {
   /**
    * Throws a ConfigError when a target's secret header or TLS file cannot be resolved, or
    * kubernetes.watch is on without a cluster to watch (before anything starts).
-   * `file` is the configuration file `config` was loaded from, if any: problems with its settings name it.
+   * `file` is the configuration file `input` was loaded from, if any: problems with its settings name it.
+   * `fromEnv`, the settings the environment set: an injected pod without a ServiceAccount token
+   * (k8s/cluster.ts, watchWithoutToken) runs without the watch, and its `kubernetes` check says why.
    */
   static async create(
-    config: Config,
-    options: { logger?: Logger; env?: NodeJS.ProcessEnv; file?: string | undefined } = {},
+    input: Config,
+    options: {
+      logger?: Logger;
+      env?: NodeJS.ProcessEnv;
+      file?: string | undefined;
+      fromEnv?: LoadedConfig['fromEnv'];
+    } = {},
   ): Promise<Sidecar> {
+    const withoutWatch = watchWithoutToken({ config: input, fromEnv: options.fromEnv ?? new Map() }, options.env);
+    const config = withoutWatch === undefined ? input : { ...input, kubernetes: { ...input.kubernetes, watch: false } };
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });
     const outbound = Outbound.create(config.targets, { metrics, logger, env: options.env }, options.file);
@@ -110,6 +120,12 @@ export class Sidecar {
         logger,
       });
       readiness.register(resources.health);
+    } else if (withoutWatch !== undefined) {
+      logger.warn(
+        { detail: withoutWatch },
+        'running without the Kubernetes watch: the pod has no ServiceAccount token',
+      );
+      readiness.register({ name: KUBERNETES_CHECK, check: () => ({ ok: true, detail: withoutWatch }) });
     }
     if (subscriptions.appHealth !== undefined && config.app.healthPath !== undefined) {
       readiness.register(subscriptions.appHealth.health);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { NO_CLUSTER } from '../src/k8s/api/connection.ts';
 import { SERVICE_ACCOUNT } from '../src/k8s/api/service-account.ts';
-import { NO_TOKEN } from '../src/k8s/cluster.ts';
+import { KUBERNETES_CHECK, NO_TOKEN } from '../src/k8s/cluster.ts';
 import { loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
 import { PodSchema } from '../src/k8s/injector/pod.ts';
 import { podPatch } from '../src/k8s/injector/pod-patch.ts';
@@ -71,7 +71,7 @@ t.test(
     const ops = started.ops as string;
     t.equal(await statusOf(`${ops}/healthz`), 200, 'alive: the startup probe passes and the app can start');
     const report = (await (await fetch(`${ops}/readyz`)).json()) as { checks: Record<string, unknown> };
-    t.same(report.checks.kubernetes, { ok: true, detail: NO_TOKEN }, 'readiness says why there is no watch');
+    t.same(report.checks[KUBERNETES_CHECK], { ok: true, detail: NO_TOKEN }, 'readiness says why there is no watch');
     const warnings = sidecar.logs.filter((line) => String(line.msg).startsWith('running without the Kubernetes'));
     t.equal(warnings.length, 1, 'one warning');
     t.match(warnings[0], { level: 'warn', detail: NO_TOKEN });

@@ -3,7 +3,6 @@
 // tracing.
 import { parseArgs } from 'node:util';
 import { isConfigError, type LoadedConfig, loadConfig } from '../config/load.ts';
-import { watchWithoutToken } from '../k8s/cluster.ts';
 import { Sidecar } from '../sidecar.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { startTracing } from '../telemetry/tracing.ts';
@@ -49,27 +48,17 @@ export interface RunningSidecar {
  * could only judge while starting (secret headers, TLS files, the Kubernetes settings), 1 when it could not listen.
  */
 export async function startSidecarProcess(loaded: LoadedConfig): Promise<RunningSidecar | 1 | 2> {
-  const { config, file } = loaded;
+  const { config, file, fromEnv } = loaded;
   const logger = createLogger(config.log.level);
   const tracing = await startTracing({ serviceName: config.appId, version: VERSION, logger });
   let sidecar: Sidecar;
-  let withoutWatch: string | undefined;
   try {
-    // An injected pod without a ServiceAccount token runs without the watch, rather than not at all.
-    withoutWatch = watchWithoutToken(loaded);
-    const watched =
-      withoutWatch === undefined ? config : { ...config, kubernetes: { ...config.kubernetes, watch: false } };
-    sidecar = await Sidecar.create(watched, { logger, file });
+    sidecar = await Sidecar.create(config, { logger, file, fromEnv });
   } catch (error) {
     await tracing.shutdown();
     if (!isConfigError(error)) throw error;
     reportProblems(error.problems);
     return 2;
-  }
-  if (withoutWatch !== undefined) {
-    const detail = withoutWatch;
-    logger.warn({ detail }, 'running without the Kubernetes watch: the pod has no ServiceAccount token');
-    sidecar.readiness.register({ name: 'kubernetes', check: () => ({ ok: true, detail }) });
   }
   const stop = async () => {
     const clean = await sidecar.stop();

@@ -37,6 +37,9 @@ function podNamespace(file: string): string | undefined {
   }
 }
 
+/** The readiness check of the watch (ResourceSync), or of why there is none (NO_TOKEN). */
+export const KUBERNETES_CHECK = 'kubernetes';
+
 /** Why an injected sidecar runs without the watch; the `kubernetes` readiness check says it. */
 export const NO_TOKEN =
   'not watching: OUTRIGGER_KUBERNETES is true, but the sidecar has no ServiceAccount token ' +
@@ -51,7 +54,7 @@ export const NO_TOKEN =
  * says `kubernetes.watch: true` asks for the watch itself and stays strict.
  */
 export function watchWithoutToken(
-  { config, fromEnv }: LoadedConfig,
+  { config, fromEnv }: Pick<LoadedConfig, 'config' | 'fromEnv'>,
   env: NodeJS.ProcessEnv = process.env,
   serviceAccount: ServiceAccountFiles = SERVICE_ACCOUNT,
 ): string | undefined {

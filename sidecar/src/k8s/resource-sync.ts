@@ -7,7 +7,7 @@ import type { Subscriptions } from '../delivery/subscriptions.ts';
 import type { HealthCheck } from '../health/readiness.ts';
 import type { Outbound } from '../outbound/outbound.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { Cluster } from './cluster.ts';
+import { type Cluster, KUBERNETES_CHECK } from './cluster.ts';
 import { desiredSubscriptions, desiredTargets, withSecretProblems } from './desired-state.ts';
 import { ResourceWatch } from './resource-watch.ts';
 import { StatusWriter } from './status-writer.ts';
@@ -43,7 +43,7 @@ export class ResourceSync {
 
   /** Ready once both kinds have been listed: until then the app's resources are not known. */
   readonly health: HealthCheck = {
-    name: 'kubernetes',
+    name: KUBERNETES_CHECK,
     check: () => {
       const watches = [this.subscriptionWatch, this.targetWatch];
       const ok = watches.every((watch) => watch.synced);
