@@ -6,14 +6,11 @@
 // certificate, say) is used for the next connections without a restart;
 // connections already open keep what they were made with. Files that cannot be
 // read or used leave the last good set in use, with a warning.
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { Target } from '../config/schema.ts';
+import { checkPem, type PemProblem } from '../tls/key-pair.ts';
 import { Refreshed } from './refreshed.ts';
-
-const CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 type Settings = NonNullable<Target['tls']>;
 type FileField = 'caFile' | 'certFile' | 'keyFile';
@@ -103,41 +100,22 @@ function readTexts(settings: Settings): Texts {
 
 /** The connector for these texts; throws a TlsFilesError when they are not certificates, or not a key pair. */
 function loadedOf(settings: Settings, texts: Texts, timeoutMs: number): Loaded {
-  const problems: Problem[] = [];
-  for (const field of ['caFile', 'certFile'] as const) {
-    const text = texts[field];
-    const problem = text === undefined ? undefined : certificatesProblem(text);
-    if (problem !== undefined) problems.push({ field, detail: `${settings[field]} ${problem}` });
-  }
-  if (problems.length > 0) throw new TlsFilesError(problems);
-  let secureContext: ReturnType<typeof createSecureContext>;
-  try {
-    secureContext = createSecureContext({ ca: texts.caFile, cert: texts.certFile, key: texts.keyFile });
-  } catch (error) {
-    // The certificates parsed, so it is the key: one that does not parse, or that is not the certificate's.
-    const field = settings.keyFile === undefined ? 'certFile' : 'keyFile';
-    throw new TlsFilesError([{ field, detail: `${settings[field]} ${keyProblem(error)}` }]);
-  }
+  const { pem, problems } = checkPem({ ca: texts.caFile, cert: texts.certFile, key: texts.keyFile });
+  if (problems !== undefined) throw new TlsFilesError(problems.map((problem) => problemOf(settings, problem)));
   // The name TLS asks for comes with each request (target-client.ts), so it wins over the URL's.
-  return { texts, connect: buildConnector({ timeout: timeoutMs, secureContext }) };
+  return { texts, connect: buildConnector({ timeout: timeoutMs, secureContext: pem.context }) };
 }
 
-/** Node takes a CA file with no certificate in it and then trusts nothing: say so instead. */
-function certificatesProblem(text: string): string | undefined {
-  const blocks = text.match(CERTIFICATE) ?? [];
-  if (blocks.length === 0) return 'holds no PEM certificate';
-  for (const block of blocks) {
-    try {
-      new X509Certificate(block);
-    } catch {
-      return 'holds a certificate that does not parse';
-    }
+/** A problem checkPem found, named as the target's settings name the file. */
+function problemOf(settings: Settings, problem: PemProblem): Problem {
+  if (problem.file !== 'key') {
+    const field = problem.file === 'ca' ? 'caFile' : 'certFile';
+    return { field, detail: `${settings[field]} ${problem.detail}` };
   }
-  return undefined;
-}
-
-function keyProblem(error: unknown): string {
-  const code = (error as { code?: string }).code ?? '';
-  if (code === 'ERR_OSSL_X509_KEY_VALUES_MISMATCH') return 'is not the private key of certFile';
-  return `is not a usable PEM private key (${code || (error as Error).message})`;
+  const field = settings.keyFile === undefined ? 'certFile' : 'keyFile';
+  const { mismatch, error } = problem;
+  const detail = mismatch
+    ? 'is not the private key of certFile'
+    : `is not a usable PEM private key (${error.code || error.message})`;
+  return { field, detail: `${settings[field]} ${detail}` };
 }

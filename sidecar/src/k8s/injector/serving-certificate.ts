@@ -2,10 +2,9 @@
 // and read again when they change, so a rotated certificate is served without
 // a restart. A pair that does not load (half-written, mismatched) is logged
 // and the previous one stays in use.
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import type { Logger } from '../../telemetry/logger.ts';
+import { checkPem } from '../../tls/key-pair.ts';
 import type { InjectorMetrics } from './injector-metrics.ts';
 
 export interface CertificateFiles {
@@ -14,8 +13,8 @@ export interface CertificateFiles {
 }
 
 export interface KeyPair {
-  cert: Buffer;
-  key: Buffer;
+  cert: string;
+  key: string;
   /** When the certificate expires. */
   notAfter: Date;
 }
@@ -31,7 +30,7 @@ export const isCertificateError = (error: unknown): error is CertificateError =>
 function loadKeyPair({ certFile, keyFile }: CertificateFiles): KeyPair {
   const read = (file: string, flag: string) => {
     try {
-      return readFileSync(file);
+      return readFileSync(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       throw new CertificateError(`${flag} ${file}: cannot read the file (${code})`);
@@ -39,18 +38,14 @@ function loadKeyPair({ certFile, keyFile }: CertificateFiles): KeyPair {
   };
   const cert = read(certFile, '--tls-cert');
   const key = read(keyFile, '--tls-key');
-  let notAfter: Date;
-  try {
-    notAfter = new Date(new X509Certificate(cert).validTo);
-  } catch {
-    throw new CertificateError(`--tls-cert ${certFile}: not a PEM certificate`);
+  const { pem, problems } = checkPem({ cert, key });
+  const problem = problems?.[0];
+  if (problem?.file === 'key') {
+    throw new CertificateError(`--tls-key ${keyFile}: not the key of ${certFile} (${problem.error.message})`);
   }
-  try {
-    createSecureContext({ cert, key });
-  } catch (error) {
-    throw new CertificateError(`--tls-key ${keyFile}: not the key of ${certFile} (${(error as Error).message})`);
-  }
-  return { cert, key, notAfter };
+  const certificate = pem?.certificate;
+  if (certificate === undefined) throw new CertificateError(`--tls-cert ${certFile}: not a PEM certificate`);
+  return { cert, key, notAfter: new Date(certificate.validTo) };
 }
 
 /** How often the files are checked; a Secret update reaches the pod within a minute or so anyway. */
@@ -102,7 +97,7 @@ export class ServingCertificate {
       logger.warn({ err: error }, 'serving certificate not reloaded; the previous one stays in use');
       return;
     }
-    if (next.cert.equals(this.current.cert) && next.key.equals(this.current.key)) return;
+    if (next.cert === this.current.cert && next.key === this.current.key) return;
     this.current = next;
     for (const listener of this.listeners) listener(next);
     metrics.certificateReloads.inc({ result: 'loaded' });
