@@ -12,7 +12,15 @@ import { Refreshed } from './refreshed.ts';
 interface FileHeader {
   name: string;
   value: Refreshed<string>;
+  /** The value in the map `current` gives. */
+  inMap: string;
 }
+
+const mapOf = (fixed: HeaderMap, files: FileHeader[]) => {
+  const headers: HeaderMap = { ...fixed };
+  for (const file of files) headers[file.name] = file.inMap;
+  return headers;
+};
 
 /** Secret files often end with a newline; a header value cannot hold one. */
 const clean = (text: string) => text.replace(/[\r\n]+$/, '').trim();
@@ -32,10 +40,13 @@ function readValue(path: string): string {
 export class TargetHeaders {
   private readonly fixed: HeaderMap;
   private readonly files: FileHeader[];
+  /** What `current` gives: made again only when a file's value changes. */
+  private map: HeaderMap;
 
   private constructor(fixed: HeaderMap, files: FileHeader[]) {
     this.fixed = fixed;
     this.files = files;
+    this.map = mapOf(fixed, files);
   }
 
   /** Reads every configured value now; or lists each one that is missing or unusable, naming its field. */
@@ -66,7 +77,8 @@ export class TargetHeaders {
         const { secretFile } = source;
         try {
           const onError = (error: unknown) => onReadError(name, codeOf(error));
-          files.push({ name, value: new Refreshed(readValue(secretFile), () => readValue(secretFile), onError) });
+          const first = readValue(secretFile);
+          files.push({ name, value: new Refreshed(first, () => readValue(secretFile), onError), inMap: first });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           problems.push(
@@ -79,11 +91,19 @@ export class TargetHeaders {
     return { headers: new TargetHeaders(fixed, files) };
   }
 
-  /** The headers to add now; a file that cannot be read keeps its last good value. */
-  current(now = Date.now()): HeaderMap {
-    if (this.files.length === 0) return this.fixed;
-    const headers: HeaderMap = { ...this.fixed };
-    for (const file of this.files) headers[file.name] = file.value.current(now);
-    return headers;
+  /**
+   * The headers to add now; a file that cannot be read keeps its last good value. The same map
+   * each call until a file's value changes (callers copy it, never modify it).
+   */
+  current(now = Date.now()): Readonly<HeaderMap> {
+    let changed = false;
+    for (const file of this.files) {
+      const value = file.value.current(now);
+      if (value === file.inMap) continue;
+      file.inMap = value;
+      changed = true;
+    }
+    if (changed) this.map = mapOf(this.fixed, this.files);
+    return this.map;
   }
 }
