@@ -22,6 +22,7 @@ import type {
 } from '@kubernetes/client-node';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { DRAIN_MS, MAX_DRAIN_MS, STOP_GRACE_MS, TERMINATION_GRACE_MS } from '../src/k8s/injector/injector.ts';
 import { byKind, createHelm, one } from './support/helm.ts';
 import { b64, CHART, chartYaml, edgeValues, isSubset, NS, trusted } from './support/outrigger-chart.ts';
 import { exitFailure, runCli } from './support/sidecar-process.ts';
@@ -338,6 +339,12 @@ t.test('the injector runs locked down and with no API access', async (t) => {
       livenessProbe: { httpGet: { path: '/healthz', port: 'ops' } },
       readinessProbe: { httpGet: { path: '/readyz', port: 'ops' } },
     });
+    // The injector's stop is made for this grace: the drain (the default: the args set no --drain) and the
+    // grace for reviews in flight end before SIGKILL, even with the longest drain --drain accepts.
+    t.equal((pod?.terminationGracePeriodSeconds ?? 0) * 1000, TERMINATION_GRACE_MS, 'the grace the injector expects');
+    t.notOk(pod?.containers[0]?.args?.includes('--drain'), 'the default drain');
+    t.ok(DRAIN_MS + STOP_GRACE_MS < TERMINATION_GRACE_MS, 'a stop ends before SIGKILL');
+    t.ok(MAX_DRAIN_MS + STOP_GRACE_MS < TERMINATION_GRACE_MS, 'with the longest drain too');
     t.equal(
       one<KubernetesObject & { automountServiceAccountToken?: boolean }>(objects, 'ServiceAccount')
         .automountServiceAccountToken,

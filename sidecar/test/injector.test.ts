@@ -4,11 +4,13 @@
 // API server stores is what a kubelet would run, so the sidecar is checked
 // there, not in the webhook's answer.
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type TLSSocket } from 'node:tls';
 import {
   AdmissionregistrationV1Api,
@@ -537,7 +539,7 @@ t.test('flags and ports: said as the sidecar says them', async (t) => {
     );
   }
   for (const [value, expected] of [
-    ['21s', 'at most 20s'],
+    ['16s', 'at most 15s'],
     ['soon', 'expected a duration such as "500ms", "30s", "5m" or "PT10M"'],
   ] as const) {
     const bad = runCli(t, ['injector', ...tls, '--drain', value]);
@@ -582,4 +584,35 @@ t.test('SIGTERM: answers reviews for the drain while not ready, then stops clean
     socket.on('error', () => resolve(true));
   });
   t.ok(refused, 'the port is closed');
+});
+
+t.test('SIGTERM with a review that never ends: its connection is cut after the 10 s grace, exit code 1', async (t) => {
+  const stuck = runCli(t, [
+    'injector',
+    ...['--tls-cert', serving.certPath, '--tls-key', serving.keyPath],
+    ...['--host', '127.0.0.1', '--port', '0', '--ops-port', '0', '--drain', '0s'],
+  ]);
+  const up = await until(
+    'the injector to log "injector started"',
+    () => stuck.logs.find((line) => line.msg === 'injector started'),
+    { failOn: exitFailure(stuck, 'the injector') },
+  );
+  // The headers and part of the body: in flight until the webhook's 30 s request timeout.
+  const socket = connect({ host: '127.0.0.1', port: Number(new URL(String(up.webhook)).port), ca: ca.certPem });
+  socket.on('error', () => {});
+  const closed = once(socket, 'close');
+  await once(socket, 'secureConnect');
+  socket.write(
+    'POST /mutate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"kind":',
+  );
+  await sleep(500);
+
+  const signalled = Date.now();
+  const exit = await stuck.stop('SIGTERM');
+  const tookMs = Date.now() - signalled;
+  t.same(exit, { code: 1, signal: null }, 'exit code 1: not a clean stop');
+  t.ok(tookMs >= 9_500 && tookMs < 15_000, `exits after the 10 s grace, not left running for SIGKILL (${tookMs} ms)`);
+  t.ok(stuck.logs.some((line) => line.msg === 'reviews still in flight after the grace period'));
+  await closed;
+  t.pass('the connection is cut');
 });

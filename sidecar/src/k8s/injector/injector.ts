@@ -31,10 +31,17 @@ export interface InjectorOptions {
  * meanwhile is a pod created without its sidecar.
  */
 export const DRAIN_MS = 5_000;
-/** The longest drain: with the grace below, a stop fits in the default terminationGracePeriodSeconds (30 s). */
-export const MAX_DRAIN_MS = 20_000;
+/**
+ * The pod's terminationGracePeriodSeconds a stop has to fit in: Kubernetes' default, which the chart's
+ * Deployment sets explicitly. The kubelet sends SIGKILL when it is over.
+ */
+export const TERMINATION_GRACE_MS = 30_000;
 /** In-flight reviews finish within this on stop; the API server gives a webhook at most 30 s anyway. */
-const STOP_GRACE_MS = 10_000;
+export const STOP_GRACE_MS = 10_000;
+/** Left of the termination grace after the longest drain and the stop grace: to close the ops port and exit. */
+const EXIT_MARGIN_MS = 5_000;
+/** The longest drain (15 s): the longest stop then ends 5 s before the kubelet's SIGKILL. */
+export const MAX_DRAIN_MS = TERMINATION_GRACE_MS - STOP_GRACE_MS - EXIT_MARGIN_MS;
 
 export class Injector {
   readonly metrics = new InjectorMetrics();
@@ -76,7 +83,8 @@ export class Injector {
 
   /**
    * Reports not ready, keeps answering reviews for the drain, then stops taking them, lets those in flight
-   * finish and closes the ops port; true when it was clean. At most the drain plus 10 s.
+   * finish (cutting the connections of any left after 10 s) and closes the ops port; true when it was clean.
+   * At most the drain plus 10 s.
    */
   async stop(): Promise<boolean> {
     const { logger, drainMs } = this.options;
@@ -94,6 +102,9 @@ export class Injector {
       }),
     ]);
     clearTimeout(timer);
+    // A review still in flight (a body that never ends, say) would keep the process up until SIGKILL: a closed
+    // server no longer checks its request timeout. Its connection is cut, so the process exits now.
+    if (!clean) this.webhook.server.closeAllConnections();
     await this.ops.close();
     if (clean) logger.info('injector stopped');
     else logger.error({ graceMs: STOP_GRACE_MS }, 'reviews still in flight after the grace period');
