@@ -437,7 +437,7 @@ t.test('reinvoked after a later webhook changed the pod: still one sidecar', asy
   t.same(
     reviews.map((line) => [line.result, line.reason]),
     [
-      ['injected', 'app id reinvoked'],
+      ['injected', 'app id reinvoked from the pod name "reinvoked"'],
       ['skipped', 'already injected'],
     ],
     'our webhook was called twice: it injected, then left the pod as it was',

@@ -36,8 +36,30 @@ t.test('app id: the annotation first, then whoever runs the pod', async (t) => {
     ],
   };
   t.equal(settingsOf(annotated({}, owners)).appId, 'nightly', 'the controller among several owners');
+  // Named by the CronJob controller: "<cronjob>-<scheduled time in minutes since the epoch>".
+  const run = `nightly-${Math.floor(Date.now() / 60_000)}`;
+  const cronJob = {
+    generateName: `${run}-`,
+    labels: { 'batch.kubernetes.io/job-name': run, 'job-name': run },
+    ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: run, controller: true }],
+  };
+  t.equal(settingsOf(annotated({}, cronJob)).appId, 'nightly', "a CronJob's pod: the CronJob's name, every run");
+  const counted = { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'backup-2', controller: true }] };
+  t.equal(settingsOf(annotated({}, counted)).appId, 'backup-2', 'a Job no CronJob made: its own name');
   t.equal(settingsOf(annotated({}, { generateName: 'worker-' })).appId, 'worker', 'generateName without its dash');
   t.equal(settingsOf(annotated({}, { name: 'one-off' })).appId, 'one-off', 'else the pod name');
+});
+
+t.test("where the app id came from, for the review's log line", async (t) => {
+  const sourceOf = (result: SettingsResult) => ('appIdSource' in result ? result.appIdSource : undefined);
+  t.equal(sourceOf(annotated({ 'outrigger.dev/app-id': 'billing' })), 'outrigger.dev/app-id');
+  t.equal(sourceOf(annotated({}, { name: 'one-off' })), 'the pod name "one-off"');
+  const run = `nightly-${Math.floor(Date.now() / 60_000)}`;
+  const cronJob = { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: run, controller: true }] };
+  t.equal(
+    sourceOf(annotated({}, cronJob)),
+    `the CronJob of Job ${run} (its name less the scheduled minute the CronJob controller adds)`,
+  );
 });
 
 t.test('an app id that is not a DNS label is refused, naming the annotation', async (t) => {
@@ -47,6 +69,13 @@ t.test('an app id that is not a DNS label is refused, naming the annotation', as
   const dotted = { ownerReferences: [{ kind: 'StatefulSet', name: 'ledger.v2' }] };
   t.match(problemsOf(annotated({}, dotted)), [
     /^outrigger\.dev\/app-id: cannot derive an app id \("ledger\.v2" from the owner StatefulSet ledger\.v2 is not a DNS label\); set outrigger\.dev\/app-id/,
+  ]);
+  const run = `nightly.report-${Math.floor(Date.now() / 60_000)}`;
+  const cronJob = { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: run, controller: true }] };
+  t.match(problemsOf(annotated({}, cronJob)), [
+    new RegExp(
+      `^outrigger\\.dev/app-id: cannot derive an app id \\("nightly\\.report" from the CronJob of Job ${run} `,
+    ),
   ]);
   t.match(problemsOf(annotated({}, {})), [/the pod has no name or owner/]);
 });

@@ -40,7 +40,14 @@ export interface InjectionSettings {
   volumeMounts?: VolumeMount[];
 }
 
-export type SettingsResult = { settings: InjectionSettings; warnings: string[] } | { problems: string[] };
+export type SettingsResult =
+  | {
+      settings: InjectionSettings;
+      warnings: string[];
+      /** Where the app id came from (the annotation, or which rule derived it from what), for the log line. */
+      appIdSource: string;
+    }
+  | { problems: string[] };
 
 export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   const annotations = pod.metadata.annotations ?? {};
@@ -49,11 +56,13 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
     problems.push(`${annotation}: ${JSON.stringify(annotations[annotation])} is not valid: ${expected}`);
 
   let appId = annotations[ANNOTATIONS.appId];
+  let appIdSource: string = ANNOTATIONS.appId;
   if (appId !== undefined) {
     if (!DNS_LABEL_PATTERN.test(appId)) bad(ANNOTATIONS.appId, DNS_LABEL_HINT);
   } else {
     const derived = deriveAppId(pod.metadata);
     appId = derived?.appId;
+    if (derived !== undefined) appIdSource = derived.source;
     if (derived === undefined || !DNS_LABEL_PATTERN.test(derived.appId)) {
       const from = derived === undefined ? 'the pod has no name or owner' : `"${derived.appId}" from ${derived.source}`;
       problems.push(
@@ -98,7 +107,7 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   if (appPort !== undefined) settings.appPort = appPort;
   if (configMap !== undefined) settings.configMap = configMap;
   if (volumeMounts !== undefined) settings.volumeMounts = volumeMounts.mounts;
-  return { settings, warnings };
+  return { settings, warnings, appIdSource };
 }
 
 const DNS_LABEL_HINT =

@@ -38,6 +38,7 @@ t.test('an annotated pod: allowed with a JSON Patch, the uid echoed', async (t) 
     'the sidecar is added',
   );
   t.equal(decision.response.warnings, undefined, 'no warnings when there is nothing to warn of');
+  t.equal(decision.reason, 'app id web from the pod name "web"', 'the log line says where the app id came from');
 });
 
 t.test('left untouched: allowed without a patch', async (t) => {

@@ -57,5 +57,5 @@ export function decide(request: AdmissionRequest, config: InjectorConfig): Decis
   const warnings = [...read.warnings, ...portWarnings(pod, config)];
   const response: AdmissionResponse = { uid, allowed: true, patchType: 'JSONPatch', patch };
   if (warnings.length > 0) response.warnings = warnings;
-  return { result: 'injected', response, reason: `app id ${read.settings.appId}` };
+  return { result: 'injected', response, reason: `app id ${read.settings.appId} from ${read.appIdSource}` };
 }

@@ -18,7 +18,14 @@ export const PodSchema = z.looseObject({
       labels: z.record(z.string(), z.string()).optional(),
       annotations: z.record(z.string(), z.string()).optional(),
       ownerReferences: z
-        .array(z.looseObject({ kind: z.string(), name: z.string(), controller: z.boolean().optional() }))
+        .array(
+          z.looseObject({
+            apiVersion: z.string().optional(),
+            kind: z.string(),
+            name: z.string(),
+            controller: z.boolean().optional(),
+          }),
+        )
         .optional(),
     })
     .prefault({}),
