@@ -17,6 +17,35 @@ interface Config<L extends string> {
   help: string;
   labelNames: readonly L[];
   registers: Registry[];
+  /** One of labelNames whose values are bounded (shared with the other metrics that carry the label). */
+  bounded?: BoundedLabel<L> | undefined;
+}
+
+/**
+ * The values a label fed by the app may take (a topic per customer would add
+ * series, memory and /metrics lines without end): the first `limit` distinct
+ * ones as they are, every later one as `overflow`. Metrics that share one
+ * keep the same values, so a topic counted on one is timed on the other.
+ */
+export class BoundedLabel<L extends string> {
+  readonly name: L;
+  readonly overflow: string;
+  private readonly limit: number;
+  private readonly kept = new Set<string>();
+
+  constructor(name: L, limit: number, overflow: string) {
+    this.name = name;
+    this.limit = limit;
+    this.overflow = overflow;
+  }
+
+  /** The value to record for `value`. */
+  value(value: string): string {
+    if (this.kept.has(value)) return value;
+    if (this.kept.size >= this.limit) return this.overflow;
+    this.kept.add(value);
+    return value;
+  }
 }
 
 interface Sample {
@@ -40,6 +69,7 @@ abstract class HotMetric<L extends string, S> {
   readonly aggregator = 'sum';
   abstract readonly type: 'counter' | 'histogram';
   private readonly labelNames: readonly L[];
+  private readonly bounded: BoundedLabel<L> | undefined;
   /** Label values, one level of Map per label in labelNames' order, down to the series. */
   private readonly tree = new Map<string, unknown>();
   private readonly entries: { labels: Labels<L>; series: S }[] = [];
@@ -48,11 +78,19 @@ abstract class HotMetric<L extends string, S> {
     this.name = config.name;
     this.help = config.help;
     this.labelNames = config.labelNames;
+    this.bounded = config.bounded;
     for (const registry of config.registers) registry.registerMetric(this as unknown as Metric);
   }
 
   /** The series of these labels, made on first use. */
-  protected series(labels: Labels<L>): S {
+  protected series(given: Labels<L>): S {
+    let labels = given;
+    const { bounded } = this;
+    if (bounded !== undefined) {
+      const value = labels[bounded.name];
+      const kept = bounded.value(value);
+      if (kept !== value) labels = { ...labels, [bounded.name]: kept };
+    }
     const names = this.labelNames;
     let level = this.tree;
     const last = names.length - 1;

@@ -1,11 +1,17 @@
 // The sidecar's Prometheus registry: process metrics plus the sidecar's own
 // series. Names follow Prometheus conventions (outrigger_ prefix, base units,
-// _total for counters); labels are bounded (route patterns, never raw paths).
+// _total for counters); labels are bounded (route patterns, never raw paths;
+// topics, which the app names, up to TOPIC_LABEL_LIMIT).
 // The series updated for every request, message and outbound call are
 // HotCounter/HotHistogram (hot-series.ts says why); the rest are prom-client's.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { AppMetrics } from './app-metrics.ts';
-import { HotCounter, HotHistogram } from './hot-series.ts';
+import { BoundedLabel, HotCounter, HotHistogram } from './hot-series.ts';
+
+/** Topics with series of their own; publishes to any other count under TOPIC_OVERFLOW. */
+export const TOPIC_LABEL_LIMIT = 1_000;
+/** Not a topic name: those start with a letter or digit. */
+export const TOPIC_OVERFLOW = '_other';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -43,10 +49,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The app names its topics, as many as it likes: the first TOPIC_LABEL_LIMIT get series of their own. */
+  private readonly topics = new BoundedLabel('topic', TOPIC_LABEL_LIMIT, TOPIC_OVERFLOW);
+
   readonly publishes = new HotCounter({
     name: 'outrigger_publishes_total',
     help: 'Publishes by topic and outcome (routed, unroutable, duplicate, backpressure, broker_unavailable)',
     labelNames: ['topic', 'outcome'] as const,
+    bounded: this.topics,
     registers: [this.registry],
   });
 
@@ -55,6 +65,7 @@ export class Metrics {
     help: 'From the publish request to the broker confirm, by topic',
     labelNames: ['topic'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    bounded: this.topics,
     registers: [this.registry],
   });
 
