@@ -107,6 +107,9 @@ t.test('METRIC_INVALID: names, labels, values, help and buckets', async (t) => {
     ['the label le', { name: 'm', type: 'histogram', value: 1, labels: { le: '1' } }, /"le" is reserved/],
     ['the label quantile', { name: 'm', type: 'gauge', value: 1, labels: { quantile: '1' } }, /reserved/],
     ['a label name too long', { name: 'm', type: 'gauge', value: 1, labels: { ['l'.repeat(65)]: 'x' } }, /64/],
+    // JSON can carry "\ud800"; the page is UTF-8, where every lone surrogate becomes U+FFFD: "\ud800" and
+    // "\udc00" would be two series here and the same one to Prometheus.
+    ['a lone surrogate in a label value', { name: 'm', type: 'gauge', value: 1, labels: { a: 'x\ud800' } }, /Unicode/],
     ['NaN', { name: 'm', type: 'gauge', value: Number.NaN }, /finite/],
     ['Infinity', { name: 'm', type: 'histogram', value: Number.POSITIVE_INFINITY }, /finite/],
     ['a negative counter increment', { name: 'm', type: 'counter', value: -1 }, /cannot be negative/],

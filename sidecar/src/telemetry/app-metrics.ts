@@ -243,10 +243,18 @@ function checkLabels(labels: Record<string, string>): void {
       throw new ProblemError('METRIC_INVALID', `label "${shown}": names starting with __ are reserved to Prometheus`);
     }
     if (RESERVED_LABELS.has(name)) throw new ProblemError('METRIC_INVALID', `label "${name}" is reserved`);
-    if ((labels[name] ?? '').length > APP_METRIC_LIMITS.labelValueLength) {
+    const value = labels[name] ?? '';
+    if (value.length > APP_METRIC_LIMITS.labelValueLength) {
       throw new ProblemError(
         'METRIC_LIMIT',
         `label "${name}": values are at most ${APP_METRIC_LIMITS.labelValueLength} characters`,
+      );
+    }
+    // The page is UTF-8, where every lone surrogate becomes U+FFFD: two values would show as one series.
+    if (!value.isWellFormed()) {
+      throw new ProblemError(
+        'METRIC_INVALID',
+        `label "${name}": the value is not well-formed Unicode (a lone surrogate)`,
       );
     }
   }
