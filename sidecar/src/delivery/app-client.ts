@@ -1,6 +1,7 @@
 // The sidecar's HTTP client to the app: one kept-alive undici pool for every
 // push and health check, sized to the subscriptions' concurrency.
 import { Pool } from 'undici';
+import type { CheckResult } from '../health/readiness.ts';
 import { type HttpPeer, httpPeer } from '../telemetry/spans.ts';
 import { parseRetryAfter } from './backoff.ts';
 import type { PushResult } from './outcome.ts';
@@ -81,8 +82,8 @@ export class AppClient {
     }
   }
 
-  /** GET `path`; true for a 2xx within `timeoutMs`. */
-  async healthy(path: string, timeoutMs: number): Promise<boolean> {
+  /** GET `path`: ok for a 2xx within `timeoutMs`; the detail says what the app did ("answered 503"). Never throws. */
+  async healthy(path: string, timeoutMs: number): Promise<CheckResult> {
     try {
       const response = await this.pool.request({
         method: 'GET',
@@ -91,9 +92,13 @@ export class AppClient {
         signal: AbortSignal.timeout(timeoutMs),
       });
       await response.body.dump();
-      return response.statusCode >= 200 && response.statusCode < 300;
-    } catch {
-      return false;
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) return { ok: true, detail: `answered ${status}` };
+      const redirect = status >= 300 && status < 400 ? '; redirects are not followed' : '';
+      return { ok: false, detail: `answered ${status} (not 2xx${redirect})` };
+    } catch (error) {
+      const timedOut = (error as Error).name === 'TimeoutError';
+      return { ok: false, detail: timedOut ? `did not answer within ${timeoutMs} ms` : `failed: ${describe(error)}` };
     }
   }
 

@@ -2,7 +2,7 @@
 // health path, its port accepts connections). Polled every healthInterval,
 // every second while it is down, so delivery resumes soon after the app is back.
 import { connect } from 'node:net';
-import type { HealthCheck } from '../health/readiness.ts';
+import type { CheckResult, HealthCheck } from '../health/readiness.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { AppClient } from './app-client.ts';
@@ -71,24 +71,27 @@ export class AppHealth {
     this.polling = true;
     clearTimeout(this.timer);
     const { client, healthPath, intervalMs, host, port } = this.options;
-    let ok = false;
+    let result: CheckResult;
     try {
       const timeoutMs = Math.min(intervalMs, 2_000);
-      ok =
+      result =
         healthPath === undefined ? await portOpen(host, port, timeoutMs) : await client.healthy(healthPath, timeoutMs);
     } finally {
       this.polling = false;
     }
     if (this.stopped) return;
+    const { ok } = result;
     const what = healthPath === undefined ? `port ${port}` : `GET ${healthPath}`;
-    this.why = ok ? `${what} answers` : `${what} does not answer${healthPath === undefined ? '' : ' 2xx'}`;
+    // What the app did (its status, silence, the connection error), so a pod that is not ready says why.
+    this.why = `${what} ${result.detail}`;
     const changed = ok !== this.healthy;
     if (changed) {
       this.options.metrics.appHealthy.set(ok ? 1 : 0);
       const first = this.healthy === undefined;
-      if (ok) this.options.logger.info({ check: what }, 'app is healthy: delivering');
-      else if (first) this.options.logger.info({ check: what }, 'app is not up yet: messages wait in the broker');
-      else this.options.logger.warn({ check: what }, 'app is unhealthy: delivery paused');
+      const fields = { check: what, detail: result.detail };
+      if (ok) this.options.logger.info(fields, 'app is healthy: delivering');
+      else if (first) this.options.logger.info(fields, 'app is not up yet: messages wait in the broker');
+      else this.options.logger.warn(fields, 'app is unhealthy: delivery paused');
       this.healthy = ok;
     }
     if (changed || this.announce) {
@@ -100,15 +103,15 @@ export class AppHealth {
   }
 }
 
-function portOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function portOpen(host: string, port: number, timeoutMs: number): Promise<CheckResult> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: timeoutMs });
-    const done = (ok: boolean) => {
+    const done = (ok: boolean, detail: string) => {
       socket.destroy();
-      resolve(ok);
+      resolve({ ok, detail });
     };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
+    socket.once('connect', () => done(true, 'accepts connections'));
+    socket.once('timeout', () => done(false, `accepted no connection within ${timeoutMs} ms`));
+    socket.once('error', (error) => done(false, `failed: ${error.message}`));
   });
 }
