@@ -275,6 +275,60 @@ t.test('a breaker that opens mid-call ends its retries with the last upstream an
   t.equal(upstream.hits.length, 2);
 });
 
+/** A target whose upstream answers 500, except to /hold, held until the test answers it; and a call whose app goes away once it has reached the upstream. */
+async function breakerWithHeldCalls(t: Test) {
+  const held: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (request, response, hit) => {
+    if (request.url === '/hold') held.push(response);
+    else reply(500)(request, response, hit);
+  });
+  t.teardown(() => {
+    for (const response of held) response.destroy();
+  });
+  const { api, call } = await sidecarWith(t, [
+    {
+      name: 'weak',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '500ms' },
+    },
+  ]);
+  const circuit = async () =>
+    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const abandoned = async () => {
+    const leaving = request(`${api}/v1/outbound/weak/hold`);
+    leaving.on('error', () => {});
+    leaving.end();
+    const before = held.length;
+    await until('the call reaches the upstream', () => held.length > before);
+    leaving.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  return { call, circuit, abandoned, held };
+}
+
+t.test('a call whose app hangs up does not break a run of failures', async (t) => {
+  const { call, circuit, abandoned } = await breakerWithHeldCalls(t);
+  t.equal((await call('/v1/outbound/weak/x')).status, 500);
+  await abandoned();
+  t.equal((await call('/v1/outbound/weak/x')).status, 500);
+  t.equal(await circuit(), 'open', 'two failures with an abandoned call between them are two in a row');
+});
+
+t.test("a trial whose app hangs up is seen through: the target's answer decides the circuit", async (t) => {
+  const { call, circuit, abandoned, held } = await breakerWithHeldCalls(t);
+  for (let i = 0; i < 2; i++) t.equal((await call('/v1/outbound/weak/x')).status, 500);
+  t.equal(await circuit(), 'open');
+  await new Promise((resolve) => setTimeout(resolve, 550));
+  await abandoned(); // the trial
+  t.equal(await circuit(), 'half-open', 'the app leaving its trial does not close the circuit');
+  isProblem(t, await call('/v1/outbound/weak/x'), 'CIRCUIT_OPEN', 503);
+  t.equal(held.length, 1, 'and no second trial is sent');
+  held.shift()?.writeHead(500).end();
+  await until('the trial to end', async () => (await circuit()) !== 'half-open');
+  t.equal(await circuit(), 'open', "the trial's 500 opens the circuit again");
+});
+
 t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FULL', async (t) => {
   const { upstream, held } = await startHoldingUpstream(t);
   const { call, ops } = await sidecarWith(t, [

@@ -42,7 +42,7 @@ import {
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
 import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
-import type { Hangup } from './hangup.ts';
+import { Hangup } from './hangup.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -90,6 +90,15 @@ export interface TargetClientDeps {
 }
 
 const OPEN = Symbol('circuit open');
+
+/** An attempt the breaker does not count (send() says why), thrown through it. */
+class Uncounted {
+  readonly result: AttemptResult;
+
+  constructor(result: AttemptResult) {
+    this.result = result;
+  }
+}
 
 export class TargetClient {
   readonly name: string;
@@ -273,7 +282,8 @@ export class TargetClient {
         try {
           result = await this.breaker.execute(this.sender(call, headers, body, attempt, last));
         } catch (error) {
-          if (!isBrokenCircuitError(error)) throw error;
+          if (error instanceof Uncounted) result = error.result;
+          else if (!isBrokenCircuitError(error)) throw error;
         }
       }
       if (result === OPEN) {
@@ -335,13 +345,21 @@ export class TargetClient {
     };
   }
 
-  /** One attempt on the wire, as a CLIENT span; never throws. */
+  /**
+   * One attempt on the wire, as a CLIENT span. An attempt cut short by its app
+   * going away says nothing about the target: it is thrown as Uncounted, which
+   * cockatiel passes on without counting (a result it does not handle would be
+   * a success, ending a run of failures). A half-open circuit's trial is not
+   * cut short (else it would close the circuit, or count for nothing): it goes
+   * on without the app, and its outcome decides.
+   */
   private async send(
     call: OutboundCall,
     headers: HeaderMap,
     body: RequestBody,
     attempt: number,
   ): Promise<AttemptResult> {
+    const hangup = this.breaker.state === CircuitState.HalfOpen ? new Hangup() : call.hangup;
     const span = tracingActive()
       ? startHttpClient(
           context.active(),
@@ -353,8 +371,8 @@ export class TargetClient {
     let result: AttemptResult;
     try {
       result = this.target.followRedirects
-        ? await this.followRedirects(call.method, call.path, headers, body, call.hangup)
-        : await exchange(this.pool, this.request(call.method, call.path, headers, body), call.hangup);
+        ? await this.followRedirects(call.method, call.path, headers, body, hangup)
+        : await exchange(this.pool, this.request(call.method, call.path, headers, body), hangup);
     } catch (error) {
       result = failureOf(error);
     }
@@ -368,6 +386,7 @@ export class TargetClient {
     }
     const outcome = outcomeOf(result);
     this.metrics.outboundAttempts.inc({ target: this.name, outcome });
+    if (result.kind === 'failure' && result.failure === 'aborted') throw new Uncounted(result);
     return result;
   }
 
