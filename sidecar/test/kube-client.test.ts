@@ -7,7 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AdmissionregistrationV1Api, CustomObjectsApi, KubernetesObjectApi } from '@kubernetes/client-node';
 import t from 'tap';
 import { customResourcePath, KubeClient, type Query, type WatchEvent } from '../src/k8s/api/client.ts';
 import { findConnection } from '../src/k8s/api/connection.ts';
@@ -18,6 +19,7 @@ import { StatusWriter } from '../src/k8s/status-writer.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { installCrds } from './support/crds.ts';
 import { startControlPlane } from './support/kube.ts';
+import { freePort } from './support/ports.ts';
 import { until } from './support/wait.ts';
 
 const NAMESPACE = 'shop';
@@ -317,9 +319,14 @@ t.test("a status write refused: logged with the API server's message, not only i
   t.teardown(() => nobody.close());
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) });
-  const statuses = new StatusWriter({ api: nobody, namespace: NAMESPACE, logger });
+  const retry = { initialMs: 20, maxMs: 20 };
+  const statuses = new StatusWriter({ api: nobody, namespace: NAMESPACE, logger, retry });
+  t.teardown(() => statuses.stop());
   await statuses.write('Subscription', [{ resource, ready: true, reason: 'Applied', message: 'ok' }]);
-  t.equal(lines.length, 1);
+  await sleep(200);
+  t.equal(lines.length, 1, 'tried once: a 403 is not retried (the next change tries again)');
+  t.equal(statuses.retrying, 0);
+  t.notOk('retryInMs' in (lines[0] ?? {}), 'the line says no retry');
   t.match(lines[0], {
     level: 'warn',
     msg: 'cannot write the status of a resource',
@@ -333,6 +340,124 @@ t.test("a status write refused: logged with the API server's message, not only i
       stack: /KubeApiError/,
     },
   });
+});
+
+t.test('a status write failing with a server error is retried, with a back-off, until it is written', async (t) => {
+  // A validating webhook on subscriptions/status that nothing answers, with failurePolicy Fail: the API server
+  // answers these resources' status writes 500 (failed calling webhook), as in a blip of its own, until it goes.
+  const labels = { 'test.outrigger.dev/flaky-status': 'true' };
+  const flaky = ['flaky-newer', 'flaky-deleted', 'flaky-respecced', 'flaky-probe'];
+  for (const name of flaky) {
+    await custom.createNamespacedCustomObject({
+      ...where,
+      body: {
+        apiVersion: 'outrigger.dev/v1alpha1',
+        kind: 'Subscription',
+        metadata: { name, labels },
+        spec: { appId: 'flaky', topic: `t${++topics}`, mode: 'pull' },
+      },
+    });
+  }
+  const admission = kube.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  await admission.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: 'refuse-status' },
+      webhooks: [
+        {
+          name: 'refuse-status.test.outrigger.dev',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          timeoutSeconds: 2,
+          clientConfig: { url: `https://127.0.0.1:${await freePort()}/` },
+          rules: [
+            {
+              operations: ['UPDATE'],
+              apiGroups: ['outrigger.dev'],
+              apiVersions: ['v1alpha1'],
+              resources: ['subscriptions/status'],
+            },
+          ],
+          objectSelector: { matchLabels: labels },
+        },
+      ],
+    },
+  });
+  let removed: Promise<unknown> | undefined;
+  const removeWebhook = () => {
+    removed ??= admission.deleteValidatingWebhookConfiguration({ name: 'refuse-status' });
+    return removed;
+  };
+  t.teardown(removeWebhook);
+  // The API server picks up a webhook configuration through an informer: wait until it refuses.
+  const probe = customResourcePath(where, 'flaky-probe', 'status');
+  await until(
+    'the API server to refuse status writes',
+    async () => (await failure(admin.patch(probe, [{ op: 'add', path: '/status', value: {} }])))?.code === 500,
+  );
+
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) });
+  const statuses = new StatusWriter({ api: pod, namespace: NAMESPACE, logger, retry: { initialMs: 100, maxMs: 400 } });
+  t.teardown(() => statuses.stop());
+  const read = (name: string) => admin.get<OutriggerResource>(customResourcePath(where, name));
+  const verdict = async (name: string, message: string) => ({
+    resource: await read(name),
+    ready: true,
+    reason: 'Applied' as const,
+    message,
+  });
+  const failures = (name: string) =>
+    lines.filter((line) => line.msg === 'cannot write the status of a resource' && line.name === name);
+
+  await statuses.write('Subscription', [
+    await verdict('flaky-newer', 'first'),
+    await verdict('flaky-deleted', 'ok'),
+    await verdict('flaky-respecced', 'ok'),
+  ]);
+  t.equal(statuses.retrying, 3, 'written once each, and failed: all three wait for a retry');
+  t.match(failures('flaky-newer')[0], {
+    level: 'warn',
+    kind: 'Subscription',
+    retryInMs: 100,
+    err: { code: 500, message: /failed calling webhook "refuse-status\.test\.outrigger\.dev"/ },
+  });
+  await until('four failed tries', () => failures('flaky-newer').length >= 4);
+  t.same(
+    failures('flaky-newer')
+      .slice(0, 4)
+      .map((line) => line.retryInMs),
+    [100, 200, 400, 400],
+    'the wait doubles, up to its cap',
+  );
+
+  // Meanwhile: a newer verdict for one, another deleted, the third with a new spec.
+  await statuses.write('Subscription', [await verdict('flaky-newer', 'second')]);
+  await deleteSubscription('flaky-deleted');
+  await setTopic('flaky-respecced', 'respecced');
+  await until('the deleted and the respecced to be given up', () => statuses.retrying === 1);
+  t.ok(
+    lines.some(
+      (line) => line.msg === 'not writing the status of a resource: it was deleted' && line.name === 'flaky-deleted',
+    ),
+    'the deleted one: said so',
+  );
+
+  await removeWebhook();
+  await until(
+    'the newer verdict to be written',
+    async () => (await read('flaky-newer')).status?.conditions?.[0]?.message === 'second',
+  );
+  t.match((await read('flaky-newer')).status, {
+    observedGeneration: 1,
+    conditions: [{ type: 'Ready', status: 'True', reason: 'Applied', message: 'second', observedGeneration: 1 }],
+  });
+  await until('no retry left', () => statuses.retrying === 0);
+  t.ok(lines.some((line) => line.msg === 'wrote the status after all' && line.name === 'flaky-newer'));
+  t.equal((await read('flaky-respecced')).status, undefined, 'no verdict about the old spec over the new one');
+  const settled = lines.length;
+  await sleep(500);
+  t.equal(lines.length, settled, 'nothing tried after that');
 });
 
 t.test('a missing resource is a 404 KubeApiError', async (t) => {

@@ -60,6 +60,7 @@ export class ResourceSync {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.statuses.stop();
     await Promise.all([this.subscriptionWatch.stop(), this.targetWatch.stop()]);
     await this.running;
     await this.options.cluster.api.close();
