@@ -258,6 +258,26 @@ t.test('the sampling breaker opens on a failure ratio over its window, not on fa
   t.equal(await circuit(), 'closed');
 });
 
+t.test('the sampling breaker forgets failures older than its window, however quiet the target was', async (t) => {
+  const upstream = await startUpstream(t, reply(500));
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'flaky',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      // At least 2 attempts per second over 2 s: 4 attempts before it may open.
+      circuitBreaker: { sampling: { failureRatio: 0.5, window: '2s', minimumRps: 2 } },
+    },
+  ]);
+  const circuit = async () =>
+    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  for (let i = 0; i < 3; i++) t.equal((await call('/v1/outbound/flaky/x')).status, 500);
+  t.equal(await circuit(), 'closed', '3 attempts are too few to judge');
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  t.equal((await call('/v1/outbound/flaky/x')).status, 500);
+  t.equal(await circuit(), 'closed', 'one attempt in the window: the 3 before it have left it');
+});
+
 t.test('a breaker that opens mid-call ends its retries with the last upstream answer', async (t) => {
   const upstream = await startUpstream(t, reply(503));
   const { call } = await sidecarWith(t, [

@@ -3,9 +3,9 @@
 // bulkhead (whole call, until the answer has streamed back) -> retries (our
 // loop: idempotency, retry.on, back-off, retry-after, budget) -> circuit
 // breaker (each attempt) -> timeout (each attempt). cockatiel provides the
-// breaker; the bulkhead is ours (bulkhead.ts says why), and so are the
-// retries, because cockatiel's retry policy has no budget and no
-// retry-after. The per-attempt timeout is undici's own (connect, then the
+// breaker (but not its sampling option: sampling-breaker.ts says why); the
+// bulkhead is ours (bulkhead.ts says why), and so are the retries, because
+// cockatiel's retry policy has no budget and no retry-after. The per-attempt timeout is undici's own (connect, then the
 // answer's headers, then each gap in its body) rather than cockatiel's
 // TimeoutPolicy: that one derives two AbortControllers, their listeners and a
 // race per attempt, which halved throughput in bench/outbound.ts (the same
@@ -21,7 +21,6 @@ import {
   circuitBreaker,
   handleWhenResult,
   isBrokenCircuitError,
-  SamplingBreaker,
 } from 'cockatiel';
 import { type Dispatcher, Pool } from 'undici';
 import { isProblemError, ProblemError } from '../api/problems.ts';
@@ -46,6 +45,7 @@ import { Hangup } from './hangup.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
+import { SamplingBreaker } from './sampling-breaker.ts';
 import type { TargetHeaders } from './target-headers.ts';
 import { basePathOf, type PathCheck, redirectPath, upstreamPath } from './target-path.ts';
 import type { TargetTls } from './target-tls.ts';
@@ -506,8 +506,7 @@ function onWire(body: RequestBody): Buffer | Readable | undefined {
 /** Failures in a row, or (the sampling option) a failure ratio over a sliding window. */
 function breakerOf(breaker: CircuitBreaker): ConsecutiveBreaker | SamplingBreaker {
   if (breaker.sampling === undefined) return new ConsecutiveBreaker(breaker.consecutiveFailures);
-  const { failureRatio, window, minimumRps } = breaker.sampling;
-  return new SamplingBreaker({ threshold: failureRatio, duration: window, minimumRps });
+  return new SamplingBreaker(breaker.sampling);
 }
 
 /** What opened the circuit, for the CIRCUIT_OPEN detail. */
