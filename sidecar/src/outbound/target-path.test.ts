@@ -23,6 +23,7 @@ t.test('a path and query are appended to the base path', async (t) => {
     'double-encoded stays literal',
   );
   t.same(upstreamPath('', '/a..b/.well-known/...', undefined), { ok: true, path: '/a..b/.well-known/...' });
+  t.same(upstreamPath('', '/items;v=2/..a;b', undefined), { ok: true, path: '/items;v=2/..a;b' }, 'path parameters');
 });
 
 t.test('anything that could leave the base is refused', async (t) => {
@@ -49,6 +50,12 @@ t.test('anything that could leave the base is refused', async (t) => {
     '/a\u0001b',
     '/a%zzb',
     '/a%2',
+    // Path parameters: Tomcat (and Spring on it) drop ";..." from a segment before resolving "..".
+    '/..;/admin',
+    '/a/..;jsessionid=1/..;/b',
+    '/%2e%2e;x/admin',
+    '/..%3B/admin',
+    '/.;/a',
   ];
   for (const rest of refused) {
     const result = upstreamPath('/api', rest, undefined);

@@ -6,7 +6,9 @@
 // - no control characters (raw or percent-encoded) and no backslash (raw or %5C);
 // - no empty segment (`//`), so nothing can read as a protocol-relative URL;
 // - no `.` or `..` segment once percent-decoded (once, as a server decodes:
-//   `%2e%2E` is refused, `%252e%252e` stays the literal text `%2e%2e`);
+//   `%2e%2E` is refused, `%252e%252e` stays the literal text `%2e%2e`),
+//   nor one with path parameters (`..;x`: Tomcat, and Spring on it, drop
+//   what follows a `;` in a segment before resolving `..`);
 //   an encoded slash (`%2F`) is kept (APIs use it inside ids) but the
 //   pieces it separates are checked as segments too;
 // - no embedded absolute URL (`scheme://` once decoded);
@@ -50,17 +52,17 @@ function checkRest(rest: string): string | undefined {
       return 'the path has an empty segment ("//")';
     }
     for (const piece of decodeStructural(segment).split('/')) {
-      if (DOT_SEGMENT.test(piece)) return 'the path has a "." or ".." segment';
+      if (DOT_SEGMENT.test(piece.split(';', 1)[0] as string)) return 'the path has a "." or ".." segment';
     }
   }
   if (/[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(decodeStructural(rest))) return 'the path has an absolute URL in it';
   return undefined;
 }
 
-/** Decodes only what shapes a path (".", "/", ":"); one pass, so "%252e" stays "%2e". Never throws. */
+/** Decodes only what shapes a path (".", "/", ":", ";"); one pass, so "%252e" stays "%2e". Never throws. */
 const decodeStructural = (text: string) =>
   text.includes('%')
-    ? text.replace(/%(2e|2f|3a)/gi, (match) => String.fromCharCode(Number.parseInt(match.slice(1), 16)))
+    ? text.replace(/%(2e|2f|3a|3b)/gi, (match) => String.fromCharCode(Number.parseInt(match.slice(1), 16)))
     : text;
 
 /** The base URL's path without its trailing slash: "" for "https://api.example" or "https://api.example/". */
