@@ -205,6 +205,13 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
     '/var/run/secrets/weather',
     '/run/secrets/kubernetes.io.d',
     '/var/runner',
+    '/binaries',
+    '/sbin.d',
+    '/library',
+    '/lib64x',
+    '/usr.d',
+    '/var/lib/w',
+    '/srv/bin',
     '/etc/hosts.d',
     '/application',
     '/devices',
@@ -278,8 +285,6 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
         ['/app/sidecar/dist', '/app', "the sidecar's program (the image's working directory)"],
         ['/usr', '/usr', 'node and the libraries it needs'],
         ['/usr/local/bin', '/usr', 'node and the libraries it needs'],
-        ['/lib', '/lib', 'a link to /usr/lib in the image, the libraries node needs'],
-        ['/lib64', '/lib64', "a link to /usr/lib64 in the image, the system's program loader"],
         ['/dev', '/dev', "the container's devices and the kubelet's /dev/termination-log"],
         ['/dev/termination-log', '/dev', "the container's devices and the kubelet's /dev/termination-log"],
         ['/proc', '/proc', "the kernel's process files"],
@@ -294,6 +299,27 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
         [
           `weather-token:${path}`,
           `"weather-token:${path}" is not valid: ${path} overlaps ${reserved}, ${what}`,
+        ] as const,
+    ),
+    // In /usr as the runtime finds them: Debian bookworm links these into /usr (merged /usr).
+    ...(
+      [
+        ['/bin', '/bin', '/usr/bin'],
+        ['/bin/w', '/bin', '/usr/bin'],
+        ['/sbin', '/sbin', '/usr/sbin'],
+        ['/sbin/w', '/sbin', '/usr/sbin'],
+        ['/lib', '/lib', '/usr/lib'],
+        ['/lib/x86_64-linux-gnu', '/lib', '/usr/lib'],
+        ['/lib64', '/lib64', '/usr/lib64'],
+        ['/lib32', '/lib32', '/usr/lib32'],
+        ['/libx32/w', '/libx32', '/usr/libx32'],
+      ] as const
+    ).map(
+      ([path, link, target]) =>
+        [
+          `weather-token:${path}`,
+          `"weather-token:${path}" is not valid: ${path} overlaps /usr, node and the libraries it needs ` +
+            `(${link} is a link to ${target} in the image)`,
         ] as const,
     ),
     ['weather-token:/w,ledger-tls:/w', '"ledger-tls:/w" is not valid: /w is mounted twice'],

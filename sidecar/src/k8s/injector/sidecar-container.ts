@@ -24,15 +24,13 @@ export const OWN_MOUNT_PATHS: readonly { path: string; what: string }[] = [
 /**
  * Paths of the image and of the kubelet that a volume of outrigger.dev/volume-mounts may not be mounted on, in
  * or over either: the pod would be admitted, and its sidecar would not start. The runtime follows the image's
- * links to place a mount: in node's bookworm image /lib and /lib64 are links to /usr's, and /var/run one to /run
- * (volume-mounts.ts compares paths after that link, so /run/secrets is refused as over the token's directory: in
- * a read-only volume there, the runtime could not make the place of the token the API server adds).
+ * links to place a mount, and volume-mounts.ts compares paths after them (IMAGE_LINKS): /bin, /sbin, /lib,
+ * /lib64 ... lead into /usr, and /run/secrets is refused as over the token's directory /var/run/secrets/... (in a
+ * read-only volume there, the runtime could not make the place of the token the API server adds).
  */
 export const RESERVED_PATHS: readonly { path: string; what: string }[] = [
   { path: '/app', what: "the sidecar's program (the image's working directory)" },
   { path: '/usr', what: 'node and the libraries it needs' },
-  { path: '/lib', what: 'a link to /usr/lib in the image, the libraries node needs' },
-  { path: '/lib64', what: "a link to /usr/lib64 in the image, the system's program loader" },
   { path: '/dev', what: "the container's devices and the kubelet's /dev/termination-log" },
   { path: '/proc', what: "the kernel's process files" },
   { path: '/sys', what: "the kernel's sysfs" },

@@ -9,7 +9,7 @@ import { OWN_MOUNT_PATHS, RESERVED_PATHS } from './sidecar-container.ts';
 export interface VolumeMount {
   /** A volume in the pod's spec.volumes. */
   volume: string;
-  /** Absolute and normalised, as the annotation has it (/var/run stays /var/run: the runtime follows the link). */
+  /** Absolute and normalised, as the annotation has it (/var/run stays /var/run: the runtime follows the links). */
   path: string;
 }
 
@@ -61,16 +61,20 @@ function checkPath(path: string, earlier: readonly (VolumeMount & { entry: strin
   }
   // Nested is refused too: a mount inside a read-only volume needs a directory the runtime cannot make there, one
   // over the sidecar's own (or over the image's and the kubelet's files) would hide them, and /tmp is the
-  // sidecar's scratch space. Compared where the runtime puts them, after the image's /var/run link: a:/var/run/x
-  // and b:/run/x/y are nested, and /run/secrets is over the token the sidecar has at /var/run/secrets/....
+  // sidecar's scratch space. Compared where the runtime puts them, after the image's links: a:/var/run/x and
+  // b:/run/x/y are nested, /run/secrets is over the token the sidecar has at /var/run/secrets/..., and /bin/x is
+  // in /usr.
   const place = inImage(path);
   const overlap = (other: string) => {
     const there = inImage(other);
     return place === there || place.startsWith(`${there}/`) || there.startsWith(`${place}/`);
   };
-  // Said when only the link makes two paths meet: neither text is on, in or over the other.
-  const link = (other: string) =>
-    path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`) ? '' : ` (${VAR_RUN_LINK})`;
+  // Said when only a link makes two paths meet: neither text is on, in or over the other.
+  const link = (other: string) => {
+    if (path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`)) return '';
+    const through = linkOf(path) ?? linkOf(other);
+    return through === undefined ? '' : ` (${through.link} is a link to ${through.target} in the image)`;
+  };
   const own = OWN_MOUNT_PATHS.find((mount) => overlap(mount.path));
   if (own !== undefined) return `${path} overlaps the sidecar's own mount ${own.path}, ${own.what}${link(own.path)}`;
   const reserved = RESERVED_PATHS.find((system) => overlap(system.path));
@@ -84,9 +88,24 @@ function checkPath(path: string, earlier: readonly (VolumeMount & { entry: strin
   return undefined;
 }
 
-const VAR_RUN_LINK = '/var/run is a link to /run in the image';
+/**
+ * The links of the sidecar's image (node's Debian bookworm-slim) to a directory of another name. /var/run is one
+ * to /run. And bookworm merges / into /usr (debootstrap's merged-usr, its default since bookworm): /bin, /sbin
+ * and /lib are links to /usr's, on amd64 /lib32, /lib64 and /libx32 too (on arm64 there are none of those:
+ * refusing them there as well costs nothing).
+ */
+const IMAGE_LINKS: readonly { link: string; target: string }[] = [
+  { link: '/var/run', target: '/run' },
+  ...['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'].map((link) => ({ link, target: `/usr${link}` })),
+];
 
-/** Where the runtime mounts a path: it follows the image's links, and /var/run is one to /run. */
+/** The link a path goes through, if any (the targets hold no further link). */
+function linkOf(path: string): { link: string; target: string } | undefined {
+  return IMAGE_LINKS.find(({ link }) => path === link || path.startsWith(`${link}/`));
+}
+
+/** Where the runtime mounts a path: it follows the image's links. */
 function inImage(path: string): string {
-  return path === '/var/run' || path.startsWith('/var/run/') ? `/run${path.slice('/var/run'.length)}` : path;
+  const through = linkOf(path);
+  return through === undefined ? path : `${through.target}${path.slice(through.link.length)}`;
 }
