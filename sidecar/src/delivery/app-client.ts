@@ -84,15 +84,18 @@ export class AppClient {
 
   /** GET `path`: ok for a 2xx within `timeoutMs`; the detail says what the app did ("answered 503"). Never throws. */
   async healthy(path: string, timeoutMs: number): Promise<CheckResult> {
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
       const response = await this.pool.request({
         method: 'GET',
         path,
         headers: this.appToken === undefined ? {} : { 'outrigger-app-token': this.appToken },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
       await response.body.dump();
       const status = response.statusCode;
+      // dump() returns when the signal cuts the body short too: an app that hangs mid-answer is no healthier.
+      if (signal.aborted) return { ok: false, detail: `answered ${status} but did not finish within ${timeoutMs} ms` };
       if (status >= 200 && status < 300) return { ok: true, detail: `answered ${status}` };
       const redirect = status >= 300 && status < 400 ? '; redirects are not followed' : '';
       return { ok: false, detail: `answered ${status} (not 2xx${redirect})` };

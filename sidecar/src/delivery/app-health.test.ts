@@ -48,6 +48,12 @@ t.test("the app check's detail names the status, the time it waited, or the conn
       /^GET \/healthz answered 302 \(not 2xx; redirects are not followed\)$/,
     ],
     ['no answer', () => {}, false, /^GET \/healthz did not answer within 200 ms$/],
+    [
+      'a 200 whose body never ends',
+      (response) => response.writeHead(200).write('partial'),
+      false,
+      /^GET \/healthz answered 200 but did not finish within 200 ms$/,
+    ],
     ['200 again', (response) => response.writeHead(200).end('ok'), true, /^GET \/healthz answered 200$/],
   ];
   for (const [what, next, ok, detail] of cases) {
