@@ -145,6 +145,7 @@ t.test('each field names itself when it is wrong', async (t) => {
     [{ ...base, subscriptions: [{ ...push, queueType: 'stream' }] }, 'subscriptions[0].queueType: expected one of'],
     [{ ...base, subscriptions: [push, push] }, 'subscriptions[1].name: duplicate subscription name "readings"'],
     [{ appId: 'a', subscriptions: [push] }, 'subscriptions[0].mode: push delivery needs app.port'],
+    [{ appId: 'a', app: { healthPath: '/healthz' } }, 'app.healthPath: the health check needs app.port'],
     [{ ...base, targets: [{ name: 'p', baseUrl: 'ftp://x' }] }, 'targets[0].baseUrl: expected an absolute http://'],
     [{ ...base, targets: [{ name: 'p' }] }, 'targets[0].baseUrl: required'],
     [

@@ -107,6 +107,14 @@ export const ConfigSchema = z
         message: 'the app API listens on loopback only; set http.allowNonLoopback: true to expose it',
       });
     }
+    if (config.app.healthPath !== undefined && config.app.port === undefined) {
+      // Else nothing would poll it, and readiness would not say so.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['app', 'healthPath'],
+        message: 'the health check needs app.port (or OUTRIGGER_APP_PORT)',
+      });
+    }
     if (config.http.port === config.ops.port && config.http.port !== 0) {
       ctx.addIssue({ code: 'custom', path: ['ops', 'port'], message: 'must differ from http.port' });
     }
