@@ -265,6 +265,11 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
       `"weather-token:/var/run/secrets" is not valid: /var/run/secrets overlaps ${own.token}`,
     ],
     ['weather-token:/var/run', `"weather-token:/var/run" is not valid: /var/run overlaps ${own.token}`],
+    // Over the token as written, though not where the link takes it (/var is not over /run): the read-only volume
+    // would hide /var/run, and the token with it.
+    ['weather-token:/var', `"weather-token:/var" is not valid: /var overlaps ${own.token}`],
+    ['weather-token:/var,ledger-tls:/var/run/x', `"weather-token:/var" is not valid: /var overlaps ${own.token}`],
+    ['ledger-tls:/var/run/x,weather-token:/var', `"weather-token:/var" is not valid: /var overlaps ${own.token}`],
     // The token's directory as the runtime finds it: /var/run is a link to /run in the image.
     ...[
       '/run',

@@ -61,17 +61,15 @@ function checkPath(path: string, earlier: readonly (VolumeMount & { entry: strin
   }
   // Nested is refused too: a mount inside a read-only volume needs a directory the runtime cannot make there, one
   // over the sidecar's own (or over the image's and the kubelet's files) would hide them, and /tmp is the
-  // sidecar's scratch space. Compared where the runtime puts them, after the image's links: a:/var/run/x and
-  // b:/run/x/y are nested, /run/secrets is over the token the sidecar has at /var/run/secrets/..., and /bin/x is
-  // in /usr.
-  const place = inImage(path);
-  const overlap = (other: string) => {
-    const there = inImage(other);
-    return place === there || place.startsWith(`${there}/`) || there.startsWith(`${place}/`);
-  };
+  // sidecar's scratch space. Compared as written, and again where the runtime puts them, after the image's links:
+  // a:/var/run/x and b:/run/x/y are nested, /run/secrets is over the token the sidecar has at /var/run/secrets/...,
+  // and /bin/x is in /usr. As written still counts: /var is over /var/run/secrets/..., though /var is not over
+  // /run, where the link takes the token.
+  const meet = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+  const overlap = (other: string) => meet(path, other) || meet(inImage(path), inImage(other));
   // Said when only a link makes two paths meet: neither text is on, in or over the other.
   const link = (other: string) => {
-    if (path === other || path.startsWith(`${other}/`) || other.startsWith(`${path}/`)) return '';
+    if (meet(path, other)) return '';
     const through = linkOf(path) ?? linkOf(other);
     return through === undefined ? '' : ` (${through.link} is a link to ${through.target} in the image)`;
   };
