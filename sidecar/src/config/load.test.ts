@@ -85,6 +85,16 @@ t.test('the sampling breaker is the option: its defaults, and no failures-in-a-r
     sampling: { failureRatio: 0.5, window: 30_000, minimumRps: 5 },
     halfOpenAfter: 10_000,
   });
+  for (const [window, ms] of [
+    ['1s', 1_000],
+    ['10m', 600_000],
+  ] as const) {
+    const [bounded] = parseConfig({
+      ...base,
+      targets: [{ name: 'p', baseUrl: 'https://api.example', circuitBreaker: { sampling: { window } } }],
+    }).targets;
+    t.equal(bounded?.circuitBreaker.sampling?.window, ms, `a window of ${window} is accepted`);
+  }
 });
 
 t.test('each field names itself when it is wrong', async (t) => {
@@ -166,6 +176,18 @@ t.test('each field names itself when it is wrong', async (t) => {
     [
       { ...base, targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { sampling: { failureRatio: 1 } } }] },
       'targets[0].circuitBreaker.sampling.failureRatio: expected a number greater than 0 and less than 1',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { sampling: { window: '0s' } } }] },
+      'targets[0].circuitBreaker.sampling.window: expected a window from 1s to 10m',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { sampling: { window: '999ms' } } }] },
+      'targets[0].circuitBreaker.sampling.window: expected a window from 1s to 10m',
+    ],
+    [
+      { ...base, targets: [{ name: 'p', baseUrl: 'http://x', circuitBreaker: { sampling: { window: '365d' } } }] },
+      'targets[0].circuitBreaker.sampling.window: expected a window from 1s to 10m',
     ],
     [
       { ...base, targets: [{ name: 'p', baseUrl: 'http://x', headers: { authorization: { secret: 'X' } } }] },

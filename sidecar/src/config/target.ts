@@ -39,7 +39,10 @@ const CircuitBreakerSchema = z
           .lt(1, FAILURE_RATIO_ERROR)
           .default(0.5)
           .describe('Opens when more than this share of the attempts in the window failed'),
-        window: duration().prefault('30s').describe('The sliding window'),
+        window: duration()
+          .refine((ms) => ms >= 1_000 && ms <= 600_000, { error: 'expected a window from 1s to 10m' })
+          .prefault('30s')
+          .describe('The sliding window, 1s to 10m'),
         minimumRps: z
           .number({ error: 'expected a number above 0' })
           .gt(0, { error: 'expected a number above 0' })

@@ -29,3 +29,13 @@ t.test('opens over the ratio; a trial that succeeds starts the window afresh', a
   for (let i = 0; i < 3; i++) t.notOk(breaker.failure(Closed), `the trial and ${i + 1} failures: too few`);
   t.ok(breaker.failure(Closed), 'the trial and 4 failures: only what came after it counts');
 });
+
+t.test('a long window: failures are forgotten once it has passed, in a bounded number of buckets', async (t) => {
+  let now = 0;
+  const window = 600_000; // 10 minutes, at least 1 attempt per second: 600 attempts before it may open
+  const breaker = new SamplingBreaker({ failureRatio: 0.5, window, minimumRps: 1 }, () => now);
+  for (let i = 0; i < 599; i++) breaker.failure(Closed);
+  now = window + 10_000; // the 599 failures left the window
+  for (let i = 0; i < 599; i++) breaker.success(Closed);
+  t.notOk(breaker.failure(Closed), '1 failure in 600: the old ones are gone');
+});

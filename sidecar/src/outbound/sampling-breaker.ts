@@ -5,7 +5,7 @@
 // spell the failures from before it still counted, and a single failure could
 // open the circuit.
 import { CircuitState, type IBreaker } from 'cockatiel';
-import { SlidingCounts } from './sliding-counts.ts';
+import { MAX_BUCKETS, SlidingCounts } from './sliding-counts.ts';
 
 const SUCCESSES = 0;
 const FAILURES = 1;
@@ -27,8 +27,10 @@ export class SamplingBreaker implements IBreaker {
   constructor({ failureRatio, window, minimumRps }: Sampling, now: () => number = Date.now) {
     this.failureRatio = failureRatio;
     this.minimumAttempts = (minimumRps * window) / 1_000;
-    // Buckets of at most a second, and at least 5 of them (as cockatiel's).
-    this.counts = new SlidingCounts(2, { windowMs: window, buckets: Math.max(5, Math.ceil(window / 1_000)), now });
+    // Buckets of at most a second, and at least 5 of them (as cockatiel's); a
+    // window over MAX_BUCKETS seconds gets MAX_BUCKETS longer ones.
+    const buckets = Math.min(MAX_BUCKETS, Math.max(5, Math.ceil(window / 1_000)));
+    this.counts = new SlidingCounts(2, { windowMs: window, buckets, now });
   }
 
   success(state: CircuitState): void {

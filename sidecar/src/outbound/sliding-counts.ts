@@ -2,10 +2,17 @@
 // buckets: a bucket older than the window is emptied as soon as the window
 // moves past it, however long nothing was counted. The retry budget counts
 // calls and retries with it, the sampling breaker successes and failures.
+// However long the window, it has at most MAX_BUCKETS buckets (each then
+// longer), so that neither the memory nor the catch-up after a quiet spell
+// grows with it.
+
+/** The most buckets a window is kept in. */
+export const MAX_BUCKETS = 120;
 
 export class SlidingCounts {
   private readonly kinds: number;
-  private readonly buckets: number;
+  /** The buckets the window is kept in: as many as asked for, up to MAX_BUCKETS. */
+  readonly buckets: number;
   private readonly bucketMs: number;
   /** The count of kind k in bucket b at [k * buckets + b]. */
   private readonly counts: Uint32Array;
@@ -19,10 +26,16 @@ export class SlidingCounts {
     kinds: number,
     { windowMs, buckets, now = Date.now }: { windowMs: number; buckets: number; now?: () => number },
   ) {
+    if (!(Number.isFinite(windowMs) && windowMs > 0)) {
+      throw new RangeError(`SlidingCounts: the window must be a positive number of ms, not ${windowMs}`);
+    }
+    if (!(Number.isInteger(buckets) && buckets >= 1)) {
+      throw new RangeError(`SlidingCounts: expected a positive whole number of buckets, not ${buckets}`);
+    }
     this.kinds = kinds;
-    this.buckets = buckets;
-    this.bucketMs = windowMs / buckets;
-    this.counts = new Uint32Array(kinds * buckets);
+    this.buckets = Math.min(buckets, MAX_BUCKETS);
+    this.bucketMs = windowMs / this.buckets;
+    this.counts = new Uint32Array(kinds * this.buckets);
     this.sums = new Float64Array(kinds);
     this.now = now;
     this.current = Math.floor(now() / this.bucketMs);
