@@ -2,6 +2,7 @@
 # Ensures the shared test services run on 127.0.0.1 only:
 #   RabbitMQ   amqp://guest:guest@127.0.0.1:5672
 #   PostgreSQL postgres://outrigger:outrigger@127.0.0.1:5432/outrigger
+# and that tinyproxy is installed (never started here: the tests run their own).
 # Debian packages are installed only when missing and only what is down is
 # started, so a run with everything up takes about half a second and prints
 # nothing. `services.sh stop` stops both (for developers; tests never need it).
@@ -73,6 +74,9 @@ install_missing() {
   local missing=() log
   [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
   [ -x "/usr/lib/postgresql/$POSTGRES_MAJOR/bin/postgres" ] || missing+=(postgresql "postgresql-$POSTGRES_MAJOR")
+  # The egress proxy tests' forward proxy, run by each test: tinyproxy-bin is
+  # the program alone, without the `tinyproxy` package's system service.
+  [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy-bin)
   [ "${#missing[@]}" -gt 0 ] || return 0
   echo "services: installing ${missing[*]} with apt-get"
   # Before the install: where the package starts its broker (systemd), it

@@ -33,6 +33,10 @@ const MetadataSchema = z.object({
       name: z.string(),
       baseUrl: z.string(),
       circuit: z.enum(['closed', 'half-open', 'open']).describe("The target's circuit breaker"),
+      proxy: z
+        .string()
+        .optional()
+        .describe("The egress proxy's host:port, when calls to the target go through one (HTTPS_PROXY, HTTP_PROXY)"),
     }),
   ),
 });

@@ -3,6 +3,7 @@
 // codes (Node's and undici's), never on messages.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AnswerBody } from './exchange.ts';
+import { TunnelFailed } from './proxy-tunnel.ts';
 
 export type FailureKind = 'connect-error' | 'reset' | 'timeout' | 'aborted' | 'error';
 
@@ -14,7 +15,15 @@ export interface UpstreamAnswer {
   body: AnswerBody;
 }
 
-export type AttemptResult = UpstreamAnswer | { kind: 'failure'; failure: FailureKind; code: string };
+export type AttemptResult =
+  | UpstreamAnswer
+  | {
+      kind: 'failure';
+      failure: FailureKind;
+      code: string;
+      /** The egress proxy's status, when it refused the CONNECT tunnel (ERR_PROXY_TUNNEL_REFUSED). */
+      proxyStatus?: number;
+    };
 
 /** The app went away (closed its connection) before its call was answered: there is no one to answer. */
 export class CallAborted extends Error {
@@ -33,6 +42,9 @@ const CONNECT = new Set([
   'EHOSTDOWN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  // The egress proxy's CONNECT (proxy-tunnel.ts): refused, or not answered as a tunnel.
+  'ERR_PROXY_TUNNEL_REFUSED',
+  'ERR_PROXY_TUNNEL_INVALID',
 ]);
 /** OpenSSL's verification codes that name neither a CERT nor a CRL (Node passes them on as error codes). */
 const TLS_VERIFY = new Set([
@@ -52,6 +64,9 @@ const ABORTED = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
 
 export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
   const code = String((error as { code?: unknown }).code ?? (error as { name?: unknown }).name ?? 'error');
+  if (error instanceof TunnelFailed && error.status !== undefined) {
+    return { kind: 'failure', failure: failureKind(code), code, proxyStatus: error.status };
+  }
   return { kind: 'failure', failure: failureKind(code), code };
 }
 
@@ -77,6 +92,7 @@ export function describeFailure(result: AttemptResult & { kind: 'failure' }, tim
     case 'timeout':
       return `no answer within ${timeoutMs} ms`;
     case 'connect-error':
+      if (result.proxyStatus !== undefined) return `the proxy refused the tunnel (${result.proxyStatus})`;
       return isTls(result.code) ? `TLS failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':
       return `the connection was reset or closed (${result.code})`;

@@ -7,6 +7,7 @@ import { ConfigError } from '../config/load.ts';
 import type { Target } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import { EgressProxies } from './egress-proxy.ts';
 import { type CircuitStateName, TargetClient } from './target-client.ts';
 import { TargetHeaders } from './target-headers.ts';
 import { TargetTls } from './target-tls.ts';
@@ -14,7 +15,7 @@ import { TargetTls } from './target-tls.ts';
 export interface OutboundDeps {
   metrics: Metrics;
   logger: Logger;
-  /** Where secretEnv values come from (process.env). */
+  /** Where secretEnv values and the egress proxy's variables (HTTPS_PROXY, ...) come from (process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -22,6 +23,8 @@ export interface TargetState {
   name: string;
   baseUrl: string;
   circuit: CircuitStateName;
+  /** The egress proxy's `host:port`, when calls go through one. */
+  proxy?: string;
 }
 
 /** A target to apply, and where it is written (for messages about it). */
@@ -37,19 +40,24 @@ export class Outbound {
   /** Replaced or removed clients still finishing their calls, each until its pool has closed. */
   private readonly retiring = new Map<TargetClient, Promise<void>>();
   private readonly deps: Required<OutboundDeps>;
+  /** Read from the environment once, at startup. */
+  private readonly proxies: EgressProxies;
 
-  private constructor(deps: OutboundDeps) {
+  private constructor(deps: OutboundDeps, proxies: EgressProxies) {
     this.deps = { ...deps, env: deps.env ?? process.env };
+    this.proxies = proxies;
     deps.metrics.onScrape(() => this.refreshGauges());
   }
 
   /**
-   * Throws a ConfigError listing every secret header and TLS file that
-   * cannot be resolved; each problem starts with `file` (the configuration file the
-   * targets were read from, if any), as the loader's own problems do.
+   * Throws a ConfigError naming each egress proxy variable that is not usable, and listing every
+   * secret header and TLS file that cannot be resolved; each of those starts with `file` (the
+   * configuration file the targets were read from, if any), as the loader's own problems do.
    */
   static create(targets: readonly Target[], deps: OutboundDeps, file?: string): Outbound {
-    const outbound = new Outbound(deps);
+    const fromEnv = EgressProxies.fromEnv(deps.env ?? process.env);
+    if (fromEnv.problems !== undefined) throw new ConfigError(fromEnv.problems);
+    const outbound = new Outbound(deps, fromEnv.proxies);
     const problems = outbound.apply(targets.map((target, index) => ({ target, field: `targets[${index}]` })));
     if (problems.size > 0) {
       const lines = [...problems.values()].flat();
@@ -90,7 +98,11 @@ export class Outbound {
         continue;
       }
       if (current !== undefined) this.retire(current);
-      this.targets.set(target.name, new TargetClient(target, { metrics, logger, headers: resolved.headers, tls }));
+      const proxy = this.proxies.for(new URL(target.baseUrl));
+      this.targets.set(
+        target.name,
+        new TargetClient(target, { metrics, logger, headers: resolved.headers, tls, proxy }),
+      );
     }
     return problems;
   }
@@ -131,6 +143,7 @@ export class Outbound {
       name: client.name,
       baseUrl: client.target.baseUrl,
       circuit: client.circuitState,
+      ...(client.proxy === undefined ? {} : { proxy: client.proxy.address }),
     }));
   }
 

@@ -22,7 +22,7 @@ import {
   handleWhenResult,
   isBrokenCircuitError,
 } from 'cockatiel';
-import { type Dispatcher, Pool } from 'undici';
+import { buildConnector, type Dispatcher, Pool } from 'undici';
 import { isProblemError, ProblemError } from '../api/problems.ts';
 import type { Target } from '../config/schema.ts';
 import type { CircuitBreaker } from '../config/target.ts';
@@ -40,9 +40,11 @@ import {
   outcomeOf,
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
+import type { EgressProxy } from './egress-proxy.ts';
 import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
 import { Hangup } from './hangup.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
+import { tunnelConnector } from './proxy-tunnel.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { SamplingBreaker } from './sampling-breaker.ts';
@@ -87,6 +89,8 @@ export interface TargetClientDeps {
   headers: TargetHeaders;
   /** An https:// target's TLS settings, when it has any. */
   tls?: TargetTls | undefined;
+  /** The egress proxy the target is reached through, when the environment sets one for it. */
+  proxy?: EgressProxy | undefined;
 }
 
 const OPEN = Symbol('circuit open');
@@ -109,6 +113,13 @@ export class TargetClient {
   private readonly host: string;
   private readonly peer: HttpPeer;
   private readonly pool: Pool;
+  /** The egress proxy, when calls go through one. */
+  readonly proxy: EgressProxy | undefined;
+  /**
+   * Before each path, for an http:// target behind a proxy: its origin, so the
+   * request line is in absolute form (`GET http://host:port/path`), as the proxy forwards it.
+   */
+  private readonly pathPrefix: string;
   /** The name TLS asks for and checks, when `tls.serverName` sets one. */
   private readonly servername: string | undefined;
   private readonly bulkhead: Bulkhead;
@@ -132,11 +143,23 @@ export class TargetClient {
     this.headers = deps.headers;
     this.metrics = deps.metrics;
     this.logger = deps.logger;
-    this.pool = new Pool(this.base.origin, {
+    const proxy = deps.proxy;
+    this.proxy = proxy;
+    // Tunneled (https), the pool's connections are to the target through the proxy; forwarded (http), to the proxy.
+    const forwarded = proxy !== undefined && this.base.protocol === 'http:';
+    this.pathPrefix = forwarded ? this.base.origin : '';
+    let connect: buildConnector.BuildOptions | buildConnector.connector = deps.tls?.connector ?? {
+      timeout: target.timeout,
+    };
+    if (proxy !== undefined && !forwarded) {
+      const tls = deps.tls?.connector ?? buildConnector({ timeout: target.timeout });
+      connect = tunnelConnector(proxy, tls, target.timeout);
+    }
+    this.pool = new Pool(forwarded ? proxyOrigin(proxy) : this.base.origin, {
       connections: target.bulkhead.maxConcurrent,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      connect: deps.tls?.connector ?? { timeout: target.timeout },
+      connect,
       headersTimeout: target.timeout,
       bodyTimeout: target.timeout,
     });
@@ -268,6 +291,10 @@ export class TargetClient {
       }
     }
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
+    // Forwarded over plain http, the proxy reads its credentials from each request (the app's own proxy-* are gone).
+    if (this.pathPrefix !== '' && this.proxy?.authorization !== undefined) {
+      headers['proxy-authorization'] = this.proxy.authorization;
+    }
     if (body.kind === 'buffered') delete headers['content-length'];
     const retryable =
       body.kind !== 'stream' && (IDEMPOTENT.has(call.method) || call.headers['idempotency-key'] !== undefined);
@@ -395,7 +422,7 @@ export class TargetClient {
     // (read by undici's Request, missing from its DispatchOptions type).
     const options: Dispatcher.DispatchOptions & { servername?: string | undefined } = {
       method,
-      path,
+      path: this.pathPrefix + path,
       headers,
       body: onWire(body),
       servername: this.servername,
@@ -496,6 +523,11 @@ export class TargetClient {
     this.metrics.outboundRequests.inc({ target: this.name, method, status });
     this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
   }
+}
+
+/** Where a pool forwarding through the proxy connects. */
+function proxyOrigin(proxy: EgressProxy): string {
+  return `http://${proxy.host.includes(':') ? `[${proxy.host}]` : proxy.host}:${proxy.port}`;
 }
 
 /** The request body as undici sends it. */

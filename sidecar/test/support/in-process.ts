@@ -17,7 +17,8 @@ export async function startInProcess(
   {
     waitForBroker = true,
     logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-  }: { waitForBroker?: boolean; logger?: Logger } = {},
+    env,
+  }: { waitForBroker?: boolean; logger?: Logger; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ sidecar: Sidecar } & SidecarAddresses> {
   const config = parseConfig({
     broker: { url: BROKER_URL },
@@ -26,7 +27,7 @@ export async function startInProcess(
     http: { ...input.http, port: 0 },
     ops: { host: '127.0.0.1', ...input.ops, port: 0 },
   });
-  const sidecar = await Sidecar.create(config, { logger });
+  const sidecar = await Sidecar.create(config, { logger, env });
   const addresses = await sidecar.start();
   t.teardown(() => sidecar.stop());
   if (waitForBroker) await until('the broker connection', () => sidecar.broker.state === 'connected');

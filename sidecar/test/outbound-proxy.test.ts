@@ -1,0 +1,291 @@
+// Outbound calls through an egress proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY),
+// against a real one (tinyproxy): an https:// target through a CONNECT tunnel
+// with its own TLS settings, an http:// target forwarded in absolute form,
+// NO_PROXY entries that go direct, the proxy's Basic credentials, a proxy that
+// is down, and proxy URLs the sidecar cannot use, refused at startup.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import t, { type Test } from 'tap';
+import { isConfigError, parseConfig } from '../src/config/load.ts';
+import type { TargetInput } from '../src/config/target.ts';
+import { Sidecar } from '../src/sidecar.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
+import { issueCertificate } from './support/certificates.ts';
+import { BROKER_URL, startInProcess } from './support/in-process.ts';
+import { freePort } from './support/ports.ts';
+import { runCli } from './support/sidecar-process.ts';
+import { startTinyproxy } from './support/tinyproxy.ts';
+import { apiClient, startUpstream } from './support/upstream.ts';
+import { until } from './support/wait.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'outrigger-proxy-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const ca = await issueCertificate(dir, 'ca', '/CN=Outrigger test CA', [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign',
+]);
+/** For the name only: the call must send it (tls.serverName) through the tunnel. */
+const named = await issueCertificate(
+  dir,
+  'named',
+  '/CN=api.test.example',
+  ['basicConstraints=CA:FALSE', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:api.test.example'],
+  'ca',
+);
+
+const SECRET = 'secret-value-42';
+/** tinyproxy's BasicAuth takes [-a-z0-9._] only: the URL sends it percent-encoded, to be decoded. */
+const PASSWORD = 'pass-word.42';
+const ENCODED_PASSWORD = 'pass%2Dword%2E42';
+
+async function startTlsUpstream(t: Test) {
+  const seen: { servername: string | false | null; apiKey: string | string[] | undefined; host?: string }[] = [];
+  const upstream: Server = createServer({ cert: named.certPem, key: named.keyPem }, (request, response) => {
+    seen.push({
+      servername: (request.socket as TLSSocket).servername,
+      apiKey: request.headers['x-api-key'],
+      host: request.headers.host,
+    });
+    request.resume();
+    response.writeHead(200, { 'content-type': 'text/plain' }).end('through the tunnel');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    upstream.closeAllConnections();
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+  return { port: (upstream.address() as AddressInfo).port, seen };
+}
+
+/** A sidecar in this process with one attempt per call to each target, these variables as its environment. */
+async function sidecarWithEnv(t: Test, env: NodeJS.ProcessEnv, targets: TargetInput[]) {
+  const lines: Record<string, unknown>[] = [];
+  const { api } = await startInProcess(
+    t,
+    { appId: 'proxy', targets: targets.map((target) => ({ retry: { maxAttempts: 1 }, ...target })) },
+    {
+      waitForBroker: false,
+      env,
+      logger: createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) }),
+    },
+  );
+  const call = apiClient(t, api);
+  const metadataTargets = async () => (await call('/v1/metadata')).json().targets;
+  return { call, lines, metadataTargets };
+}
+
+const tlsTarget = (port: number): Omit<TargetInput, 'name'> => ({
+  baseUrl: `https://127.0.0.1:${port}`,
+  tls: { caFile: ca.certPath, serverName: 'api.test.example' },
+  headers: { 'x-api-key': { value: SECRET } },
+});
+
+t.test('an https:// target through the CONNECT tunnel, with its own TLS settings', async (t) => {
+  const proxy = await startTinyproxy(t);
+  const upstream = await startTlsUpstream(t);
+  const { call, metadataTargets } = await sidecarWithEnv(t, { HTTPS_PROXY: proxy.url() }, [
+    { name: 'api', ...tlsTarget(upstream.port) },
+  ]);
+
+  const answer = await call('/v1/outbound/api/orders');
+  t.equal(answer.status, 200);
+  t.equal(answer.text, 'through the tunnel');
+  t.same(upstream.seen, [{ servername: 'api.test.example', apiKey: SECRET, host: `127.0.0.1:${upstream.port}` }]);
+  await until('the CONNECT in the proxy log', () => proxy.requests().length > 0);
+  t.same(proxy.requests(), [`CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`], 'the proxy saw the tunnel only');
+  t.same(await metadataTargets(), [
+    { name: 'api', baseUrl: `https://127.0.0.1:${upstream.port}`, circuit: 'closed', proxy: `127.0.0.1:${proxy.port}` },
+  ]);
+});
+
+t.test('an http:// target forwarded in absolute form, host unchanged', async (t) => {
+  const proxy = await startTinyproxy(t);
+  const upstream = await startUpstream(t);
+  const { call, metadataTargets } = await sidecarWithEnv(t, { http_proxy: proxy.url() }, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}/v2` },
+  ]);
+
+  const answer = await call('/v1/outbound/api/orders?page=2', { headers: { 'proxy-authorization': 'Basic app' } });
+  t.equal(answer.status, 200);
+  t.equal(upstream.hits.length, 1);
+  t.equal(upstream.hits[0]?.url, '/v2/orders?page=2');
+  t.equal(upstream.hits[0]?.headers.host, `127.0.0.1:${upstream.port}`, 'the host header is the target’s');
+  await until('the request in the proxy log', () => proxy.requests().length > 0);
+  t.same(proxy.requests(), [`GET http://127.0.0.1:${upstream.port}/v2/orders?page=2 HTTP/1.1`]);
+  t.match(await metadataTargets(), [{ name: 'api', proxy: `127.0.0.1:${proxy.port}` }]);
+});
+
+t.test('NO_PROXY: matching targets go direct, the others through the proxy', async (t) => {
+  const proxy = await startTinyproxy(t);
+  const [a, b, c] = [await startUpstream(t), await startUpstream(t), await startUpstream(t)];
+  const cases: { noProxy: string; direct: TargetInput[]; proxied: TargetInput[] }[] = [
+    {
+      noProxy: 'LOCALHOST', // a name: the host itself (and its subdomains)
+      direct: [{ name: 'name', baseUrl: `http://localhost:${a.port}` }],
+      proxied: [{ name: 'address', baseUrl: `http://127.0.0.1:${a.port}` }],
+    },
+    {
+      noProxy: '.localhost', // subdomains only
+      direct: [],
+      proxied: [{ name: 'name', baseUrl: `http://localhost:${a.port}` }],
+    },
+    {
+      noProxy: 'example.test, 127.0.0.0/8',
+      direct: [
+        { name: 'a', baseUrl: `http://127.0.0.1:${a.port}` },
+        { name: 'b', baseUrl: `http://127.0.0.1:${b.port}` },
+      ],
+      proxied: [],
+    },
+    {
+      noProxy: `127.0.0.1:${a.port},127.0.0.1:${b.port}`,
+      direct: [
+        { name: 'a', baseUrl: `http://127.0.0.1:${a.port}` },
+        { name: 'b', baseUrl: `http://127.0.0.1:${b.port}` },
+      ],
+      proxied: [{ name: 'c', baseUrl: `http://127.0.0.1:${c.port}` }],
+    },
+  ];
+  for (const { noProxy, direct, proxied } of cases) {
+    const before = proxy.requests().length;
+    const { call, metadataTargets } = await sidecarWithEnv(t, { HTTP_PROXY: proxy.url(), NO_PROXY: noProxy }, [
+      ...direct,
+      ...proxied,
+    ]);
+    for (const target of direct) {
+      t.equal((await call(`/v1/outbound/${target.name}/direct`)).status, 200, `${noProxy}: ${target.baseUrl} direct`);
+    }
+    for (const target of proxied) {
+      t.equal((await call(`/v1/outbound/${target.name}/proxied`)).status, 200, `${noProxy}: ${target.baseUrl} proxied`);
+    }
+    await until('the proxied calls in the proxy log', () => proxy.requests().length >= before + proxied.length);
+    t.same(
+      proxy.requests().slice(before),
+      proxied.map(({ baseUrl }) => `GET ${baseUrl}/proxied HTTP/1.1`),
+      `${noProxy}: only the proxied calls went through the proxy`,
+    );
+    const shown = (await metadataTargets()) as { name: string; proxy?: string }[];
+    t.same(
+      shown.filter((target) => target.proxy !== undefined).map((target) => target.name),
+      proxied.map(({ name }) => name),
+    );
+  }
+  t.equal(a.hits.length + b.hits.length + c.hits.length, 8, 'every call reached its target');
+});
+
+t.test('the proxy’s Basic credentials come from the URL; wrong or none, the proxy’s refusal', async (t) => {
+  const proxy = await startTinyproxy(t, { basicAuth: `user ${PASSWORD}` });
+  const tls = await startTlsUpstream(t);
+  const plain = await startUpstream(t);
+  const targets: TargetInput[] = [
+    { name: 'tls', ...tlsTarget(tls.port) },
+    { name: 'plain', baseUrl: `http://127.0.0.1:${plain.port}` },
+  ];
+  const proxied = (credentials?: string) =>
+    sidecarWithEnv(t, { HTTPS_PROXY: proxy.url(credentials), HTTP_PROXY: proxy.url(credentials) }, targets);
+
+  const good = await proxied(`user:${ENCODED_PASSWORD}`);
+  t.equal((await good.call('/v1/outbound/tls/a')).status, 200, 'https: the tunnel opens with the credentials');
+  t.equal((await good.call('/v1/outbound/plain/a')).status, 200, 'http: forwarded with the credentials');
+  t.equal(plain.hits[0]?.headers['proxy-authorization'], undefined, 'the proxy took its credentials off');
+  t.match(await good.metadataTargets(), [{ proxy: `127.0.0.1:${proxy.port}` }, { proxy: `127.0.0.1:${proxy.port}` }]);
+
+  const wrong = await proxied('user:wrong-password');
+  const refused = await wrong.call('/v1/outbound/tls/a');
+  t.equal(refused.status, 502);
+  // tinyproxy answers 401 to wrong credentials, 407 to none.
+  t.match(refused.json(), {
+    code: 'UPSTREAM_UNREACHABLE',
+    detail: 'target "tls": the proxy refused the tunnel (401) (1 attempt)',
+  });
+  const forwarded = await wrong.call('/v1/outbound/plain/a');
+  t.equal(forwarded.status, 401, 'http: the proxy’s own answer comes back as it is');
+  t.match(forwarded.text, /tinyproxy/i);
+
+  const none = await proxied();
+  t.match((await none.call('/v1/outbound/tls/a')).json(), {
+    code: 'UPSTREAM_UNREACHABLE',
+    detail: 'target "tls": the proxy refused the tunnel (407) (1 attempt)',
+  });
+  t.equal((await none.call('/v1/outbound/plain/a')).status, 407);
+
+  t.equal(tls.seen.length, 1, 'only the call with the credentials reached the https target');
+  t.equal(plain.hits.length, 1);
+  const everything = JSON.stringify([good.lines, wrong.lines, none.lines, refused.text]);
+  t.notMatch(everything, PASSWORD, 'the password is in no log line and no answer');
+  t.notMatch(everything, ENCODED_PASSWORD);
+  t.notMatch(everything, 'wrong-password');
+  t.notMatch(everything, SECRET, 'nor the secret header');
+});
+
+t.test('a proxy that is down: 502 UPSTREAM_UNREACHABLE, as a connect-error', async (t) => {
+  const port = await freePort();
+  const tls = await startTlsUpstream(t);
+  const plain = await startUpstream(t);
+  const { call } = await sidecarWithEnv(
+    t,
+    { HTTPS_PROXY: `http://127.0.0.1:${port}`, HTTP_PROXY: `http://127.0.0.1:${port}` },
+    [
+      { name: 'tls', ...tlsTarget(tls.port), retry: { maxAttempts: 2, initial: '10ms', max: '10ms' } },
+      { name: 'plain', baseUrl: `http://127.0.0.1:${plain.port}` },
+    ],
+  );
+  const refused = await call('/v1/outbound/tls/a');
+  t.equal(refused.status, 502);
+  t.match(refused.json(), {
+    code: 'UPSTREAM_UNREACHABLE',
+    detail: 'target "tls": could not connect (ECONNREFUSED) (2 attempts)',
+  });
+  t.equal(refused.headers['outrigger-attempts'], '2', 'retried as a connect-error');
+  t.match((await call('/v1/outbound/plain/a')).json(), {
+    code: 'UPSTREAM_UNREACHABLE',
+    detail: 'target "plain": could not connect (ECONNREFUSED) (1 attempt)',
+  });
+  t.equal(tls.seen.length + plain.hits.length, 0);
+});
+
+t.test('proxy URLs the sidecar cannot use stop it at startup, naming the variable, never the password', async (t) => {
+  const problems = (env: NodeJS.ProcessEnv) =>
+    Sidecar.create(
+      parseConfig({
+        appId: 'proxy',
+        broker: { url: BROKER_URL },
+        targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1' }],
+      }),
+      { logger: createLogger('silent'), env },
+    ).then(
+      async (sidecar) => {
+        await sidecar.stop();
+        return [];
+      },
+      (error: unknown) => (isConfigError(error) ? error.problems : Promise.reject(error)),
+    );
+  const expected = 'expected http://[user:password@]host[:port]';
+  t.same(
+    await problems({
+      HTTPS_PROXY: 'https://user:s3cret@proxy.example:3128',
+      http_proxy: 'socks5://user:s3cret@proxy.example:1080',
+    }),
+    [
+      `HTTPS_PROXY: the scheme https:// is not supported; ${expected}`,
+      `http_proxy: the scheme socks5:// is not supported; ${expected}`,
+    ],
+  );
+  t.same(await problems({ https_proxy: 'user:s3cret proxy' }), [`https_proxy: not a URL; ${expected}`]);
+  t.same(await problems({ HTTP_PROXY: 'http://user:s3cret@proxy.example:3128/path' }), [
+    `HTTP_PROXY: a path, query or fragment is not allowed; ${expected}`,
+  ]);
+  t.same(await problems({ HTTPS_PROXY: 'http://proxy.example:3128', https_proxy: 'not a url' }), [], 'upper-case wins');
+  t.same(await problems({ HTTPS_PROXY: '', https_proxy: 'http://proxy.example/' }), [], 'an empty one counts as unset');
+
+  // The command: exit 2, one line on stderr.
+  const cli = runCli(t, ['sidecar'], { OUTRIGGER_APP_ID: 'proxy', HTTPS_PROXY: 'socks5://user:s3cret@127.0.0.1:1080' });
+  t.same(await cli.exited, { code: 2, signal: null });
+  t.equal(cli.stderr(), `outrigger: HTTPS_PROXY: the scheme socks5:// is not supported; ${expected}\n`);
+  t.notMatch(cli.stdout() + cli.stderr(), 's3cret');
+});
