@@ -1,6 +1,6 @@
 // The sidecar's HTTP client to the app: one kept-alive undici pool for every
 // push and health check, sized to the subscriptions' concurrency.
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { CheckResult } from '../health/readiness.ts';
 import { type HttpPeer, httpPeer } from '../telemetry/spans.ts';
 import { parseRetryAfter } from './backoff.ts';
@@ -26,6 +26,8 @@ export interface PushRequest {
 
 /** How much of an error answer's body travels with the message as its last error. */
 const MAX_DETAIL_BYTES = 300;
+/** A health answer's body is read to its end, up to this; one that runs longer (or never ends) fails the check. */
+const MAX_HEALTH_BODY_BYTES = 1024 * 1024;
 
 export class AppClient {
   private readonly pool: Pool;
@@ -82,27 +84,46 @@ export class AppClient {
     }
   }
 
-  /** GET `path`: ok for a 2xx within `timeoutMs`; the detail says what the app did ("answered 503"). Never throws. */
+  /**
+   * GET `path`: ok for a 2xx whose body ends within `timeoutMs` and MAX_HEALTH_BODY_BYTES; the detail says
+   * what the app did ("answered 503"). Never throws.
+   */
   async healthy(path: string, timeoutMs: number): Promise<CheckResult> {
     const signal = AbortSignal.timeout(timeoutMs);
+    let response: Dispatcher.ResponseData;
     try {
-      const response = await this.pool.request({
+      response = await this.pool.request({
         method: 'GET',
         path,
         headers: this.appToken === undefined ? {} : { 'outrigger-app-token': this.appToken },
         signal,
       });
-      await response.body.dump();
-      const status = response.statusCode;
-      // dump() returns when the signal cuts the body short too: an app that hangs mid-answer is no healthier.
-      if (signal.aborted) return { ok: false, detail: `answered ${status} but did not finish within ${timeoutMs} ms` };
-      if (status >= 200 && status < 300) return { ok: true, detail: `answered ${status}` };
-      const redirect = status >= 300 && status < 400 ? '; redirects are not followed' : '';
-      return { ok: false, detail: `answered ${status} (not 2xx${redirect})` };
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
       return { ok: false, detail: timedOut ? `did not answer within ${timeoutMs} ms` : `failed: ${describe(error)}` };
     }
+    const status = response.statusCode;
+    // Read to the end ourselves: body.dump() stops after 128 KiB without an error, and returns when the
+    // signal cuts the body short, so a body that never ends passed. It fails here, on the time or the size.
+    let size = 0;
+    try {
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_HEALTH_BODY_BYTES) {
+          response.body.destroy();
+          return {
+            ok: false,
+            detail: `answered ${status} but its body ran over ${MAX_HEALTH_BODY_BYTES / 1024 / 1024} MiB`,
+          };
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return { ok: false, detail: `answered ${status} but did not finish within ${timeoutMs} ms` };
+      return { ok: false, detail: `answered ${status} but its body failed: ${describe(error)}` };
+    }
+    if (status >= 200 && status < 300) return { ok: true, detail: `answered ${status}` };
+    const redirect = status >= 300 && status < 400 ? '; redirects are not followed' : '';
+    return { ok: false, detail: `answered ${status} (not 2xx${redirect})` };
   }
 
   close(): Promise<void> {

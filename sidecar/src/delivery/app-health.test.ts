@@ -54,6 +54,26 @@ t.test("the app check's detail names the status, the time it waited, or the conn
       false,
       /^GET \/healthz answered 200 but did not finish within 200 ms$/,
     ],
+    [
+      'a 200 with a 512 KiB body',
+      (response) => response.writeHead(200).end(Buffer.alloc(512 * 1024, 'x')),
+      true,
+      /^GET \/healthz answered 200$/,
+    ],
+    [
+      'a 200 whose body streams on and on',
+      (response) => {
+        response.writeHead(200);
+        const chunk = Buffer.alloc(64 * 1024, 'x');
+        const pump = () => {
+          while (!response.destroyed && response.write(chunk));
+        };
+        response.on('drain', pump);
+        pump();
+      },
+      false,
+      /^GET \/healthz answered 200 but its body ran over 1 MiB$/,
+    ],
     ['200 again', (response) => response.writeHead(200).end('ok'), true, /^GET \/healthz answered 200$/],
   ];
   for (const [what, next, ok, detail] of cases) {
