@@ -5,14 +5,18 @@
 //
 // A write that fails for a reason that may pass (a conflict, throttling, a
 // server error, a timeout, no connection) is tried again after a back-off,
-// doubled each time up to a cap, so that a blip of the API server does not
-// leave a stale status until the resource next changes. Before each retry the
+// doubled each time up to a cap and with full jitter (anywhere up to it), so
+// that a blip of the API server does not leave a stale status until the
+// resource next changes, and the replicas of an app, which fail together, do
+// not all retry together against a struggling API server. Before each retry the
 // resource is read again: it may be gone (404, no retry), its spec may have
 // changed (the watch brings it, and its own verdict), or another sidecar may
 // have written the same verdict meanwhile (nothing to write). A newer verdict
 // for the resource replaces the one waiting. An answer about the request
 // itself (403 forbidden, 404 gone, 400, 401, 422) is not retried: the next
-// change tries again.
+// change tries again. Nor is an error that is neither an answer of the API
+// server nor a failed connection (a bug, say): it would fail the same forever.
+import { backoffMs } from '../delivery/backoff.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { customResourcePath, type KubeClient } from './api/client.ts';
 import { isKubeApiError } from './api/errors.ts';
@@ -21,18 +25,49 @@ import type { OutriggerResource, ResourceCondition } from './resource-watch.ts';
 import { GROUP, KINDS, type Kind, VERSION } from './resources.ts';
 
 export interface StatusRetry {
-  /** The wait after the first failure: 500 ms. */
+  /** The longest wait after the first failure: 500 ms (the wait is anywhere up to it: full jitter). */
   initialMs: number;
-  /** The longest wait, however many failures: 30 s (a resource then costs one read and one patch per 30 s). */
+  /** The longest wait, however many failures: 30 s (a resource then costs one read and one patch per 30 s at most). */
   maxMs: number;
 }
 
 const DEFAULT_RETRY: StatusRetry = { initialMs: 500, maxMs: 30_000 };
 
-/** Codes worth trying again: 408 timeout, 409 conflict, 429 throttled (API priority and fairness), any 5xx. */
+/**
+ * The codes with which the client's undici pool, or the socket under it, says that there was no (whole) answer:
+ * no connection, or a timeout, or one cut short. Any other undici code (an invalid argument, a destroyed pool ...)
+ * or Node code (ERR_INVALID_ARG_TYPE ...) is a bug or a shutdown, and fails the same on every try.
+ */
+const TRANSPORT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Worth trying again: an answer of the API server with 408 timeout, 409 conflict, 429 throttled (API priority
+ * and fairness) or any 5xx; or no answer, with the code of a failed connection or a timeout. Anything else (a
+ * TypeError from a bug, say) is not: it would be retried forever.
+ */
 export function isRetryable(error: unknown): boolean {
-  if (!isKubeApiError(error)) return true; // no answer: refused, reset, timed out
-  return error.code === 408 || error.code === 409 || error.code === 429 || error.code >= 500;
+  if (isKubeApiError(error)) {
+    return error.code === 408 || error.code === 409 || error.code === 429 || error.code >= 500;
+  }
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && TRANSPORT_CODES.has(code);
 }
 
 /** One resource whose verdict is being written, or waits for its next try. */
@@ -53,6 +88,7 @@ export class StatusWriter {
   private readonly namespace: string;
   private readonly logger: Logger;
   private readonly retry: StatusRetry;
+  private readonly random: () => number;
   private readonly slots = new Map<string, Slot>();
   private stopped = false;
 
@@ -61,16 +97,20 @@ export class StatusWriter {
     namespace,
     logger,
     retry = DEFAULT_RETRY,
+    random = Math.random,
   }: {
     api: KubeClient;
     namespace: string;
     logger: Logger;
     retry?: StatusRetry;
+    /** The jitter's source, in [0, 1) (tests). */
+    random?: () => number;
   }) {
     this.api = api;
     this.namespace = namespace;
     this.logger = logger;
     this.retry = retry;
+    this.random = random;
   }
 
   /**
@@ -133,15 +173,19 @@ export class StatusWriter {
       const verdict = slot.verdict;
       try {
         const base = slot.base ?? (await this.read(slot));
+        if (slot.verdict !== verdict) {
+          // A newer verdict came during the read: write that one, not this outdated one, over a read that follows
+          // it (what was just read may be of the spec before the newer verdict's).
+          slot.base = undefined;
+          continue;
+        }
         if (base === undefined) {
           this.logger.info(log, 'not writing the status of a resource: it was deleted');
           return done();
         }
         if (base.metadata.generation !== verdict.resource.metadata.generation) {
           // Its spec changed since the verdict: the watch brings the new one, and a verdict of its own.
-          if (slot.verdict === verdict) return done();
-          slot.base = undefined;
-          continue;
+          return done();
         }
         await this.writeOver(slot.kind, verdict, base);
         if (slot.verdict === verdict) {
@@ -161,8 +205,12 @@ export class StatusWriter {
           );
           return done();
         }
-        const retryInMs = Math.min(this.retry.initialMs * 2 ** slot.failures, this.retry.maxMs);
         slot.failures += 1;
+        const retryInMs = backoffMs(
+          { initial: this.retry.initialMs, max: this.retry.maxMs, multiplier: 2, jitter: 1 },
+          slot.failures,
+          this.random,
+        );
         this.logger.warn({ ...log, err: error, retryInMs }, 'cannot write the status of a resource');
         slot.timer = setTimeout(() => {
           slot.timer = undefined;
