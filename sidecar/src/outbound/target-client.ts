@@ -166,7 +166,7 @@ export class TargetClient {
     this.servername = deps.tls?.serverName;
     this.bulkhead = new Bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
     this.breaker = circuitBreaker(
-      handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
+      handleWhenResult((result) => breakerFailure(result as AttemptResult)),
       {
         halfOpenAfter: target.circuitBreaker.halfOpenAfter,
         breaker: breakerOf(target.circuitBreaker),
@@ -306,8 +306,11 @@ export class TargetClient {
       // the other calls fail fast instead of queueing behind it.
       let result: AttemptResult | typeof OPEN = OPEN;
       if (this.breaker.state !== CircuitState.HalfOpen) {
+        // execute() picks its branch from the state as it is now: closed runs the attempt; open refuses
+        // it or, once halfOpenAfter has passed, makes it the half-open trial.
+        const trial = this.breaker.state !== CircuitState.Closed;
         try {
-          result = await this.breaker.execute(this.sender(call, headers, body, attempt, last));
+          result = await this.breaker.execute(this.sender(call, headers, body, attempt, last, trial));
         } catch (error) {
           if (error instanceof Uncounted) result = error.result;
           else if (!isBrokenCircuitError(error)) throw error;
@@ -363,30 +366,36 @@ export class TargetClient {
     body: RequestBody,
     attempt: number,
     previous: AttemptResult | undefined,
+    trial: boolean,
   ): () => Promise<AttemptResult> {
-    if (previous?.kind !== 'answer') return () => this.send(call, headers, body, attempt);
+    if (previous?.kind !== 'answer') return () => this.send(call, headers, body, attempt, trial);
     // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be the one returned.
     return async () => {
       await discard(previous.body);
-      return this.send(call, headers, body, attempt);
+      return this.send(call, headers, body, attempt, trial);
     };
   }
 
   /**
    * One attempt on the wire, as a CLIENT span. An attempt cut short by its app
-   * going away says nothing about the target: it is thrown as Uncounted, which
-   * cockatiel passes on without counting (a result it does not handle would be
-   * a success, ending a run of failures). A half-open circuit's trial is not
-   * cut short (else it would close the circuit, or count for nothing): it goes
-   * on without the app, and its outcome decides.
+   * going away says nothing about the target: from a closed circuit it is
+   * thrown as Uncounted, which cockatiel passes on without counting (a result
+   * it does not handle would be a success, ending a run of failures). Only
+   * from a closed one: cockatiel 4's executeHalfOpen counts anything thrown as
+   * a success, and would close the circuit. So a half-open circuit's trial is
+   * not cut short: it runs on a Hangup of its own, which never happens, goes
+   * on without the app, and its outcome decides. Should it be aborted all the
+   * same, it is never thrown: the breaker counts an aborted trial as a
+   * failure (breakerFailure), and the circuit stays open.
    */
   private async send(
     call: OutboundCall,
     headers: HeaderMap,
     body: RequestBody,
     attempt: number,
+    trial: boolean,
   ): Promise<AttemptResult> {
-    const hangup = this.breaker.state === CircuitState.HalfOpen ? new Hangup() : call.hangup;
+    const hangup = trial ? new Hangup() : call.hangup;
     const span = tracingActive()
       ? startHttpClient(
           context.active(),
@@ -413,7 +422,7 @@ export class TargetClient {
     }
     const outcome = outcomeOf(result);
     this.metrics.outboundAttempts.inc({ target: this.name, outcome });
-    if (result.kind === 'failure' && result.failure === 'aborted') throw new Uncounted(result);
+    if (result.kind === 'failure' && result.failure === 'aborted' && !trial) throw new Uncounted(result);
     return result;
   }
 
@@ -533,6 +542,15 @@ function proxyOrigin(proxy: EgressProxy): string {
 /** The request body as undici sends it. */
 function onWire(body: RequestBody): Buffer | Readable | undefined {
   return body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream;
+}
+
+/**
+ * What the breaker counts as a failure: a 5xx or a failure (isBreakerFailure), and an aborted attempt too,
+ * which reaches it only as a half-open trial's outcome (send() throws the others as Uncounted): a trial that
+ * came to nothing keeps the circuit open rather than closing it.
+ */
+function breakerFailure(result: AttemptResult): boolean {
+  return isBreakerFailure(result) || (result.kind === 'failure' && result.failure === 'aborted');
 }
 
 /** Failures in a row, or (the sampling option) a failure ratio over a sliding window. */
