@@ -18,6 +18,12 @@ export interface SidecarExtras {
   env?: Record<string, string>;
 }
 
+/** The environment without the machine's egress proxy: every upstream here is on loopback. */
+function withoutProxy(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, NO_PROXY, no_proxy, ...rest } = env;
+  return rest;
+}
+
 /** `outrigger sidecar` with app id "bench" on the given ports, logging warnings only. */
 export function spawnSidecar(ports: { http: number; ops: number }, extras: SidecarExtras = {}): ChildProcess {
   const config = join(mkdtempSync(join(tmpdir(), 'outrigger-bench-')), 'outrigger.yaml');
@@ -26,7 +32,7 @@ export function spawnSidecar(ports: { http: number; ops: number }, extras: Sidec
   const nodeOptions = [process.env.NODE_OPTIONS, ...(extras.nodeArgs ?? [])].filter(Boolean).join(' ');
   return spawn(CLI, ['sidecar', '--config', config], {
     stdio: 'ignore',
-    env: { ...process.env, ...extras.env, NODE_OPTIONS: nodeOptions },
+    env: { ...withoutProxy(process.env), ...extras.env, NODE_OPTIONS: nodeOptions },
   });
 }
 

@@ -281,6 +281,11 @@ t.test('proxy URLs the sidecar cannot use stop it at startup, naming the variabl
     `HTTP_PROXY: a path, query or fragment is not allowed; ${expected}`,
   ]);
   t.same(await problems({ HTTPS_PROXY: 'http://proxy.example:3128', https_proxy: 'not a url' }), [], 'upper-case wins');
+  t.same(
+    await problems({ HTTPS_PROXY: 'proxy.example:3128', HTTP_PROXY: 'user:s3cret@10.0.0.1:3128' }),
+    [],
+    'without a scheme, http:// is meant (as Go and curl read it)',
+  );
   t.same(await problems({ HTTPS_PROXY: '', https_proxy: 'http://proxy.example/' }), [], 'an empty one counts as unset');
 
   // The command: exit 2, one line on stderr.

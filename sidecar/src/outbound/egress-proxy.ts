@@ -57,9 +57,8 @@ export class EgressProxies {
 function proxyOf(value: string): EgressProxy | string {
   let url: URL;
   try {
-    // Without `scheme://`, what reads as a scheme may be a user name (`user:password@host`): not echoed.
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new Error('no scheme');
-    url = new URL(value);
+    // Without `scheme://` (`proxy.corp:3128`, `user:password@10.0.0.1:3128`), http:// is meant, as Go and curl read it.
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
   } catch {
     return `not a URL; ${EXPECTED}`;
   }

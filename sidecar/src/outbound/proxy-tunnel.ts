@@ -37,7 +37,14 @@ export function tunnelConnector(
   return (options, callback) => {
     const port = Number(options.port || 443);
     openTunnel(proxy, options.hostname, port, timeoutMs).then(
-      (socket) => tls({ ...options, httpSocket: socket }, callback),
+      (socket) => {
+        try {
+          tls({ ...options, httpSocket: socket }, callback);
+        } catch (error) {
+          socket.destroy();
+          callback(error as Error, null);
+        }
+      },
       (error: Error) => callback(error, null),
     );
   };

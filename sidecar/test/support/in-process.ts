@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import { Sidecar, type SidecarAddresses } from '../../src/sidecar.ts';
 import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
+import { testEnv } from './sidecar-process.ts';
 import { until } from './wait.ts';
 
 export const BROKER_URL = process.env.OUTRIGGER_TEST_BROKER_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -27,7 +28,7 @@ export async function startInProcess(
     http: { ...input.http, port: 0 },
     ops: { host: '127.0.0.1', ...input.ops, port: 0 },
   });
-  const sidecar = await Sidecar.create(config, { logger, env });
+  const sidecar = await Sidecar.create(config, { logger, env: env ?? testEnv() });
   const addresses = await sidecar.start();
   t.teardown(() => sidecar.stop());
   if (waitForBroker) await until('the broker connection', () => sidecar.broker.state === 'connected');

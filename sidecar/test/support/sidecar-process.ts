@@ -40,10 +40,24 @@ export function configFile(t: Test, config: unknown): string {
   return path;
 }
 
+/** The variables naming an egress proxy, which the sidecar reads (outbound/egress-proxy.ts). */
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+
+/**
+ * The test process's environment without a proxy of the machine's: the tests'
+ * upstreams are on loopback, where a developer's or CI's proxy cannot reach them.
+ * A test that wants a proxy sets one.
+ */
+export function testEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of PROXY_VARIABLES) delete env[name];
+  return env;
+}
+
 /** Runs `outrigger ARGS...`; the process is killed when the test ends. */
 export function runCli(t: Test, args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...testEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
