@@ -183,7 +183,13 @@ t.test('the proxy’s Basic credentials come from the URL; wrong or none, the pr
   const tls = await startTlsUpstream(t);
   const plain = await startUpstream(t);
   const targets: TargetInput[] = [
-    { name: 'tls', ...tlsTarget(tls.port) },
+    {
+      name: 'tls',
+      ...tlsTarget(tls.port),
+      // Retries and a breaker that a single counted failure would open: a 4xx refusal is neither.
+      retry: { maxAttempts: 3, initial: '10ms', max: '10ms' },
+      circuitBreaker: { consecutiveFailures: 1 },
+    },
     { name: 'plain', baseUrl: `http://127.0.0.1:${plain.port}` },
   ];
   const proxied = (credentials?: string) =>
@@ -203,6 +209,8 @@ t.test('the proxy’s Basic credentials come from the URL; wrong or none, the pr
     code: 'UPSTREAM_UNREACHABLE',
     detail: 'target "tls": the proxy refused the tunnel (401) (1 attempt)',
   });
+  t.equal(refused.headers['outrigger-attempts'], '1', 'a 4xx refusal is not retried: it would be the same again');
+  t.match(await wrong.metadataTargets(), [{ name: 'tls', circuit: 'closed' }], 'nor counted by the breaker');
   const forwarded = await wrong.call('/v1/outbound/plain/a');
   t.equal(forwarded.status, 401, 'http: the proxy’s own answer comes back as it is');
   t.match(forwarded.text, /tinyproxy/i);
@@ -216,9 +224,19 @@ t.test('the proxy’s Basic credentials come from the URL; wrong or none, the pr
 
   t.equal(tls.seen.length, 1, 'only the call with the credentials reached the https target');
   t.equal(plain.hits.length, 1);
-  const everything = JSON.stringify([good.lines, wrong.lines, none.lines, refused.text]);
+  const everything = JSON.stringify([
+    good.lines,
+    wrong.lines,
+    none.lines,
+    refused.text,
+    forwarded.text,
+    await good.metadataTargets(),
+  ]);
   t.notMatch(everything, PASSWORD, 'the password is in no log line and no answer');
   t.notMatch(everything, ENCODED_PASSWORD);
+  for (const credentials of [`user:${PASSWORD}`, 'user:wrong-password']) {
+    t.notMatch(everything, Buffer.from(credentials).toString('base64'), 'nor the Basic token made of it');
+  }
   t.notMatch(everything, 'wrong-password');
   t.notMatch(everything, SECRET, 'nor the secret header');
 });

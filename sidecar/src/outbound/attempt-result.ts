@@ -42,7 +42,8 @@ const CONNECT = new Set([
   'EHOSTDOWN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
-  // The egress proxy's CONNECT (proxy-tunnel.ts): refused, or not answered as a tunnel.
+  // The egress proxy's CONNECT (proxy-tunnel.ts) not answered as a tunnel, or refused with a 5xx
+  // (the proxy could not reach the target). A 4xx refusal is the proxy's policy: see failureOf().
   'ERR_PROXY_TUNNEL_REFUSED',
   'ERR_PROXY_TUNNEL_INVALID',
 ]);
@@ -65,7 +66,10 @@ const ABORTED = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
 export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
   const code = String((error as { code?: unknown }).code ?? (error as { name?: unknown }).name ?? 'error');
   if (error instanceof TunnelFailed && error.status !== undefined) {
-    return { kind: 'failure', failure: failureKind(code), code, proxyStatus: error.status };
+    // A 4xx (407 credentials, 403 policy) would be the same on a retry, and says nothing of the target's health,
+    // as a 4xx answer would not: neither retried by default nor counted by the breaker (isBreakerFailure).
+    const failure = error.status < 500 ? 'error' : failureKind(code);
+    return { kind: 'failure', failure, code, proxyStatus: error.status };
   }
   return { kind: 'failure', failure: failureKind(code), code };
 }
@@ -82,17 +86,19 @@ function failureKind(code: string): FailureKind {
 export const outcomeOf = (result: AttemptResult): string =>
   result.kind === 'answer' ? `${Math.floor(result.status / 100)}xx` : result.failure.replace('-', '_');
 
-/** Errors the breaker counts: no answer at all (but not the app going away), or a 5xx. */
+/** Errors the breaker counts: no answer at all (but not the app going away, nor a proxy's 4xx refusal), or a 5xx. */
 export const isBreakerFailure = (result: AttemptResult): boolean =>
-  result.kind === 'failure' ? result.failure !== 'aborted' : result.status >= 500;
+  result.kind === 'failure'
+    ? result.failure !== 'aborted' && !(result.proxyStatus !== undefined && result.proxyStatus < 500)
+    : result.status >= 500;
 
 /** What the app is told when the last attempt had no answer. */
 export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number): string {
+  if (result.proxyStatus !== undefined) return `the proxy refused the tunnel (${result.proxyStatus})`;
   switch (result.failure) {
     case 'timeout':
       return `no answer within ${timeoutMs} ms`;
     case 'connect-error':
-      if (result.proxyStatus !== undefined) return `the proxy refused the tunnel (${result.proxyStatus})`;
       return isTls(result.code) ? `TLS failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':
       return `the connection was reset or closed (${result.code})`;

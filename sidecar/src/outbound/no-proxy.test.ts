@@ -61,3 +61,10 @@ t.test('malformed entries are ignored, the others still apply', async (t) => {
   t.notOk(direct('10.0.0.0/99,:80,.,*.', '10.0.0.1'));
   t.ok(direct('10.0.0.0/99, internal', 'db.internal'));
 });
+
+t.test('a name written in Unicode matches the URL’s punycode host', async (t) => {
+  const host = new URL('https://bücher.example/').hostname;
+  t.ok(direct('bücher.example', host));
+  t.ok(direct('.bücher.example', new URL('https://api.bücher.example/').hostname));
+  t.notOk(direct('bücher.example', 'bucher.example'));
+});

@@ -6,6 +6,7 @@
 // restricts the entry to that port. Unlike Go there is no implicit exception
 // for localhost and loopback addresses (curl has none either): list them.
 import { BlockList, isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 
 interface AddressEntry {
   addresses: BlockList;
@@ -75,7 +76,9 @@ export class NoProxy {
       this.addresses.push({ addresses, port });
       return;
     }
-    const name = (host.startsWith('*.') ? host.slice(1) : host).replace(/\.$/, '');
+    // A URL's host is in punycode (bücher.example is xn--bcher-kva.example): so is the entry.
+    const written = (host.startsWith('*.') ? host.slice(1) : host).replace(/\.$/, '');
+    const name = written.startsWith('.') ? `.${domainToASCII(written.slice(1))}` : domainToASCII(written);
     if (name === '' || name === '.') return;
     const matchesItself = !name.startsWith('.');
     this.names.push({ suffix: matchesItself ? `.${name}` : name, matchesItself, port });

@@ -53,6 +53,13 @@ t.test('an answer that is not a tunnel is ERR_PROXY_TUNNEL_INVALID', async (t) =
     'a head over 16 KiB',
   );
 
+  const fourDigits = await scripted(t, (socket) => socket.write('HTTP/1.1 2000 OK\r\n\r\n'));
+  t.match(
+    await openTunnel(fourDigits, 'a', 443, 2_000).catch((e: unknown) => e),
+    { code: 'ERR_PROXY_TUNNEL_INVALID' },
+    'a status of three digits only',
+  );
+
   const eager = await scripted(t, (socket) => socket.write('HTTP/1.1 200 OK\r\n\r\nhello'));
   t.match(await openTunnel(eager, 'a', 443, 2_000).catch((e: unknown) => e), { code: 'ERR_PROXY_TUNNEL_INVALID' });
 });

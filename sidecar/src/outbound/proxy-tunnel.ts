@@ -86,7 +86,7 @@ export function openTunnel(proxy: EgressProxy, hostname: string, port: number, t
         if (received.length > MAX_HEAD_BYTES) fail(new TunnelFailed('its answer has no end of head within 16 KiB'));
         return;
       }
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(received.subarray(0, end).toString('latin1'))?.[1];
+      const status = /^HTTP\/1\.[01] (\d{3})(?:[ \r]|$)/.exec(received.subarray(0, end).toString('latin1'))?.[1];
       if (status === undefined) return fail(new TunnelFailed('its answer is not HTTP/1.x'));
       if (!status.startsWith('2')) return fail(new TunnelFailed(`status ${status}`, Number(status)));
       // The target speaks only after our TLS hello: anything more is not a tunnel.
