@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PROXY_VARIABLES } from '../sidecar/src/outbound/egress-proxy.ts';
 
 /** The `outrigger` launcher, so the sidecar runs with the Node flags it ships with. */
 const CLI = new URL('../sidecar/bin/outrigger', import.meta.url).pathname;
@@ -20,7 +21,8 @@ export interface SidecarExtras {
 
 /** The environment without the machine's egress proxy: every upstream here is on loopback. */
 function withoutProxy(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, NO_PROXY, no_proxy, ...rest } = env;
+  const rest = { ...env };
+  for (const name of PROXY_VARIABLES) delete rest[name];
   return rest;
 }
 

@@ -1,5 +1,6 @@
 // The app API over inject(): problem+json, auth, metadata, OpenAPI.
 import t, { type Test } from 'tap';
+import { testEnv } from '../test/support/sidecar-process.ts';
 import { requestCheck } from './api/auth.ts';
 import { buildApp } from './app.ts';
 import { RabbitBroker } from './broker/rabbitmq/rabbit-broker.ts';
@@ -28,7 +29,7 @@ async function appWith(input: Partial<ConfigInput> = {}, state = { closing: fals
   });
   // Never started either: the subscriptions exist, with no consumer yet.
   const subscriptions = new Subscriptions({ config, broker, metrics, logger });
-  const outbound = Outbound.create(config.targets, { metrics, logger });
+  const outbound = Outbound.create(config.targets, { metrics, logger, env: testEnv() });
   const app = await buildApp({
     config,
     logger,

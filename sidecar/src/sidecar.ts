@@ -93,7 +93,10 @@ export class Sidecar {
       fromEnv?: LoadedConfig['fromEnv'];
     } = {},
   ): Promise<Sidecar> {
-    const withoutWatch = watchWithoutToken({ config: input, fromEnv: options.fromEnv ?? new Map() }, options.env);
+    const withoutWatch =
+      options.fromEnv === undefined
+        ? undefined
+        : watchWithoutToken({ config: input, fromEnv: options.fromEnv }, options.env);
     const config = withoutWatch === undefined ? input : { ...input, kubernetes: { ...input.kubernetes, watch: false } };
     const logger = options.logger ?? createLogger(config.log.level);
     const metrics = new Metrics({ version: VERSION, appId: config.appId });

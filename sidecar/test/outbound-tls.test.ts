@@ -16,6 +16,7 @@ import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
+import { testEnv } from './support/sidecar-process.ts';
 import { apiClient, sidecarWith } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
@@ -284,7 +285,7 @@ t.test('TLS files that are missing or wrong stop the sidecar at startup, naming 
         broker: { url: BROKER_URL },
         targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1', tls }],
       }),
-      { logger: createLogger('silent') },
+      { logger: createLogger('silent'), env: testEnv() },
     ).then(
       async (sidecar) => {
         await sidecar.stop();

@@ -3,6 +3,7 @@
 // themselves: sidecar/test/outbound*.test.ts).
 import { request } from 'node:http';
 import t, { type Test } from 'tap';
+import { testEnv } from '../../test/support/sidecar-process.ts';
 import { parseConfig } from '../config/load.ts';
 import { Outbound } from '../outbound/outbound.ts';
 import { createLogger } from '../telemetry/logger.ts';
@@ -22,7 +23,7 @@ async function proxyWith(t: Test, options: { closing?: boolean; token?: string }
   });
   const logger = createLogger('silent');
   const metrics = new Metrics({ version: VERSION, appId: config.appId });
-  const outbound = Outbound.create(config.targets, { metrics, logger });
+  const outbound = Outbound.create(config.targets, { metrics, logger, env: testEnv() });
   const isClosing = () => options.closing === true;
   const proxy = outboundProxy({
     outbound,

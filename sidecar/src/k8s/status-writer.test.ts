@@ -1,12 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { errors } from 'undici';
+import { until as untilTrue } from '../../test/support/wait.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import type { JsonPatchOperation, KubeClient } from './api/client.ts';
 import { KubeApiError } from './api/errors.ts';
 import type { Verdict } from './desired-state.ts';
 import type { OutriggerResource } from './resource-watch.ts';
 import { isRetryable, StatusWriter } from './status-writer.ts';
+
+/** Polls every 5 ms: the fake API answers at once. */
+const until = (what: string, condition: () => boolean) =>
+  untilTrue(what, () => condition() || undefined, { timeoutMs: 5_000, intervalMs: 5 });
 
 t.test('a failed status write is retried when the failure may pass', async (t) => {
   for (const code of [408, 409, 429, 500, 502, 503, 504]) {
@@ -66,13 +71,6 @@ function fakeApi() {
     } as unknown as KubeClient,
   };
   return fake;
-}
-
-async function until(what: string, condition: () => boolean): Promise<void> {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > 5000) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 t.test(

@@ -17,6 +17,7 @@
 // change tries again. Nor is an error that is neither an answer of the API
 // server nor a failed connection (a bug, say): it would fail the same forever.
 import { backoffMs } from '../delivery/backoff.ts';
+import { CONNECT_CODES, RESET_CODES, TIMEOUT_CODES } from '../net/error-codes.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { customResourcePath, type KubeClient } from './api/client.ts';
 import { isKubeApiError } from './api/errors.ts';
@@ -34,28 +35,12 @@ export interface StatusRetry {
 const DEFAULT_RETRY: StatusRetry = { initialMs: 500, maxMs: 30_000 };
 
 /**
- * The codes with which the client's undici pool, or the socket under it, says that there was no (whole) answer:
- * no connection, or a timeout, or one cut short. Any other undici code (an invalid argument, a destroyed pool ...)
- * or Node code (ERR_INVALID_ARG_TYPE ...) is a bug or a shutdown, and fails the same on every try.
+ * No (whole) answer from the API server: no connection, a reset, a timeout (net/error-codes.ts), but not
+ * UND_ERR_CLOSED, a pool this sidecar closed, on its way out. Any other code (an invalid argument,
+ * ERR_INVALID_ARG_TYPE ...) is a bug, and fails the same on every try.
  */
-const TRANSPORT_CODES = new Set([
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
+const TRANSPORT_CODES = new Set([...CONNECT_CODES, ...RESET_CODES, ...TIMEOUT_CODES]);
+TRANSPORT_CODES.delete('UND_ERR_CLOSED');
 
 /**
  * Worth trying again: an answer of the API server with 408 timeout, 409 conflict, 429 throttled (API priority

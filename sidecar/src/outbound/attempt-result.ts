@@ -2,6 +2,7 @@
 // of a kind that `retry.on` can name. Errors are matched on their stable
 // codes (Node's and undici's), never on messages.
 import type { IncomingHttpHeaders } from 'node:http';
+import { CONNECT_CODES, RESET_CODES, TIMEOUT_CODES } from '../net/error-codes.ts';
 import type { AnswerBody } from './exchange.ts';
 import { TunnelFailed } from './proxy-tunnel.ts';
 
@@ -34,14 +35,7 @@ export class CallAborted extends Error {
 }
 
 const CONNECT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
+  ...CONNECT_CODES,
   // The egress proxy's CONNECT (proxy-tunnel.ts) not answered as a tunnel, or refused with a 5xx
   // (the proxy could not reach the target). A 4xx refusal is the proxy's policy: see failureOf().
   'ERR_PROXY_TUNNEL_REFUSED',
@@ -59,8 +53,6 @@ const TLS_VERIFY = new Set([
 /** TLS failed: mostly its handshake (the target's certificate not trusted, or ours refused). */
 const isTls = (code: string) =>
   TLS_VERIFY.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|CRL/.test(code);
-const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
-const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 const ABORTED = new Set(['UND_ERR_ABORTED', 'ABORT_ERR']);
 
 export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
@@ -76,8 +68,8 @@ export function failureOf(error: unknown): AttemptResult & { kind: 'failure' } {
 
 function failureKind(code: string): FailureKind {
   if (CONNECT.has(code) || isTls(code)) return 'connect-error';
-  if (RESET.has(code)) return 'reset';
-  if (TIMEOUT.has(code)) return 'timeout';
+  if (RESET_CODES.has(code)) return 'reset';
+  if (TIMEOUT_CODES.has(code)) return 'timeout';
   if (ABORTED.has(code) || code === 'AbortError') return 'aborted';
   return 'error';
 }

@@ -17,6 +17,9 @@ export interface EgressProxy {
 
 const EXPECTED = 'expected http://[user:password@]host[:port]';
 
+/** Every variable read here: tests and benchmarks, whose upstreams are on loopback, run without them. */
+export const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+
 export class EgressProxies {
   private readonly https: EgressProxy | undefined;
   private readonly http: EgressProxy | undefined;

@@ -49,3 +49,18 @@ t.test('the topic label takes the first 1000 topics; publishes to any other coun
   t.equal(sample(page, 'outrigger_publish_duration_seconds_count{topic="_other"}'), extra);
   t.equal(sample(page, 'outrigger_publish_duration_seconds_count{topic="orders.999"}'), 1);
 });
+
+t.test('both publish metrics share one list of topics: a topic only counted still takes its place', async (t) => {
+  const metrics = new Metrics({ version: 'test', appId: 'topics' });
+  // Counted, never timed (a publish refused before it reached the broker).
+  metrics.publishes.inc({ topic: 'refused.first', outcome: 'backpressure' });
+  for (let index = 0; index < TOPIC_LABEL_LIMIT; index++) {
+    metrics.publishes.inc({ topic: `orders.${index}`, outcome: 'routed' });
+    metrics.publishDuration.observe({ topic: `orders.${index}` }, 0.001);
+  }
+  const page = await metrics.scrape();
+  const timed = labelValues(page, 'outrigger_publish_duration_seconds', 'topic');
+  t.notOk(timed.has(`orders.${TOPIC_LABEL_LIMIT - 1}`), 'the last one is past the shared limit on the histogram too');
+  t.equal(sample(page, 'outrigger_publish_duration_seconds_count{topic="_other"}'), 1);
+  t.equal(sample(page, `outrigger_publishes_total{topic="_other",outcome="routed"}`), 1);
+});

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { PROXY_VARIABLES } from '../../src/outbound/egress-proxy.ts';
 import { until } from './wait.ts';
 
 export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
@@ -39,9 +40,6 @@ export function configFile(t: Test, config: unknown): string {
   writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   return path;
 }
-
-/** The variables naming an egress proxy, which the sidecar reads (outbound/egress-proxy.ts). */
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
 
 /**
  * The test process's environment without a proxy of the machine's: the tests'
