@@ -305,6 +305,11 @@ t.test('proxy URLs the sidecar cannot use stop it at startup, naming the variabl
     'without a scheme, http:// is meant (as Go and curl read it)',
   );
   t.same(await problems({ HTTPS_PROXY: '', https_proxy: 'http://proxy.example/' }), [], 'an empty one counts as unset');
+  t.same(
+    await problems({ HTTPS_PROXY: '', https_proxy: 'socks5://proxy.example' }),
+    [`https_proxy: the scheme socks5:// is not supported; ${expected}`],
+    'the lower-case one is read in its place',
+  );
 
   // The command: exit 2, one line on stderr.
   const cli = runCli(t, ['sidecar'], { OUTRIGGER_APP_ID: 'proxy', HTTPS_PROXY: 'socks5://user:s3cret@127.0.0.1:1080' });

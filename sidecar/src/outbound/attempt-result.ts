@@ -78,11 +78,13 @@ function failureKind(code: string): FailureKind {
 export const outcomeOf = (result: AttemptResult): string =>
   result.kind === 'answer' ? `${Math.floor(result.status / 100)}xx` : result.failure.replace('-', '_');
 
-/** Errors the breaker counts: no answer at all (but not the app going away, nor a proxy's 4xx refusal), or a 5xx. */
+/**
+ * What the breaker counts as a failure: a 5xx, or no answer at all, but not a proxy's 4xx refusal. An attempt the
+ * app cut short reaches the breaker only as a half-open trial's outcome (target-client.ts send() passes the others
+ * on uncounted): a trial that came to nothing keeps the circuit open rather than closing it.
+ */
 export const isBreakerFailure = (result: AttemptResult): boolean =>
-  result.kind === 'failure'
-    ? result.failure !== 'aborted' && !(result.proxyStatus !== undefined && result.proxyStatus < 500)
-    : result.status >= 500;
+  result.kind === 'failure' ? !(result.proxyStatus !== undefined && result.proxyStatus < 500) : result.status >= 500;
 
 /** What the app is told when the last attempt had no answer. */
 export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number): string {

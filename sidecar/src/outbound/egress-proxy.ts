@@ -66,8 +66,8 @@ function proxyOf(value: string): EgressProxy | string {
     return `not a URL; ${EXPECTED}`;
   }
   if (url.protocol !== 'http:') return `the scheme ${url.protocol}// is not supported; ${EXPECTED}`;
-  if (url.hostname === '') return `no host; ${EXPECTED}`;
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+  // An http: URL always has a host (new URL throws without one) and a path, `/` at least.
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     return `a path, query or fragment is not allowed; ${EXPECTED}`;
   }
   let authorization: string | undefined;

@@ -36,10 +36,15 @@ t.test('a 2xx opens the tunnel; the request names the target and carries the cre
 });
 
 t.test('another status is ERR_PROXY_TUNNEL_REFUSED with the status', async (t) => {
-  const proxy = await scripted(t, (socket) => socket.end('HTTP/1.0 407 Proxy Authentication Required\r\n\r\n'));
+  let head = '';
+  const proxy = await scripted(t, (socket, received) => {
+    head = received;
+    socket.end('HTTP/1.0 407 Proxy Authentication Required\r\n\r\n');
+  });
   const error = await openTunnel(proxy, '::1', 443, 2_000).catch((error: unknown) => error);
   t.ok(error instanceof TunnelFailed);
   t.match(error, { code: 'ERR_PROXY_TUNNEL_REFUSED', status: 407 });
+  t.match(head, /^CONNECT \[::1\]:443 HTTP\/1\.1\r\nhost: \[::1\]:443\r\n/, 'an IPv6 target in brackets');
 });
 
 t.test('an answer that is not a tunnel is ERR_PROXY_TUNNEL_INVALID', async (t) => {

@@ -5,17 +5,14 @@
 // spell the failures from before it still counted, and a single failure could
 // open the circuit.
 import { CircuitState, type IBreaker } from 'cockatiel';
-import { MAX_BUCKETS, SlidingCounts } from './sliding-counts.ts';
+import type { CircuitBreaker } from '../config/target.ts';
+import { SlidingCounts } from './sliding-counts.ts';
 
 const SUCCESSES = 0;
 const FAILURES = 1;
 
-export interface Sampling {
-  failureRatio: number;
-  /** The window, in ms. */
-  window: number;
-  minimumRps: number;
-}
+/** The sampling option as parsed (the window in ms). */
+export type Sampling = NonNullable<CircuitBreaker['sampling']>;
 
 export class SamplingBreaker implements IBreaker {
   /** For cockatiel's serialisation of a breaker (toJSON), which the sidecar does not use. */
@@ -27,9 +24,9 @@ export class SamplingBreaker implements IBreaker {
   constructor({ failureRatio, window, minimumRps }: Sampling, now: () => number = Date.now) {
     this.failureRatio = failureRatio;
     this.minimumAttempts = (minimumRps * window) / 1_000;
-    // Buckets of at most a second, and at least 5 of them (as cockatiel's); a
-    // window over MAX_BUCKETS seconds gets MAX_BUCKETS longer ones.
-    const buckets = Math.min(MAX_BUCKETS, Math.max(5, Math.ceil(window / 1_000)));
+    // Buckets of at most a second, and at least 5 of them (as cockatiel's); SlidingCounts
+    // caps how many, so a long window gets longer ones.
+    const buckets = Math.max(5, Math.ceil(window / 1_000));
     this.counts = new SlidingCounts(2, { windowMs: window, buckets, now });
   }
 

@@ -155,7 +155,7 @@ export class TargetClient {
       const tls = deps.tls?.connector ?? buildConnector({ timeout: target.timeout });
       connect = tunnelConnector(proxy, tls, target.timeout);
     }
-    this.pool = new Pool(forwarded ? proxyOrigin(proxy) : this.base.origin, {
+    this.pool = new Pool(forwarded ? `http://${proxy.address}` : this.base.origin, {
       connections: target.bulkhead.maxConcurrent,
       pipelining: 1,
       keepAliveTimeout: 30_000,
@@ -166,7 +166,7 @@ export class TargetClient {
     this.servername = deps.tls?.serverName;
     this.bulkhead = new Bulkhead(target.bulkhead.maxConcurrent, target.bulkhead.maxQueue);
     this.breaker = circuitBreaker(
-      handleWhenResult((result) => breakerFailure(result as AttemptResult)),
+      handleWhenResult((result) => isBreakerFailure(result as AttemptResult)),
       {
         halfOpenAfter: target.circuitBreaker.halfOpenAfter,
         breaker: breakerOf(target.circuitBreaker),
@@ -386,7 +386,7 @@ export class TargetClient {
    * not cut short: it runs on a Hangup of its own, which never happens, goes
    * on without the app, and its outcome decides. Should it be aborted all the
    * same, it is never thrown: the breaker counts an aborted trial as a
-   * failure (breakerFailure), and the circuit stays open.
+   * failure (isBreakerFailure), and the circuit stays open.
    */
   private async send(
     call: OutboundCall,
@@ -534,23 +534,9 @@ export class TargetClient {
   }
 }
 
-/** Where a pool forwarding through the proxy connects. */
-function proxyOrigin(proxy: EgressProxy): string {
-  return `http://${proxy.host.includes(':') ? `[${proxy.host}]` : proxy.host}:${proxy.port}`;
-}
-
 /** The request body as undici sends it. */
 function onWire(body: RequestBody): Buffer | Readable | undefined {
   return body.kind === 'none' ? undefined : body.kind === 'buffered' ? body.data : body.stream;
-}
-
-/**
- * What the breaker counts as a failure: a 5xx or a failure (isBreakerFailure), and an aborted attempt too,
- * which reaches it only as a half-open trial's outcome (send() throws the others as Uncounted): a trial that
- * came to nothing keeps the circuit open rather than closing it.
- */
-function breakerFailure(result: AttemptResult): boolean {
-  return isBreakerFailure(result) || (result.kind === 'failure' && result.failure === 'aborted');
 }
 
 /** Failures in a row, or (the sampling option) a failure ratio over a sliding window. */
