@@ -27,9 +27,46 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined || text.trim() === '') return undefined;
   if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
-  // An HTTP date starts with the day's name ("Thu, 01 Jan 2026 00:00:10 GMT").
-  if (!/^\s*[A-Za-z]{3}/.test(text)) return undefined;
-  const date = Date.parse(text);
-  if (Number.isNaN(date)) return undefined;
+  const date = parseHttpDate(text.trim(), now);
+  if (date === undefined) return undefined;
   return Math.max(0, date - now);
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/** IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT` (a one-digit day is taken too). */
+const IMF_FIXDATE = /^[a-z]{3}, (\d{1,2}) ([a-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/i;
+/** RFC 850 (obsolete): `Sunday, 06-Nov-94 08:49:37 GMT`. */
+const RFC_850 = /^[a-z]{6,9}, (\d{1,2})-([a-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/i;
+/** C's asctime() (obsolete): `Sun Nov  6 08:49:37 1994`, which names no zone. */
+const ASCTIME = /^[a-z]{3} ([a-z]{3}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/i;
+
+/**
+ * An HTTP date in any of its three forms (RFC 9110 §5.6.7), in ms since the
+ * epoch; undefined when it is none of them. All three are UTC: Date.parse
+ * would read the asctime form, which names no zone, in the machine's local time.
+ */
+export function parseHttpDate(text: string, now: number = Date.now()): number | undefined {
+  const imf = IMF_FIXDATE.exec(text);
+  if (imf !== null) return utc(Number(imf[3]), imf[2], imf.slice(1, 2).concat(imf.slice(4)));
+  const rfc850 = RFC_850.exec(text);
+  if (rfc850 !== null) {
+    // A two-digit year more than 50 years ahead is the last past year that ends in those digits (RFC 9110).
+    const thisYear = new Date(now).getUTCFullYear();
+    let year = thisYear - (thisYear % 100) + Number(rfc850[3]);
+    if (year > thisYear + 50) year -= 100;
+    return utc(year, rfc850[2], rfc850.slice(1, 2).concat(rfc850.slice(4)));
+  }
+  const asctime = ASCTIME.exec(text);
+  if (asctime !== null) return utc(Number(asctime[6]), asctime[1], asctime.slice(2, 6));
+  return undefined;
+}
+
+/** Date.UTC of a year, a month's name and [day, hour, minute, second], when they are in range. */
+function utc(year: number, month: string | undefined, dayAndTime: string[]): number | undefined {
+  const monthIndex = MONTHS.indexOf(String(month).toLowerCase());
+  const [day, hour, minute, second] = dayAndTime.map(Number) as [number, number, number, number];
+  if (monthIndex < 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+  const date = new Date(Date.UTC(2000, monthIndex, day, hour, minute, second));
+  date.setUTCFullYear(year); // Date.UTC reads years 0-99 as 1900-1999
+  return date.getUTCMonth() === monthIndex ? date.getTime() : undefined; // not 31 Feb
 }
