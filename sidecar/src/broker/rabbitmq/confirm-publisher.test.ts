@@ -2,6 +2,7 @@
 // unroutable ones told apart, and nothing left hanging when the channel goes
 // away while publishes wait for room in the socket.
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import t from 'tap';
 import { createLogger } from '../../telemetry/logger.ts';
@@ -123,4 +124,64 @@ t.test('the same message id routed and returned at once: each publish gets its o
     'the queued copies routed, the returned ones not',
   );
   t.equal((await setup.checkQueue(queue)).messageCount, 100);
+});
+
+t.test('past the cap the oldest declaration is forgotten, even one under way; racing publishes arrive', async (t) => {
+  // An app publishing to a new topic per tenant, for ever: the publisher remembers two declarations here.
+  const model = await connect(BROKER_URL);
+  t.teardown(() => model.close().catch(() => {}));
+  const setup = await model.createChannel();
+  const [x, a, b] = ['x', 'a', 'b'].map((name) => unique(`cap-${name}`)) as [string, string, string];
+  t.teardown(async () => {
+    for (const name of [x, a, b]) {
+      await setup.deleteQueue(name).catch(() => {});
+      await setup.deleteExchange(name).catch(() => {});
+    }
+  });
+  const declares = new Map<string, number>();
+  // Nothing exists until the declaration runs: an exchange, and a queue bound to it. A publish sent
+  // before it would fail (no exchange) or be returned (no queue yet).
+  const declaration = (name: string): Declaration => ({
+    key: `topic:${name}`,
+    declare: async (channel) => {
+      declares.set(name, (declares.get(name) ?? 0) + 1);
+      await sleep(50); // still under way while the publishes after it go out
+      await channel.assertExchange(name, 'topic', { durable: false });
+      await channel.assertQueue(name, { durable: false });
+      await channel.bindQueue(name, name, '#');
+    },
+  });
+  const publisher = new ConfirmPublisher(logger, { maxDeclarations: 2 });
+  await publisher.attach(model);
+  const publish = (name: string, id: string) =>
+    publisher.publish(name, 'k', Buffer.from(id), properties(id), declaration(name));
+
+  // In one tick: x's declaration starts, b's pushes it out while under way, x's second publish declares
+  // x again (pushing out a's, also under way).
+  const racing = await Promise.all([publish(x, 'x1'), publish(a, 'a1'), publish(b, 'b1'), publish(x, 'x2')]);
+  t.same(
+    racing.map((outcome) => outcome.routed),
+    [true, true, true, true],
+    'every publish went out after its declaration, into the queue it made',
+  );
+  t.ok(publisher.declarationsRemembered <= 2, `at most 2 remembered (${publisher.declarationsRemembered})`);
+  t.same(Object.fromEntries(declares), { [x]: 2, [a]: 1, [b]: 1 }, 'x forgotten under way, so declared again');
+
+  t.same(await publish(x, 'x3'), { routed: true });
+  t.equal(declares.get(x), 2, 'x remembered since: not declared again');
+  t.same(await publish(a, 'a2'), { routed: true }, 'a publish to a forgotten topic arrives');
+  t.equal(declares.get(a), 2, 'a forgotten: declared again');
+  t.ok(publisher.declarationsRemembered <= 2, `still at most 2 (${publisher.declarationsRemembered})`);
+  t.equal(publisher.publishesInFlight, 0);
+
+  const bodies = async (queue: string) => {
+    const got: string[] = [];
+    for (let message = await setup.get(queue); message !== false; message = await setup.get(queue)) {
+      got.push(message.content.toString());
+    }
+    return got.sort();
+  };
+  t.same(await bodies(x), ['x1', 'x2', 'x3']);
+  t.same(await bodies(a), ['a1', 'a2']);
+  t.same(await bodies(b), ['b1']);
 });

@@ -9,6 +9,11 @@
 // The common case (channel open, the exchange declared on it, the socket not
 // full) goes straight to the channel: no await before the write, so a publish
 // costs one promise. Everything else waits its turn on the slow path.
+//
+// What was declared on the channel is remembered for the most recently added
+// declarations only (an app may publish to a new topic per tenant, for ever):
+// past the cap the oldest is forgotten, and declared again (idempotent, one
+// round trip) by the next publish that needs it.
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
@@ -28,11 +33,18 @@ export type PublishProperties = Options.Publish & {
 export const PUBLISH_TAG = 'outrigger-publish-tag';
 /** Tags wrap here: unique among the publishes of one channel still waiting for a confirm. */
 const MAX_TAG = 2 ** 31 - 1;
+/** Declarations remembered per channel by default: 10,000 topics, each its exchange and its delay binding. */
+export const MAX_DECLARATIONS = 20_000;
 
 /** Something a publish needs on the broker first (its exchange), declared once per channel. */
 export interface Declaration {
   key: string;
   declare: (channel: ConfirmChannel) => Promise<unknown>;
+}
+
+export interface ConfirmPublisherOptions {
+  /** Declarations remembered per channel, at most (default MAX_DECLARATIONS); the oldest go first. */
+  maxDeclarations?: number | undefined;
 }
 
 export class ConfirmPublisher {
@@ -50,14 +62,24 @@ export class ConfirmPublisher {
   private drained: Promise<void> | undefined;
   private inFlight = 0;
   private readonly logger: Logger;
+  private readonly maxDeclarations: number;
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, { maxDeclarations = MAX_DECLARATIONS }: ConfirmPublisherOptions = {}) {
+    if (!Number.isInteger(maxDeclarations) || maxDeclarations < 1) {
+      throw new RangeError(`maxDeclarations must be a whole number of at least 1, got ${maxDeclarations}`);
+    }
     this.logger = logger;
+    this.maxDeclarations = maxDeclarations;
   }
 
   /** Publishes written or waiting to be, not yet confirmed. */
   get publishesInFlight(): number {
     return this.inFlight;
+  }
+
+  /** Declarations remembered on the current channel, done or under way (at most maxDeclarations). */
+  get declarationsRemembered(): number {
+    return this.declared.size;
   }
 
   /** A new connection: open the channel on it (part of the connection's setup). */
@@ -159,21 +181,28 @@ export class ConfirmPublisher {
     }
   }
 
-  /** Runs the declaration once on this channel; a failed one is forgotten, so the next publish tries again. */
+  /**
+   * Runs the declaration once on this channel; a failed one is forgotten, so the next publish tries again.
+   * Past the cap the oldest entry is forgotten, even one under way: whoever waits for it still holds its
+   * promise, and its outcome is recorded only if the entry is still its own (the key may since have been
+   * forgotten, or be declared again by a later publish), so the map never grows past the cap.
+   */
   private ensureDeclared(channel: ConfirmChannel, { key, declare }: Declaration): Promise<void> | undefined {
     const declared = this.declared;
     const state = declared.get(key);
     if (state === true) return undefined;
     if (state !== undefined) return state;
-    const declaring = declare(channel).then(
+    const declaring: Promise<void> = declare(channel).then(
       () => {
-        declared.set(key, true);
+        if (declared.get(key) === declaring) declared.set(key, true);
       },
       (error: unknown) => {
-        declared.delete(key);
+        if (declared.get(key) === declaring) declared.delete(key);
         throw error;
       },
     );
+    // A Map iterates in insertion order: its first key is the oldest.
+    if (declared.size >= this.maxDeclarations) declared.delete(declared.keys().next().value as string);
     declared.set(key, declaring);
     return declaring;
   }
