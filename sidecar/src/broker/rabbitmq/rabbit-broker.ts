@@ -14,7 +14,7 @@ import {
   type PublishOutcome,
   type SubscriptionQueue,
 } from '../broker.ts';
-import { ConfirmPublisher, type Declaration } from './confirm-publisher.ts';
+import { ConfirmPublisher, type Declaration, MAX_DECLARATIONS } from './confirm-publisher.ts';
 import { RabbitConnection } from './connection.ts';
 import { RabbitDeadLetterStore } from './dead-letter-store.ts';
 import {
@@ -35,19 +35,37 @@ export interface RabbitBrokerOptions {
   appId: string;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * Topics whose declarations are remembered, at most (default 10,000): past it the oldest is
+   * forgotten, and declared again (one round trip) when next published to.
+   */
+  maxRememberedTopics?: number | undefined;
 }
+
+/** Each topic has two declarations: its exchange, and its binding to the delay cascade. */
+const DECLARATIONS_PER_TOPIC = 2;
+const MAX_REMEMBERED_TOPICS = MAX_DECLARATIONS / DECLARATIONS_PER_TOPIC;
 
 export class RabbitBroker implements Broker {
   private readonly connection: RabbitConnection;
   private readonly publisher: ConfirmPublisher;
-  /** What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade. */
+  /**
+   * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade.
+   * The most recently added topics only; a forgotten one gets new (equal) declarations.
+   */
   private readonly declarations = new Map<string, { now: Declaration; delayed: Declaration }>();
+  private readonly maxRememberedTopics: number;
   private readonly consumers = new Set<RabbitConsumer>();
   private model: ChannelModel | undefined;
   private readonly appId: string;
   private readonly logger: Logger;
 
   constructor(options: RabbitBrokerOptions) {
+    const { maxRememberedTopics = MAX_REMEMBERED_TOPICS } = options;
+    if (!Number.isInteger(maxRememberedTopics) || maxRememberedTopics < 1) {
+      throw new RangeError(`maxRememberedTopics must be a whole number of at least 1, got ${maxRememberedTopics}`);
+    }
+    this.maxRememberedTopics = maxRememberedTopics;
     this.appId = options.appId;
     this.logger = options.logger;
     this.connection = new RabbitConnection({
@@ -58,7 +76,9 @@ export class RabbitBroker implements Broker {
       logger: options.logger,
       metrics: options.metrics,
     });
-    this.publisher = new ConfirmPublisher(options.logger);
+    this.publisher = new ConfirmPublisher(options.logger, {
+      maxDeclarations: maxRememberedTopics * DECLARATIONS_PER_TOPIC,
+    });
     this.connection.onConnected(async (model) => {
       model.once('close', () => {
         if (this.model === model) this.model = undefined;
@@ -92,6 +112,11 @@ export class RabbitBroker implements Broker {
 
   get publishesInFlight() {
     return this.publisher.publishesInFlight;
+  }
+
+  /** Topics and declarations remembered (each at most its cap): what publishing to many topics keeps. */
+  get remembered(): { topics: number; declarations: number } {
+    return { topics: this.declarations.size, declarations: this.publisher.declarationsRemembered };
   }
 
   start(): Promise<void> {
@@ -158,6 +183,10 @@ export class RabbitBroker implements Broker {
         now: { key: `topic:${topic}`, declare: (channel) => declareTopic(channel, topic) },
         delayed: { key: `delayed:${topic}`, declare: (channel) => bindTopicToCascade(channel, topic) },
       };
+      // A Map iterates in insertion order: its first key is the oldest.
+      if (this.declarations.size >= this.maxRememberedTopics) {
+        this.declarations.delete(this.declarations.keys().next().value as string);
+      }
       this.declarations.set(topic, declarations);
     }
     return declarations;
