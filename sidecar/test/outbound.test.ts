@@ -361,6 +361,7 @@ t.test('the bulkhead queues up to maxQueue and refuses the rest with BULKHEAD_FU
   const third = await call('/v1/outbound/narrow/3');
   isProblem(t, third, 'BULKHEAD_FULL', 429);
   t.equal(third.headers['retry-after'], '1');
+  t.equal(third.headers['outrigger-attempts'], '0', 'nothing was sent');
   t.equal(upstream.hits.length, 1, 'one in flight, one queued');
   const metrics = await (await fetch(`${ops}/metrics`)).text();
   t.match(metrics, /outrigger_outbound_in_flight\{target="narrow"\} 1/);

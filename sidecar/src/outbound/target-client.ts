@@ -263,7 +263,7 @@ export class TargetClient {
       throw new ProblemError(
         'BULKHEAD_FULL',
         `target "${this.name}" has ${this.target.bulkhead.maxConcurrent} calls in flight and ${this.target.bulkhead.maxQueue} waiting`,
-        { headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) } },
+        { headers: { 'retry-after': String(BUSY_RETRY_AFTER_S), 'outrigger-attempts': '0' } },
       );
     }
     try {
