@@ -103,6 +103,12 @@ export const TargetFields = z.strictObject({
     .url({ protocol: /^https?$/, error: 'expected an absolute http:// or https:// URL' })
     .describe('Every call goes to this origin and path prefix'),
   timeout: duration().prefault('10s').describe('One attempt'),
+  deadline: duration()
+    .refine((ms) => ms > 0, { error: 'expected a duration above 0' })
+    .optional()
+    .describe(
+      "A whole call, from its arrival until its answer's headers go back: the bulkhead's queue, every attempt and back-off; an outrigger-timeout header can shorten it. Default: none",
+    ),
   retry: TargetRetrySchema.prefault({}),
   budget: z.strictObject({ ratio: ratio().default(0.2), minPerSecond: z.number().min(0).default(10) }).prefault({}),
   circuitBreaker: CircuitBreakerSchema.prefault({}),

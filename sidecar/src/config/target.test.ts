@@ -1,0 +1,42 @@
+// A target's fields as the configuration file and the OutboundTarget resource take them: the deadline.
+import t from 'tap';
+import { OutboundTargetSpecSchema } from '../k8s/resources.ts';
+import { parseConfig } from './load.ts';
+import { TargetSchema } from './target.ts';
+
+const target = { name: 'payments', baseUrl: 'http://payments.internal' };
+
+/** What parseConfig refuses a config with this one target for (its message), or undefined when it takes it. */
+const refusal = (fields: Record<string, unknown>): string | undefined => {
+  try {
+    parseConfig({ appId: 'orders', targets: [{ ...target, ...fields }] });
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+};
+
+t.test('deadline: none by default; a duration in any of the usual forms, in ms', async (t) => {
+  t.equal(TargetSchema.parse(target).deadline, undefined, 'no deadline unless one is set');
+  t.equal(TargetSchema.parse({ ...target, deadline: '1500ms' }).deadline, 1_500);
+  t.equal(TargetSchema.parse({ ...target, deadline: '2s' }).deadline, 2_000);
+  t.equal(TargetSchema.parse({ ...target, deadline: 'PT1M' }).deadline, 60_000);
+  t.equal(TargetSchema.parse({ ...target, deadline: '500ms', timeout: '2s' }).deadline, 500, 'shorter than timeout');
+  t.equal(parseConfig({ appId: 'orders', targets: [{ ...target, deadline: '3s' }] }).targets[0]?.deadline, 3_000);
+});
+
+t.test('deadline: anything but a duration above 0 is refused, naming the field', async (t) => {
+  for (const deadline of ['0s', '0ms', 'PT0S', '0.4ms']) {
+    t.match(refusal({ deadline }), /targets\[0\]\.deadline: expected a duration above 0/, deadline);
+  }
+  for (const deadline of ['soon', '-1s', '10', 10, '']) {
+    t.match(refusal({ deadline }), /targets\[0\]\.deadline: expected a duration/, JSON.stringify(deadline));
+  }
+  t.equal(refusal({ deadline: '1ms' }), undefined, '1ms is the least');
+});
+
+t.test("an OutboundTarget resource's spec takes the deadline the same way", async (t) => {
+  const spec = { appId: 'orders', baseUrl: target.baseUrl };
+  t.equal(OutboundTargetSpecSchema.parse({ ...spec, deadline: '750ms' }).deadline, 750);
+  t.notOk(OutboundTargetSpecSchema.safeParse({ ...spec, deadline: '0s' }).success);
+});
