@@ -16,6 +16,7 @@ import type { Broker } from './broker/broker.ts';
 import type { Config } from './config/schema.ts';
 import type { Subscriptions } from './delivery/subscriptions.ts';
 import type { Outbound } from './outbound/outbound.ts';
+import type { OutboxRelay } from './outbox/relay.ts';
 import type { Logger } from './telemetry/logger.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { installServerSpans } from './telemetry/server-spans.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   subscriptions: Subscriptions;
   /** The outbound targets (closed by the owner, after the app). */
   outbound: Outbound;
+  /** The outbox relay, when one is configured. */
+  outbox?: OutboxRelay | undefined;
   /** Refuses requests while shutting down, and without the API token (api/auth.ts). */
   checkRequest: RequestCheck;
 }

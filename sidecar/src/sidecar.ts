@@ -17,6 +17,7 @@ import { connectCluster, KUBERNETES_CHECK, watchWithoutToken } from './k8s/clust
 import { ResourceSync } from './k8s/resource-sync.ts';
 import { buildOps } from './ops/server.ts';
 import { Outbound } from './outbound/outbound.ts';
+import { OutboxRelay } from './outbox/relay.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
 import { Metrics } from './telemetry/metrics.ts';
 import { VERSION } from './version.ts';
@@ -39,6 +40,7 @@ interface SidecarParts {
   broker: Broker;
   subscriptions: Subscriptions;
   outbound: Outbound;
+  outbox: OutboxRelay | undefined;
   resources: ResourceSync | undefined;
   app: FastifyInstance;
   /** Where the app API listens: the outbound proxy, then `app`. */
@@ -55,6 +57,8 @@ export class Sidecar {
   readonly broker: Broker;
   readonly subscriptions: Subscriptions;
   readonly outbound: Outbound;
+  /** The outbox relay, when `outbox` is configured. */
+  readonly outbox: OutboxRelay | undefined;
   /** Subscription and OutboundTarget resources, when kubernetes.watch is on. */
   private readonly resources: ResourceSync | undefined;
   private readonly app: FastifyInstance;
@@ -70,6 +74,7 @@ export class Sidecar {
     this.broker = parts.broker;
     this.subscriptions = parts.subscriptions;
     this.outbound = parts.outbound;
+    this.outbox = parts.outbox;
     this.resources = parts.resources;
     this.app = parts.app;
     this.api = parts.api;
@@ -112,6 +117,11 @@ export class Sidecar {
     });
     readiness.register(broker.health);
     const subscriptions = new Subscriptions({ config, broker, metrics, logger });
+    const outbox =
+      config.outbox === undefined
+        ? undefined
+        : new OutboxRelay({ config: config.outbox, broker, metrics, logger, appId: config.appId });
+    if (outbox !== undefined) readiness.register(outbox.health);
     if (config.subscriptions.length > 0 || config.kubernetes.watch) readiness.register(subscriptions.health);
     let resources: ResourceSync | undefined;
     if (config.kubernetes.watch) {
@@ -136,7 +146,7 @@ export class Sidecar {
     const lifecycle = { closing: false };
     const isClosing = () => lifecycle.closing;
     const checkRequest = requestCheck(config.auth.apiToken, isClosing);
-    const app = await buildApp({ config, logger, broker, metrics, subscriptions, outbound, checkRequest });
+    const app = await buildApp({ config, logger, broker, metrics, subscriptions, outbound, outbox, checkRequest });
     const proxy = outboundProxy({ outbound, metrics, logger, checkRequest, isClosing });
     const api = new ApiServer((request, response) => {
       if (!proxy(request, response)) app.routing(request, response);
@@ -150,6 +160,7 @@ export class Sidecar {
       broker,
       subscriptions,
       outbound,
+      outbox,
       resources,
       app,
       api,
@@ -163,6 +174,7 @@ export class Sidecar {
     const { http, ops } = this.config;
     this.subscriptions.start();
     await this.broker.start();
+    this.outbox?.start();
     // Not awaited: an API server that does not answer must not keep the ports closed. Readiness waits for it.
     this.resources?.start().catch((error: unknown) => {
       this.logger.error({ err: error }, 'cannot start watching Kubernetes resources');
@@ -203,7 +215,12 @@ export class Sidecar {
       // No more changes from Kubernetes, and deliveries first: pushes in flight finish, the rest goes back
       // to the queue, waiting pulls end. Together: a reload still being applied must see the subscriptions
       // stopping (and start nothing), not hold their stop back while it waits for old consumers to drain.
-      await Promise.all([this.resources?.stop(), this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS)]);
+      // The outbox relay ends its pass (confirms, commit) in the meantime.
+      await Promise.all([
+        this.resources?.stop(),
+        this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS),
+        this.outbox?.stop(),
+      ]);
       await this.api.close();
       await this.app.close();
       // After the app API: outbound calls in flight have answered; their connections close now.

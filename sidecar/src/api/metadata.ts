@@ -6,6 +6,7 @@ import { subscriptionQueue } from '../broker/subscription-queue.ts';
 import type { Config } from '../config/schema.ts';
 import type { Subscriptions } from '../delivery/subscriptions.ts';
 import type { Outbound } from '../outbound/outbound.ts';
+import type { OutboxRelay } from '../outbox/relay.ts';
 import { VERSION } from '../version.ts';
 
 const MetadataSchema = z.object({
@@ -39,6 +40,14 @@ const MetadataSchema = z.object({
         .describe("The egress proxy's host:port, when calls to the target go through one (HTTPS_PROXY, HTTP_PROXY)"),
     }),
   ),
+  outbox: z
+    .object({
+      table: z.string(),
+      state: z.enum(['connecting', 'relaying', 'failed', 'closed']),
+      detail: z.string(),
+    })
+    .optional()
+    .describe('The outbox relay, when `outbox` is configured'),
 });
 
 export interface MetadataDeps {
@@ -46,17 +55,18 @@ export interface MetadataDeps {
   broker: Broker;
   subscriptions: Subscriptions;
   outbound: Outbound;
+  outbox?: OutboxRelay | undefined;
 }
 
 export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (
   app,
-  { config, broker, subscriptions, outbound },
+  { config, broker, subscriptions, outbound, outbox },
 ) => {
   app.get(
     '/v1/metadata',
     {
       schema: {
-        summary: 'Who this sidecar is, and the state of its broker connection, subscriptions and targets',
+        summary: 'Who this sidecar is, and the state of its broker connection, subscriptions, targets and outbox relay',
         tags: ['metadata'],
         response: { 200: MetadataSchema },
       },
@@ -82,6 +92,9 @@ export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (
       }),
       app: { healthy: subscriptions.appHealth?.isHealthy ?? true },
       targets: outbound.states(),
+      ...(outbox === undefined || config.outbox === undefined
+        ? {}
+        : { outbox: { table: config.outbox.table, ...outbox.status } }),
     }),
   );
 };

@@ -8,22 +8,11 @@ import { topic } from '../config/fields.ts';
 import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
+import { KEPT_HEADERS, MAX_ID_LENGTH } from '../messaging/message-fields.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, startSend } from '../telemetry/spans.ts';
 import { ProblemError } from './problems.ts';
 
-/** CloudEvents binary-mode attributes (and trace context) kept as message headers. */
-const KEPT_HEADERS = [
-  'ce-type',
-  'ce-source',
-  'ce-subject',
-  'ce-time',
-  'ce-specversion',
-  'ce-dataschema',
-  'traceparent',
-  'tracestate',
-];
-const MAX_ID_LENGTH = 200;
 const MAX_BATCH = 500;
 
 const Accepted = z.object({

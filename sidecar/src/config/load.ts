@@ -9,6 +9,7 @@ import { type Config, ConfigSchema } from './schema.ts';
 export const ENV_OVERRIDES = [
   { env: 'OUTRIGGER_APP_ID', path: ['appId'], type: 'string' },
   { env: 'OUTRIGGER_BROKER_URL', path: ['broker', 'url'], type: 'string' },
+  { env: 'OUTRIGGER_OUTBOX_URL', path: ['outbox', 'url'], type: 'string' },
   { env: 'OUTRIGGER_HTTP_PORT', path: ['http', 'port'], type: 'integer' },
   { env: 'OUTRIGGER_OPS_PORT', path: ['ops', 'port'], type: 'integer' },
   { env: 'OUTRIGGER_APP_PORT', path: ['app', 'port'], type: 'integer' },

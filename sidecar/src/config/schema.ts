@@ -3,6 +3,7 @@
 // CRDs all go through this schema.
 import { z } from 'zod';
 import { appId, appPath, DNS_LABEL_PATTERN, duration, port, positiveInt, size } from './fields.ts';
+import { OutboxSchema } from './outbox.ts';
 import { SubscriptionSchema } from './subscription.ts';
 import { resolveSubscription, subscriptionSetProblems } from './subscription-set.ts';
 import { TargetSchema } from './target.ts';
@@ -98,6 +99,7 @@ export const ConfigSchema = z
       .prefault({}),
     subscriptions: z.array(SubscriptionSchema).default([]).superRefine(uniqueNames('subscription')),
     targets: z.array(TargetSchema).default([]).superRefine(uniqueNames('target')),
+    outbox: OutboxSchema.optional().describe('Relay messages the app writes to a PostgreSQL table (docs/outbox.md)'),
   })
   .superRefine((config, ctx) => {
     if (!config.http.allowNonLoopback && !LOOPBACK_HOSTS.has(config.http.host)) {

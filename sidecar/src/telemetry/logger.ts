@@ -14,6 +14,7 @@ const REDACT_PATHS = [
   'req.headers.cookie',
   'config.auth',
   'config.broker.url',
+  'config.outbox.url',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -164,6 +164,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The outbox relay (outbox/relay.ts); its publishes also count in outrigger_publishes_total.
+  readonly outboxMessages = new Counter({
+    name: 'outrigger_outbox_messages_total',
+    help: 'Outbox rows by outcome: published (and deleted), unroutable (published, no queue bound; deleted), parked (can never be published), failed (not confirmed; left for the next pass)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxLag = new Gauge({
+    name: 'outrigger_outbox_lag_seconds',
+    help: 'Age of the oldest row the last pass over the outbox took (0 when it found none)',
+    registers: [this.registry],
+  });
+
+  readonly outboxConnected = new Gauge({
+    name: 'outrigger_outbox_connected',
+    help: '1 while the outbox relay holds a connection to its database',
+    registers: [this.registry],
+  });
+
   /** Set gauges that mirror state kept elsewhere (readiness, consumers) right before a scrape. */
   private readonly refreshers: (() => void)[] = [];
 

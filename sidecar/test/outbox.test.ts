@@ -1,0 +1,324 @@
+// The outbox relay against a real PostgreSQL and a real RabbitMQ: rows an app
+// commits are published, with what they say, and deleted once confirmed;
+// nothing rolled back is published; bad rows are parked; replicas share a
+// table without publishing a row twice; the database or the broker going away
+// loses nothing.
+import type { GetMessage } from 'amqplib';
+import t from 'tap';
+import { drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
+import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
+import { startToxiproxy } from './support/toxiproxy.ts';
+import { until } from './support/wait.ts';
+
+const quoted = (table: string) =>
+  table
+    .split('.')
+    .map((part) => `"${part}"`)
+    .join('.');
+
+async function rowCount(client: Awaited<ReturnType<typeof database>>, table: string, where = 'true') {
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoted(table)} WHERE ${where}`);
+  return Number(rows[0]?.n);
+}
+
+/** Collects the messages reaching `queue` until `count` have arrived. */
+async function collect(
+  channel: Awaited<ReturnType<typeof inspect>>,
+  queue: string,
+  count: number,
+  timeoutMs = 15_000,
+): Promise<GetMessage[]> {
+  const got: GetMessage[] = [];
+  await until(
+    `${count} messages on ${queue}`,
+    async () => {
+      got.push(...(await drain(channel, queue)));
+      return got.length >= count;
+    },
+    { timeoutMs },
+  );
+  return got;
+}
+
+t.test('a committed row is published with its topic, payload, headers and id, then deleted', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, { appId: 'outbox-basic', outbox: { url: DATABASE_URL, table } });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  await db.query('BEGIN');
+  await insertRows(db, table, [
+    {
+      topic,
+      id: 'order-42-created',
+      payload: '{"order":42}',
+      headers: { 'ce-type': 'order.created', 'ce-source': '/orders', 'x-private': 'not carried' },
+    },
+    { topic, payload: Buffer.from([0, 1, 2, 255]), contentType: 'application/octet-stream' },
+  ]);
+  await db.query('COMMIT');
+
+  const [first, second] = await collect(channel, queue, 2);
+  t.equal(first?.properties.messageId, 'order-42-created', 'the row id is the message id');
+  t.equal(first?.content.toString(), '{"order":42}');
+  t.equal(first?.properties.contentType, 'application/json');
+  t.equal(first?.properties.headers?.['ce-type'], 'order.created');
+  t.equal(first?.properties.headers?.['ce-source'], '/orders');
+  t.notOk(first?.properties.headers?.['x-private'], 'headers the publish API does not keep are not carried');
+  t.equal(first?.properties.deliveryMode, 2, 'persistent');
+  t.same([...(second?.content ?? [])], [0, 1, 2, 255], 'a binary payload, byte for byte');
+  t.equal(second?.properties.contentType, 'application/octet-stream');
+  t.match(second?.properties.messageId, /^[0-9a-f-]{36}$/, 'the default id is a UUID');
+  await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
+});
+
+t.test('a rolled-back row is never published', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, { appId: 'outbox-rollback', outbox: { url: DATABASE_URL, table } });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  await db.query('BEGIN');
+  await insertRows(db, table, [{ topic, id: 'rolled-back', payload: '{}' }]);
+  await db.query('ROLLBACK');
+  await insertRows(db, table, [{ topic, id: 'committed', payload: '{}' }]);
+
+  const got = await collect(channel, queue, 1);
+  t.same(
+    got.map((message) => message.properties.messageId),
+    ['committed'],
+  );
+  t.same(await drain(channel, queue), [], 'nothing else arrives');
+});
+
+t.test('an insert wakes the relay at once (NOTIFY), not at the next poll', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, {
+    appId: 'outbox-notify',
+    outbox: { url: DATABASE_URL, table, pollInterval: '10m' },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  // The first pass found the table empty; with a 10 minute poll, only the trigger's NOTIFY can wake it.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await insertRows(db, table, [{ topic, id: 'woken', payload: '{}' }]);
+  const got = await collect(channel, queue, 1, 10_000);
+  t.equal(got[0]?.properties.messageId, 'woken');
+});
+
+t.test('a row that can never be published is parked with why; the rows after it are published', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar, ops } = await startInProcess(t, { appId: 'outbox-park', outbox: { url: DATABASE_URL, table } });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  await insertRows(db, table, [
+    { topic: 'amq.reserved', id: 'bad-topic', payload: '{}' },
+    { topic, id: 'bad-headers', payload: '{}', headers: { traceparent: 42 } },
+    { topic, id: 'headers-not-an-object', payload: '{}', headers: ['ce-type'] },
+    { topic, id: 'x'.repeat(201), payload: '{}' },
+    { topic, id: 'too-far', payload: '{}', deliverIn: 10 * 365 * 86_400 },
+    { topic, id: 'good', payload: '{}' },
+  ]);
+  const got = await collect(channel, queue, 1);
+  t.equal(got[0]?.properties.messageId, 'good');
+  const { rows } = await db.query<{ id: string; last_error: string; parked: boolean }>(
+    `SELECT id, last_error, parked_at IS NOT NULL AS parked FROM ${quoted(table)} ORDER BY seq`,
+  );
+  t.same(
+    rows.map((row) => [row.id.slice(0, 25), row.parked]),
+    [
+      ['bad-topic', true],
+      ['bad-headers', true],
+      ['headers-not-an-object', true],
+      ['x'.repeat(25), true],
+      ['too-far', true],
+    ],
+    'parked rows stay in the table, the good one is gone',
+  );
+  t.match(rows[0]?.last_error, /topic "amq\.reserved": .*reserved/);
+  t.match(rows[1]?.last_error, /headers\.traceparent: expected a string/);
+  t.match(rows[2]?.last_error, /headers: expected a JSON object/);
+  t.match(rows[3]?.last_error, /id: expected 1-200 characters/);
+  t.match(rows[4]?.last_error, /deliver_at: later than the \d+ days/);
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  t.match(metrics, /outrigger_outbox_messages_total\{outcome="parked"\} 5/);
+  t.match(metrics, /outrigger_outbox_messages_total\{outcome="published"\} 1/);
+
+  // Mended in place and un-parked, the row goes out on the next pass.
+  await db.query(`UPDATE ${quoted(table)} SET topic = $1, parked_at = NULL WHERE id = 'bad-topic'`, [topic]);
+  await db.query(`NOTIFY "${table.split('.').pop()}"`);
+  const replayed = await collect(channel, queue, 1);
+  t.equal(replayed[0]?.properties.messageId, 'bad-topic');
+});
+
+t.test('deliver_at holds the message in the broker until then', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, { appId: 'outbox-delay', outbox: { url: DATABASE_URL, table } });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  const inserted = Date.now();
+  await insertRows(db, table, [{ topic, id: 'later', payload: '{}', deliverIn: 3 }]);
+  await until('the row relayed into the broker', async () => (await rowCount(db, table)) === 0);
+  t.same(await drain(channel, queue), [], 'not delivered while the delay runs');
+  const got = await collect(channel, queue, 1, 10_000);
+  t.equal(got[0]?.properties.messageId, 'later');
+  t.ok(Date.now() - inserted >= 2_900, 'not before deliver_at');
+});
+
+t.test('two relays on one table publish each row once', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const outbox = { url: DATABASE_URL, table, batchSize: 20 };
+  const one = await startInProcess(t, { appId: 'outbox-replica', outbox });
+  const two = await startInProcess(t, { appId: 'outbox-replica', outbox });
+  await until('both relays', () => [one, two].every(({ sidecar }) => sidecar.outbox?.status.state === 'relaying'));
+
+  const ids = Array.from({ length: 600 }, (_, index) => `row-${index}`);
+  for (let from = 0; from < ids.length; from += 50) {
+    await db.query('BEGIN');
+    await insertRows(
+      db,
+      table,
+      ids.slice(from, from + 50).map((id) => ({ topic, id, payload: `{"id":"${id}"}` })),
+    );
+    await db.query('COMMIT');
+  }
+  const got = await collect(channel, queue, ids.length, 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  got.push(...(await drain(channel, queue)));
+  const seen = got.map((message) => message.properties.messageId as string);
+  t.equal(seen.length, ids.length, 'as many messages as rows: none twice');
+  t.same(new Set(seen), new Set(ids), 'every row');
+  t.equal(await rowCount(db, table), 0, 'all deleted');
+  const published = await Promise.all(
+    [one, two].map(async ({ ops }) => {
+      const text = await (await fetch(`${ops}/metrics`)).text();
+      return Number(/outrigger_outbox_messages_total\{outcome="published"\} (\d+)/.exec(text)?.[1] ?? 0);
+    }),
+  );
+  t.equal((published[0] ?? 0) + (published[1] ?? 0), ids.length, 'the two relays published them between them');
+});
+
+t.test('with createTable false, a missing table is reported, not made', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const { sidecar, ops } = await startInProcess(t, {
+    appId: 'outbox-no-table',
+    outbox: { url: DATABASE_URL, table, createTable: false },
+  });
+  const readiness = await until('the outbox check to fail', async () => {
+    const body = (await (await fetch(`${ops}/readyz`)).json()) as {
+      checks: Record<string, { ok: boolean; detail: string }>;
+    };
+    return body.checks.outbox?.detail.includes('does not exist') ? body : undefined;
+  });
+  t.equal(readiness.checks.outbox?.ok, false);
+  t.match(readiness.checks.outbox?.detail, `table ${table} does not exist (createTable is false)`);
+  t.equal(sidecar.outbox?.status.state, 'failed');
+  const { rows } = await db.query('SELECT to_regclass($1) AS oid', [table]);
+  t.equal(rows[0]?.oid, null, 'no table was made');
+});
+
+t.test('a schema-qualified table, made by the app as docs/outbox.md shows', async (t) => {
+  const db = await database(t);
+  const schema = `test_schema_${process.pid}`;
+  await db.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  t.teardown(() => db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {}));
+  const table = uniqueTable(t, db, { schema });
+  const { ddl } = await import('../src/outbox/table.ts');
+  await db.query(ddl(table));
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, {
+    appId: 'outbox-schema',
+    outbox: { url: DATABASE_URL, table, createTable: false, pollInterval: '10m' },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  await insertRows(db, table, [{ topic, id: 'in-a-schema', payload: '{}' }]);
+  const got = await collect(channel, queue, 1, 10_000);
+  t.equal(got[0]?.properties.messageId, 'in-a-schema', 'published, woken by the trigger of the DDL as documented');
+});
+
+t.test('the database going away: rows wait, the relay reconnects and publishes them', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const toxiproxy = await startToxiproxy(t);
+  const proxy = await toxiproxy.proxy('postgres', 5432);
+  const url = DATABASE_URL.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`);
+  const { sidecar, ops } = await startInProcess(t, {
+    appId: 'outbox-db-away',
+    outbox: { url, table, pollInterval: '500ms' },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  await proxy.setEnabled(false);
+  await until('the outbox check to fail', async () => {
+    const body = (await (await fetch(`${ops}/readyz`)).json()) as { checks: Record<string, { ok: boolean }> };
+    return body.checks.outbox?.ok === false;
+  });
+  await insertRows(db, table, [{ topic, id: 'while-away', payload: '{}' }]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.same(await drain(channel, queue), [], 'nothing published without the database');
+  t.equal(await rowCount(db, table), 1, 'the row waits in the table');
+
+  await proxy.setEnabled(true);
+  const got = await collect(channel, queue, 1, 20_000);
+  t.equal(got[0]?.properties.messageId, 'while-away');
+  await until('the row deleted', async () => (await rowCount(db, table)) === 0);
+  t.equal(sidecar.outbox?.status.state, 'relaying');
+});
+
+t.test('the broker going away: rows wait in the table, and go out once it is back', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const toxiproxy = await startToxiproxy(t);
+  const proxy = await toxiproxy.proxy('rabbitmq', 5672);
+  const { sidecar } = await startInProcess(t, {
+    appId: 'outbox-broker-away',
+    broker: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, reconnect: { initial: '100ms', max: '500ms' } },
+    outbox: { url: DATABASE_URL, table, pollInterval: '500ms' },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+
+  await proxy.setEnabled(false);
+  await until('the broker connection lost', () => sidecar.broker.state !== 'connected');
+  await insertRows(
+    db,
+    table,
+    Array.from({ length: 50 }, (_, index) => ({ topic, id: `away-${index}`, payload: '{}' })),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  t.equal(await rowCount(db, table), 50, 'every row waits in the table');
+
+  await proxy.setEnabled(true);
+  const got = await collect(channel, queue, 50, 20_000);
+  t.same(new Set(got.map((message) => message.properties.messageId)).size, 50, 'all of them, once the broker is back');
+  await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
+});
