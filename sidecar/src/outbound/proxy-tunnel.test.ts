@@ -6,7 +6,9 @@ import { openTunnel, TunnelFailed } from './proxy-tunnel.ts';
 
 /** A proxy that hands each connection to `script` with what it received so far. */
 async function scripted(t: Test, script: (socket: Socket, received: string) => void): Promise<EgressProxy> {
+  const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    sockets.add(socket);
     let received = '';
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1');
@@ -15,7 +17,10 @@ async function scripted(t: Test, script: (socket: Socket, received: string) => v
     socket.on('error', () => {});
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
   const { port } = server.address() as { port: number };
   return { host: '127.0.0.1', port, address: `127.0.0.1:${port}`, authorization: 'Basic dTpw' };
 }
@@ -56,6 +61,13 @@ t.test('an answer that is not a tunnel is ERR_PROXY_TUNNEL_INVALID', async (t) =
     await openTunnel(endless, 'a', 443, 2_000).catch((e: unknown) => e),
     { code: 'ERR_PROXY_TUNNEL_INVALID', message: /16 KiB/ },
     'a head over 16 KiB',
+  );
+
+  const big = await scripted(t, (socket) => socket.write(`HTTP/1.1 200 OK\r\nx: ${'a'.repeat(20_000)}\r\n\r\n`));
+  t.match(
+    await openTunnel(big, 'a', 443, 2_000).catch((e: unknown) => e),
+    { code: 'ERR_PROXY_TUNNEL_INVALID', message: /16 KiB/ },
+    'a head over 16 KiB, its end in the same read',
   );
 
   const fourDigits = await scripted(t, (socket) => socket.write('HTTP/1.1 2000 OK\r\n\r\n'));

@@ -82,10 +82,11 @@ export function openTunnel(proxy: EgressProxy, hostname: string, port: number, t
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       const end = received.indexOf('\r\n\r\n');
-      if (end === -1) {
-        if (received.length > MAX_HEAD_BYTES) fail(new TunnelFailed('its answer has no end of head within 16 KiB'));
-        return;
+      // Also when its end came in the same read as the rest: the bound is the head's, not the read's.
+      if ((end === -1 ? received.length : end + 4) > MAX_HEAD_BYTES) {
+        return fail(new TunnelFailed('its answer has no end of head within 16 KiB'));
       }
+      if (end === -1) return;
       const status = /^HTTP\/1\.[01] (\d{3})(?:[ \r]|$)/.exec(received.subarray(0, end).toString('latin1'))?.[1];
       if (status === undefined) return fail(new TunnelFailed('its answer is not HTTP/1.x'));
       if (!status.startsWith('2')) return fail(new TunnelFailed(`status ${status}`, Number(status)));
