@@ -3,13 +3,18 @@
 // target-tls.ts, or undici's default). The CONNECT exchange is ours rather
 // than undici's ProxyAgent, so that a refusal keeps its status (the app is
 // told `the proxy refused the tunnel (407)`) and the target keeps its own
-// pool, policies and TLS files. Bounded: the target's connect timeout, and a
-// head of at most 16 KiB.
+// pool, policies and TLS files. The answer is read as RFC 9112 lets a
+// recipient: 1xx interim heads before the final one are skipped (RFC 9110
+// §15.2), and a line may end in a bare LF. Bounded: the target's connect
+// timeout, and 16 KiB for the heads together (interim ones included). What
+// follows the final head is the tunnel's: the first bytes its reader gets.
 import { connect, type Socket } from 'node:net';
 import { type buildConnector, errors } from 'undici';
 import type { EgressProxy } from './egress-proxy.ts';
 
 const MAX_HEAD_BYTES = 16 * 1024;
+/** A head's first line: HTTP/1.x and a status of three digits (the end of the line, CRLF or LF, is in the head). */
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})[ \r\n]/;
 
 /**
  * The proxy answered the CONNECT, but with another status than 2xx
@@ -50,7 +55,11 @@ export function tunnelConnector(
   };
 }
 
-/** A socket through `proxy` to host:port, once the proxy said 2xx to the CONNECT. */
+/**
+ * A socket through `proxy` to host:port, once the proxy said 2xx to the CONNECT:
+ * paused, holding what the proxy sent after its head (TLS reads it when it takes
+ * the socket over; another reader resumes it).
+ */
 export function openTunnel(proxy: EgressProxy, hostname: string, port: number, timeoutMs: number): Promise<Socket> {
   const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
   const authority = `${host}:${port}`;
@@ -61,7 +70,12 @@ export function openTunnel(proxy: EgressProxy, hostname: string, port: number, t
   ];
   return new Promise((resolve, reject) => {
     const socket = connect({ host: proxy.host, port: proxy.port });
-    let received = Buffer.alloc(0);
+    /** The answer so far, a char per byte (latin1): interim heads, then the final one and perhaps the tunnel's first bytes. */
+    let answer = '';
+    /** Where the head being read starts (after the interim heads). */
+    let start = 0;
+    /** How far its end was looked for already, in the reads before. */
+    let searched = 0;
     const timer = setTimeout(
       () => fail(new errors.ConnectTimeoutError(`the proxy did not open the tunnel within ${timeoutMs} ms`)),
       timeoutMs,
@@ -80,22 +94,43 @@ export function openTunnel(proxy: EgressProxy, hostname: string, port: number, t
       fail(Object.assign(closed, { code: 'ECONNRESET' }));
     };
     const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      // Also when its end came in the same read as the rest: the bound is the head's, not the read's.
-      if ((end === -1 ? received.length : end + 4) > MAX_HEAD_BYTES) {
-        return fail(new TunnelFailed('its answer has no end of head within 16 KiB'));
+      answer += chunk.toString('latin1');
+      for (;;) {
+        // An end split across reads: its first LF may be up to 2 chars back.
+        const end = headEnd(answer, Math.max(start, searched - 2));
+        if ((end === -1 ? answer.length : end) > MAX_HEAD_BYTES) {
+          return fail(new TunnelFailed('its answer has no end of head within 16 KiB'));
+        }
+        if (end === -1) {
+          searched = answer.length;
+          return;
+        }
+        const status = STATUS_LINE.exec(answer.slice(start, end))?.[1];
+        if (status === undefined) return fail(new TunnelFailed('its answer is not HTTP/1.x'));
+        // 101 is no interim answer: the connection speaks another protocol after it (one not asked for).
+        if (status === '101') return fail(new TunnelFailed('it switched protocols (101)'));
+        if (status.startsWith('1')) {
+          start = end;
+          continue;
+        }
+        if (!status.startsWith('2')) return fail(new TunnelFailed(`status ${status}`, Number(status)));
+        settle();
+        // Held for the tunnel's reader (TLS reads what the socket holds when it takes the socket over).
+        socket.pause();
+        if (answer.length > end) socket.unshift(Buffer.from(answer.slice(end), 'latin1'));
+        return resolve(socket);
       }
-      if (end === -1) return;
-      const status = /^HTTP\/1\.[01] (\d{3})(?:[ \r]|$)/.exec(received.subarray(0, end).toString('latin1'))?.[1];
-      if (status === undefined) return fail(new TunnelFailed('its answer is not HTTP/1.x'));
-      if (!status.startsWith('2')) return fail(new TunnelFailed(`status ${status}`, Number(status)));
-      // The target speaks only after our TLS hello: anything more is not a tunnel.
-      if (received.length > end + 4) return fail(new TunnelFailed('it sent data before the TLS handshake'));
-      settle();
-      resolve(socket);
     };
     socket.on('data', onData).on('error', fail).on('close', onClose);
     socket.write(`${head.join('\r\n')}\r\n\r\n`);
   });
+}
+
+/** Where the head in `text` ends (after its empty line; lines end in CRLF or a bare LF), from `from` on; -1 before. */
+function headEnd(text: string, from: number): number {
+  for (let lf = text.indexOf('\n', from); lf !== -1; lf = text.indexOf('\n', lf + 1)) {
+    if (text[lf + 1] === '\n') return lf + 2;
+    if (text[lf + 1] === '\r' && text[lf + 2] === '\n') return lf + 3;
+  }
+  return -1;
 }
