@@ -363,3 +363,36 @@ t.test('every problem is reported, not just the first', async (t) => {
   const problems = problemsOf(() => parseConfig({ appId: 'x', http: { port: 70000 }, log: { level: 'no' } }));
   t.equal(problems.length, 2);
 });
+
+t.test('the outbox: off unless configured; its defaults; OUTRIGGER_OUTBOX_URL turns it on', async (t) => {
+  t.equal(parseConfig(base).outbox, undefined, 'no outbox relay unless asked for');
+  t.same(parseConfig({ ...base, outbox: { url: 'postgres://app@db:5432/shop' } }).outbox, {
+    url: 'postgres://app@db:5432/shop',
+    table: 'outrigger_outbox',
+    createTable: true,
+    batchSize: 100,
+    pollInterval: 5_000,
+  });
+  const { config, fromEnv } = loadConfig({
+    env: { OUTRIGGER_APP_ID: 'shop', OUTRIGGER_OUTBOX_URL: 'postgresql://app:secret@db/shop' },
+  });
+  t.equal(config.outbox?.url, 'postgresql://app:secret@db/shop');
+  t.equal(fromEnv.get('outbox.url')?.variable, 'OUTRIGGER_OUTBOX_URL');
+  t.equal(
+    parseConfig({ ...base, outbox: { url: 'postgres://db/x', table: 'sales.outbox' } }).outbox?.table,
+    'sales.outbox',
+  );
+});
+
+t.test('outbox fields name themselves when wrong', async (t) => {
+  const url = 'postgres://db/shop';
+  t.equal(problemOf(t, { ...base, outbox: {} }), 'outbox.url: required');
+  t.match(problemOf(t, { ...base, outbox: { url: 'mysql://db/shop' } }), /^outbox\.url: expected a postgres:\/\//);
+  for (const table of ['Outbox', 'a.b.c', 'drop table x', '"quoted"', `t${'x'.repeat(63)}`, '1outbox']) {
+    t.match(problemOf(t, { ...base, outbox: { url, table } }), /^outbox\.table: expected a table name/, table);
+  }
+  t.match(problemOf(t, { ...base, outbox: { url, batchSize: 0 } }), /^outbox\.batchSize: expected a positive/);
+  t.match(problemOf(t, { ...base, outbox: { url, batchSize: 1001 } }), /^outbox\.batchSize: expected at most 1000/);
+  t.match(problemOf(t, { ...base, outbox: { url, pollInterval: '10ms' } }), /^outbox\.pollInterval: expected at least/);
+  t.match(problemOf(t, { ...base, outbox: { url, ordered: true } }), /^outbox: unknown field "ordered"/);
+});
