@@ -1,14 +1,15 @@
 // Outbound calls through an egress proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY),
 // against a real one (tinyproxy): an https:// target through a CONNECT tunnel
 // with its own TLS settings, an http:// target forwarded in absolute form,
-// NO_PROXY entries that go direct, the proxy's Basic credentials, a proxy that
-// is down, and proxy URLs the sidecar cannot use, refused at startup.
+// followRedirects through the proxy (both ways), NO_PROXY entries that go
+// direct, the proxy's Basic credentials, a proxy that is down, and proxy URLs
+// the sidecar cannot use, refused at startup.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
 import { isConfigError, parseConfig } from '../src/config/load.ts';
 import type { TargetInput } from '../src/config/target.ts';
@@ -29,37 +30,86 @@ const ca = await issueCertificate(dir, 'ca', '/CN=Outrigger test CA', [
   'basicConstraints=critical,CA:TRUE',
   'keyUsage=critical,keyCertSign',
 ]);
+const serverLeaf = ['basicConstraints=CA:FALSE', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:api.test.example'];
 /** For the name only: the call must send it (tls.serverName) through the tunnel. */
-const named = await issueCertificate(
-  dir,
-  'named',
-  '/CN=api.test.example',
-  ['basicConstraints=CA:FALSE', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:api.test.example'],
-  'ca',
-);
+const named = await issueCertificate(dir, 'named', '/CN=api.test.example', serverLeaf, 'ca');
 
 const SECRET = 'secret-value-42';
 /** tinyproxy's BasicAuth takes [-a-z0-9._] only: the URL sends it percent-encoded, to be decoded. */
 const PASSWORD = 'pass-word.42';
 const ENCODED_PASSWORD = 'pass%2Dword%2E42';
 
-async function startTlsUpstream(t: Test) {
-  const seen: { servername: string | false | null; apiKey: string | string[] | undefined; host?: string }[] = [];
-  const upstream: Server = createServer({ cert: named.certPem, key: named.keyPem }, (request, response) => {
-    seen.push({
-      servername: (request.socket as TLSSocket).servername,
-      apiKey: request.headers['x-api-key'],
-      host: request.headers.host,
-    });
-    request.resume();
-    response.writeHead(200, { 'content-type': 'text/plain' }).end('through the tunnel');
+/** The status and headers of an answer of the https upstream (its body names the path). */
+interface TlsAnswer {
+  status: number;
+  headers?: Record<string, string>;
+}
+
+interface TlsUpstreamOptions {
+  /** Require a client certificate signed by the test CA. */
+  requireClient?: boolean;
+  /** The answer to each path; 200 without. */
+  answer?: (url: string) => TlsAnswer;
+}
+
+/** What the https upstream saw of each request. */
+interface Seen {
+  url: string | undefined;
+  servername: string | false | null;
+  apiKey: string | string[] | undefined;
+  host?: string;
+}
+
+/** How each request's connection was: its client certificate's CN, the issuer of the certificate it was shown. */
+interface Handshake {
+  client: string | string[] | undefined;
+  issuer: string | string[] | undefined;
+  socket: TLSSocket;
+}
+
+async function startTlsUpstream(t: Test, { requireClient = false, answer }: TlsUpstreamOptions = {}) {
+  const seen: Seen[] = [];
+  const handshakes: Handshake[] = [];
+  const contextOf = (certificate: { certPem: string; keyPem: string }) => ({
+    cert: certificate.certPem,
+    key: certificate.keyPem,
+    // The CA that clients' certificates must chain to.
+    ...(requireClient ? { ca: ca.certPem } : {}),
   });
+  const upstream: Server = createServer(
+    { ...contextOf(named), requestCert: requireClient, rejectUnauthorized: requireClient },
+    (request, response) => {
+      const socket = request.socket as TLSSocket;
+      seen.push({
+        url: request.url,
+        servername: socket.servername,
+        apiKey: request.headers['x-api-key'],
+        host: request.headers.host,
+      });
+      handshakes.push({
+        client: socket.getPeerCertificate()?.subject?.CN,
+        issuer: (socket.getCertificate() as PeerCertificate | null)?.issuer?.CN,
+        socket,
+      });
+      request.resume();
+      const { status, headers = {} } = answer?.(request.url ?? '') ?? { status: 200 };
+      response
+        .writeHead(status, { 'content-type': 'text/plain', ...headers })
+        .end(`through the tunnel at ${request.url}`);
+    },
+  );
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   t.teardown(async () => {
     upstream.closeAllConnections();
     await new Promise((resolve) => upstream.close(resolve));
   });
-  return { port: (upstream.address() as AddressInfo).port, seen };
+  return {
+    port: (upstream.address() as AddressInfo).port,
+    seen,
+    handshakes,
+    /** The certificate shown to new connections from now on. */
+    show: (certificate: { certPem: string; keyPem: string }) => upstream.setSecureContext(contextOf(certificate)),
+  };
 }
 
 /** A sidecar in this process with one attempt per call to each target, these variables as its environment. */
@@ -94,8 +144,10 @@ t.test('an https:// target through the CONNECT tunnel, with its own TLS settings
 
   const answer = await call('/v1/outbound/api/orders');
   t.equal(answer.status, 200);
-  t.equal(answer.text, 'through the tunnel');
-  t.same(upstream.seen, [{ servername: 'api.test.example', apiKey: SECRET, host: `127.0.0.1:${upstream.port}` }]);
+  t.equal(answer.text, 'through the tunnel at /orders');
+  t.same(upstream.seen, [
+    { url: '/orders', servername: 'api.test.example', apiKey: SECRET, host: `127.0.0.1:${upstream.port}` },
+  ]);
   await until('the CONNECT in the proxy log', () => proxy.requests().length > 0);
   t.same(proxy.requests(), [`CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`], 'the proxy saw the tunnel only');
   t.same(await metadataTargets(), [
@@ -118,6 +170,78 @@ t.test('an http:// target forwarded in absolute form, host unchanged', async (t)
   await until('the request in the proxy log', () => proxy.requests().length > 0);
   t.same(proxy.requests(), [`GET http://127.0.0.1:${upstream.port}/v2/orders?page=2 HTTP/1.1`]);
   t.match(await metadataTargets(), [{ name: 'api', proxy: `127.0.0.1:${proxy.port}` }]);
+});
+
+t.test('followRedirects, http:// target: each request of the chain is forwarded, with the credentials', async (t) => {
+  const proxy = await startTinyproxy(t, { basicAuth: `user ${PASSWORD}` });
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    const url = request.url ?? '';
+    if (url === '/v2/old') response.writeHead(301, { location: `http://127.0.0.1:${upstream.port}/v2/moved` }).end();
+    else if (url === '/v2/moved') response.writeHead(307, { location: 'new?page=2' }).end();
+    else response.writeHead(200, { 'content-type': 'text/plain' }).end(`at ${url}`);
+  });
+  const { call } = await sidecarWithEnv(t, { HTTP_PROXY: proxy.url(`user:${ENCODED_PASSWORD}`) }, [
+    { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}/v2`, followRedirects: true },
+  ]);
+
+  const answer = await call('/v1/outbound/api/old');
+  t.equal(answer.status, 200, 'the proxy let each request of the chain through (without its credentials, a 407)');
+  t.equal(answer.text, 'at /v2/new?page=2');
+  t.same(
+    upstream.hits.map(({ url }) => url),
+    ['/v2/old', '/v2/moved', '/v2/new?page=2'],
+  );
+  t.ok(
+    upstream.hits.every(({ headers }) => headers.host === `127.0.0.1:${upstream.port}`),
+    'the host header is the target’s on each',
+  );
+  const origin = `http://127.0.0.1:${upstream.port}`;
+  await until('the chain in the proxy log', () => proxy.requests().length >= 3);
+  t.same(
+    proxy.requests(),
+    [`GET ${origin}/v2/old HTTP/1.1`, `GET ${origin}/v2/moved HTTP/1.1`, `GET ${origin}/v2/new?page=2 HTTP/1.1`],
+    'the redirects were followed through the proxy, in absolute form',
+  );
+});
+
+t.test('followRedirects, https:// target: the redirects are followed over the tunnel', async (t) => {
+  const proxy = await startTinyproxy(t);
+  const upstream = await startTlsUpstream(t, {
+    answer: (url): TlsAnswer =>
+      url === '/old'
+        ? // Its connection closes: the next request needs a tunnel of its own.
+          { status: 302, headers: { location: '/moved', connection: 'close' } }
+        : url === '/moved'
+          ? { status: 308, headers: { location: `https://127.0.0.1:${upstream.port}/new` } }
+          : { status: 200 },
+  });
+  const { call } = await sidecarWithEnv(t, { HTTPS_PROXY: proxy.url() }, [
+    { name: 'api', ...tlsTarget(upstream.port), followRedirects: true },
+  ]);
+
+  const answer = await call('/v1/outbound/api/old');
+  t.equal(answer.status, 200);
+  t.equal(answer.text, 'through the tunnel at /new');
+  t.same(
+    upstream.seen,
+    ['/old', '/moved', '/new'].map((url) => ({
+      url,
+      servername: 'api.test.example',
+      apiKey: SECRET,
+      host: `127.0.0.1:${upstream.port}`,
+    })),
+    'each request over the target’s own TLS, with its headers',
+  );
+  const sockets = upstream.handshakes.map(({ socket }) => socket);
+  t.not(sockets[0], sockets[1], 'the first connection closed: the redirect needed another');
+  const connections = new Set(sockets).size;
+  await until('the CONNECTs in the proxy log', () => proxy.requests().length >= connections);
+  t.same(
+    proxy.requests(),
+    Array.from({ length: connections }, () => `CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`),
+    'a tunnel for each connection the target saw: the proxy saw no request of the chain',
+  );
 });
 
 t.test('NO_PROXY: matching targets go direct, the others through the proxy', async (t) => {
