@@ -1,9 +1,10 @@
 // Outbound calls through an egress proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY),
 // against a real one (tinyproxy): an https:// target through a CONNECT tunnel
 // with its own TLS settings, an http:// target forwarded in absolute form,
-// followRedirects through the proxy (both ways), NO_PROXY entries that go
-// direct, the proxy's Basic credentials, a proxy that is down, and proxy URLs
-// the sidecar cannot use, refused at startup.
+// followRedirects through the proxy (both ways), TLS files rotated while the
+// calls go through the tunnel, NO_PROXY entries that go direct, the proxy's
+// Basic credentials, a proxy that is down, and proxy URLs the sidecar cannot
+// use, refused at startup.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
 import { freePort } from './support/ports.ts';
+import { secretVolume } from './support/secret-volume.ts';
 import { runCli } from './support/sidecar-process.ts';
 import { startTinyproxy } from './support/tinyproxy.ts';
 import { apiClient, startUpstream } from './support/upstream.ts';
@@ -31,8 +33,17 @@ const ca = await issueCertificate(dir, 'ca', '/CN=Outrigger test CA', [
   'keyUsage=critical,keyCertSign',
 ]);
 const serverLeaf = ['basicConstraints=CA:FALSE', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:api.test.example'];
+const clientLeaf = ['basicConstraints=CA:FALSE', 'extendedKeyUsage=clientAuth'];
 /** For the name only: the call must send it (tls.serverName) through the tunnel. */
 const named = await issueCertificate(dir, 'named', '/CN=api.test.example', serverLeaf, 'ca');
+/** The CA a rotation moves to, and the target's certificate from it. */
+const nextCa = await issueCertificate(dir, 'next-ca', '/CN=Outrigger next CA', [
+  'basicConstraints=critical,CA:TRUE',
+  'keyUsage=critical,keyCertSign',
+]);
+const namedByNextCa = await issueCertificate(dir, 'named-next', '/CN=api.test.example', serverLeaf, 'next-ca');
+const client1 = await issueCertificate(dir, 'client-1', '/CN=client-1', clientLeaf, 'ca');
+const client2 = await issueCertificate(dir, 'client-2', '/CN=client-2', clientLeaf, 'ca');
 
 const SECRET = 'secret-value-42';
 /** tinyproxy's BasicAuth takes [-a-z0-9._] only: the URL sends it percent-encoded, to be decoded. */
@@ -241,6 +252,83 @@ t.test('followRedirects, https:// target: the redirects are followed over the tu
     proxy.requests(),
     Array.from({ length: connections }, () => `CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`),
     'a tunnel for each connection the target saw: the proxy saw no request of the chain',
+  );
+});
+
+/** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
+async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
+  const statuses: number[] = [];
+  await until(
+    what,
+    async () => {
+      statuses.push(
+        await call('/v1/outbound/api/again').then(
+          ({ status }) => status,
+          () => 0,
+        ),
+      );
+      return done();
+    },
+    { intervalMs: 50, timeoutMs: 10_000 },
+  );
+  return statuses;
+}
+
+t.test('TLS files rotated in place: new tunnels use the new ones, every call goes through', async (t) => {
+  const proxy = await startTinyproxy(t);
+  const upstream = await startTlsUpstream(t, {
+    requireClient: true,
+    // Each call on a connection of its own, so a tunnel of its own.
+    answer: () => ({ status: 200, headers: { connection: 'close' } }),
+  });
+  // As cert-manager writes a Certificate's Secret: the CA, the client's certificate and key.
+  const volume = secretVolume(dir, { 'ca.crt': ca.certPem, 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
+  const { call } = await sidecarWithEnv(t, { HTTPS_PROXY: proxy.url() }, [
+    {
+      name: 'api',
+      baseUrl: `https://127.0.0.1:${upstream.port}`,
+      tls: {
+        caFile: join(volume.dir, 'ca.crt'),
+        certFile: join(volume.dir, 'tls.crt'),
+        keyFile: join(volume.dir, 'tls.key'),
+        serverName: 'api.test.example',
+      },
+    },
+  ]);
+  t.equal((await call('/v1/outbound/api/a')).status, 200);
+  t.match(upstream.handshakes, [{ client: 'client-1', issuer: 'Outrigger test CA' }]);
+
+  // A new client certificate, and the CA the target moves to next beside the current one (a CA rotated without downtime).
+  volume.update({
+    'ca.crt': ca.certPem + nextCa.certPem,
+    'tls.crt': client2.certPem,
+    'tls.key': client2.keyPem,
+  });
+  const statuses = await callUntil(
+    call,
+    'a call made with the new certificate',
+    () => upstream.handshakes.at(-1)?.client === 'client-2',
+  );
+  t.ok(
+    statuses.every((status) => status === 200),
+    'every call succeeded, with the old files until the new ones were read',
+  );
+
+  // The target now shows a certificate of the next CA, which only the rotated caFile trusts.
+  upstream.show(namedByNextCa);
+  for (const path of ['b', 'c']) t.equal((await call(`/v1/outbound/api/${path}`)).status, 200, `call ${path}`);
+  t.match(upstream.handshakes.slice(-2), [
+    { client: 'client-2', issuer: 'Outrigger next CA' },
+    { client: 'client-2', issuer: 'Outrigger next CA' },
+  ]);
+
+  const sockets = upstream.handshakes.map(({ socket }) => socket);
+  t.equal(new Set(sockets).size, sockets.length, 'each call made a connection of its own');
+  await until('every CONNECT in the proxy log', () => proxy.requests().length >= sockets.length);
+  t.same(
+    proxy.requests(),
+    sockets.map(() => `CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`),
+    'each through a tunnel of its own',
   );
 });
 
