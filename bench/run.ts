@@ -4,6 +4,7 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchDelay } from './delay.ts';
 import { benchOutbound } from './outbound.ts';
+import { benchOutbox } from './outbox.ts';
 import { benchPublish } from './publish.ts';
 import { benchPush } from './push.ts';
 import { table } from './report.ts';
@@ -23,6 +24,7 @@ const rows = [
   ...(await benchPush()),
   ...(await benchDelay()),
   ...(await benchOutbound()),
+  ...(await benchOutbox()),
 ];
 console.log(table(rows));
 console.log(`\nload average at the end ${load()}`);
