@@ -7,6 +7,7 @@ import { PROBLEMS, type ProblemCode } from './problems.ts';
 /** The codes a call can be answered with by the sidecar itself (the target's own statuses pass through). */
 const CODES: ProblemCode[] = [
   'PATH_INVALID',
+  'REQUEST_INVALID',
   'UNAUTHORIZED',
   'TARGET_UNKNOWN',
   'BULKHEAD_FULL',
@@ -33,6 +34,9 @@ function operation(withPath: boolean) {
   }
   return {
     summary: 'Call a configured target through the sidecar: its policies apply and its secret headers are added',
+    // In the description rather than as a header parameter: the parameters are the path's (app.test.ts).
+    description:
+      "An `outrigger-timeout` header (a duration above 0, such as 1500ms or 2s) sets a deadline for the whole call, or shortens the target's: past it, 504 UPSTREAM_TIMEOUT. Not a duration above 0: 400 REQUEST_INVALID.",
     tags: ['outbound'],
     parameters: [
       { name: 'target', in: 'path', required: true, schema: { type: 'string' }, description: 'A configured target' },

@@ -9,6 +9,7 @@
 // token, the SERVER span, the request metric, problem details for errors.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { parseDuration } from '../config/duration.ts';
 import { CallAborted } from '../outbound/attempt-result.ts';
 import { drop } from '../outbound/exchange.ts';
 import { Hangup } from '../outbound/hangup.ts';
@@ -28,6 +29,8 @@ const ROUTES = { target: '/v1/outbound/:target', path: '/v1/outbound/:target/*' 
 /** Recorded for a call whose app went away before its answer (nginx's "client closed request"). */
 const APP_GONE = 499;
 const METHODS: ReadonlySet<string> = new Set(OUTBOUND_METHODS);
+/** The app's deadline for one call, a duration ("1500ms", "2s"): it can shorten the target's `deadline`. */
+const TIMEOUT_HEADER = 'outrigger-timeout';
 
 export interface OutboundProxyDeps {
   outbound: Outbound;
@@ -110,12 +113,15 @@ async function forward(deps: OutboundProxyDeps, call: Call, hangup: Hangup): Pro
     throw new ProblemError('TARGET_UNKNOWN', `no outbound target named "${call.name}" is configured`);
   const checked = client.pathFor(call.rest, call.query);
   if (!checked.ok) throw new ProblemError('PATH_INVALID', `${checked.reason}; nothing was sent`);
+  const asked = call.request.headers[TIMEOUT_HEADER];
+  const deadline = asked === undefined ? undefined : askedDeadline(asked);
   const answer = await client.call({
     method: call.method,
     path: checked.path,
     headers: call.request.headers,
     request: call.request,
     hangup,
+    deadline,
   });
   // While the sidecar stops, the app's connection closes after this answer (api/server.ts).
   if (deps.isClosing()) call.response.setHeader('connection', 'close');
@@ -124,6 +130,19 @@ async function forward(deps: OutboundProxyDeps, call: Call, hangup: Hangup): Pro
   } finally {
     answer.end();
   }
+}
+
+/** The deadline an outrigger-timeout header asks for, in ms; REQUEST_INVALID unless it is a duration above 0. */
+function askedDeadline(value: string | string[]): number {
+  const text = typeof value === 'string' ? value : value.join(', ');
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    throw new ProblemError(
+      'REQUEST_INVALID',
+      `header ${TIMEOUT_HEADER}: ${JSON.stringify(text.slice(0, 64))} is not a duration above 0, such as "1500ms" or "2s"; nothing was sent`,
+    );
+  }
+  return ms;
 }
 
 /** One write for a whole answer (status line, headers and body together); a stream with backpressure for a large one. */

@@ -26,6 +26,16 @@ export type AttemptResult =
       proxyStatus?: number;
     };
 
+/**
+ * An attempt the call's deadline cut short (target-client.ts send()): a timeout by its metrics and the answer's
+ * code, but one the breaker does not count (the caller's budget was short; the target may be fine).
+ */
+export const DEADLINE_PASSED: Readonly<AttemptResult & { kind: 'failure' }> = Object.freeze({
+  kind: 'failure',
+  failure: 'timeout',
+  code: 'OUTRIGGER_DEADLINE',
+});
+
 /** The app went away (closed its connection) before its call was answered: there is no one to answer. */
 export class CallAborted extends Error {
   constructor() {
@@ -86,12 +96,12 @@ export const outcomeOf = (result: AttemptResult): string =>
 export const isBreakerFailure = (result: AttemptResult): boolean =>
   result.kind === 'failure' ? !(result.proxyStatus !== undefined && result.proxyStatus < 500) : result.status >= 500;
 
-/** What the app is told when the last attempt had no answer. */
-export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number): string {
+/** What the app is told when the last attempt had no answer; `deadline` names the call's deadline, when it has one. */
+export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number, deadline = ''): string {
   if (result.proxyStatus !== undefined) return `the proxy refused the tunnel (${result.proxyStatus})`;
   switch (result.failure) {
     case 'timeout':
-      return `no answer within ${timeoutMs} ms`;
+      return result === DEADLINE_PASSED ? `no answer within ${deadline}` : `no answer within ${timeoutMs} ms`;
     case 'connect-error':
       return isTls(result.code) ? `TLS failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':

@@ -18,10 +18,14 @@ const DISCARD_LIMIT = 128 * 1024;
 
 export type AnswerBody = Buffer | AnswerStream;
 
-/** Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with undici's or the socket's error, or UND_ERR_ABORTED once the app hangs up. */
+/**
+ * Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with
+ * undici's or the socket's error, or UND_ERR_ABORTED once the call is cut (the app hangs up, or the deadline passes
+ * before the answer's headers, or before the end of an answer read whole).
+ */
 export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, hangup: Hangup): Promise<Answer> {
   // Not sent at all: dispatched, it would be aborted as it is written, and its kept-alive connection with it.
-  if (hangup.happened) return Promise.reject(new errors.RequestAbortedError());
+  if (hangup.cut) return Promise.reject(new errors.RequestAbortedError());
   return new Promise((resolve, reject) => {
     pool.dispatch(options, new AnswerHandler(options, hangup, resolve, reject));
   });
@@ -107,7 +111,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.hangup.happened) {
+    if (this.hangup.cut) {
       controller.abort(new errors.RequestAbortedError());
       return;
     }
@@ -160,8 +164,16 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
 
   private readonly onAbort = (): void => {
     const reason = new errors.RequestAbortedError();
-    if (this.stream !== undefined) this.stream.destroy(reason);
-    else this.controller?.abort(reason);
+    // A streaming answer's headers are in: past them only the app going away stops it, not the deadline.
+    if (this.stream !== undefined) {
+      if (this.hangup.happened) this.stream.destroy(reason);
+    } else if (this.controller !== undefined) this.controller.abort(reason);
+    else {
+      // Not started: still waiting for a connection, or connecting (up to the timeout). The attempt ends now;
+      // undici has no way to take the request out of its queue, so onRequestStart aborts it when its turn comes.
+      this.stopListening();
+      this.reject(reason);
+    }
   };
 
   private stopListening(): void {

@@ -9,7 +9,11 @@
 // answer's headers, then each gap in its body) rather than cockatiel's
 // TimeoutPolicy: that one derives two AbortControllers, their listeners and a
 // race per attempt, which halved throughput in bench/outbound.ts (the same
-// finding as the push client, delivery/app-client.ts).
+// finding as the push client, delivery/app-client.ts). A call's deadline
+// (targets[].deadline, or the app's outrigger-timeout) is one timer on its
+// Hangup, armed only when there is one: it cuts the call as the app hanging
+// up does, in the bulkhead's queue or on the wire, until the answer's
+// headers go back.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +38,7 @@ import { tracingActive } from '../telemetry/tracing.ts';
 import {
   type AttemptResult,
   CallAborted,
+  DEADLINE_PASSED,
   describeFailure,
   failureOf,
   isBreakerFailure,
@@ -70,8 +75,10 @@ export interface OutboundCall {
   headers: IncomingHttpHeaders;
   /** The app's request, read as the body. */
   request: IncomingMessage;
-  /** Happens when the app goes away. */
+  /** Happens when the app goes away, or the call's deadline passes. */
   hangup: Hangup;
+  /** The app's deadline for this call (outrigger-timeout), in ms; the target's own deadline, if shorter, wins. */
+  deadline?: number | undefined;
 }
 
 export interface OutboundAnswer {
@@ -101,6 +108,20 @@ class Uncounted {
 
   constructor(result: AttemptResult) {
     this.result = result;
+  }
+}
+
+/**
+ * The call was cut (its deadline passed, or its app left) during a half-open trial, which goes on without it
+ * (send() says why): the call ends now, and the trial keeps its bulkhead slot until it ends.
+ */
+class TrialGoesOn {
+  readonly trial: Promise<AttemptResult>;
+  readonly attempts: number;
+
+  constructor(trial: Promise<AttemptResult>, attempts: number) {
+    this.trial = trial;
+    this.attempts = attempts;
   }
 }
 
@@ -196,29 +217,40 @@ export class TargetClient {
   }
 
   /**
-   * The call's answer (any status the target gave), or a ProblemError, or
-   * CallAborted when the app went away first. The answer holds its bulkhead
-   * slot until end() is called.
+   * The call's answer (any status the target gave), or a ProblemError
+   * (UPSTREAM_TIMEOUT when its deadline passed first), or CallAborted when
+   * the app went away first. The answer holds its bulkhead slot until end()
+   * is called; its deadline no longer applies once it is returned.
    */
   async call(call: OutboundCall): Promise<OutboundAnswer> {
     const started = performance.now();
-    const { method } = call;
+    const { method, hangup } = call;
     try {
       this.refuseWhileOpen();
-      if (!this.bulkhead.tryTake()) await this.queue(call.hangup);
+      const deadline = this.deadlineOf(call);
+      if (deadline !== undefined) hangup.expireIn(deadline);
+      if (!this.bulkhead.tryTake()) await this.queue(call);
     } catch (error) {
+      hangup.disarm();
       this.recordRefusal(method, error, started);
       throw error;
     }
     let answer: Omit<OutboundAnswer, 'end'>;
     try {
       const { result, attempts } = await this.attempts(call);
-      answer = this.answer(result, attempts, call.hangup);
+      answer = this.answer(result, attempts, call);
     } catch (error) {
-      this.done();
-      this.recordRefusal(method, error, started);
-      throw error;
+      hangup.disarm();
+      let failed = error;
+      if (error instanceof TrialGoesOn) {
+        void error.trial.then(dropAnswer, noop).then(() => this.done());
+        failed = hangup.happened ? new CallAborted() : this.failed(DEADLINE_PASSED, error.attempts, call);
+      } else this.done();
+      this.recordRefusal(method, failed, started);
+      throw failed;
     }
+    // The answer's headers go back now: a streamed body is paced by the per-gap timeout alone.
+    hangup.disarm();
     let ended = false;
     return {
       ...answer,
@@ -255,8 +287,12 @@ export class TargetClient {
     if (retired !== undefined) void this.pool.close().then(retired, retired);
   }
 
-  /** Waits in the bulkhead's queue: BULKHEAD_FULL when it is full, CallAborted when the app goes away. */
-  private async queue(hangup: Hangup): Promise<void> {
+  /**
+   * Waits in the bulkhead's queue: BULKHEAD_FULL when it is full, CallAborted when the app goes away,
+   * UPSTREAM_TIMEOUT when the deadline passes first.
+   */
+  private async queue(call: OutboundCall): Promise<void> {
+    const { hangup } = call;
     const waiting = this.bulkhead.wait(hangup.signal);
     if (waiting === undefined) {
       this.metrics.outboundRejected.inc({ target: this.name, reason: 'bulkhead' });
@@ -270,8 +306,33 @@ export class TargetClient {
       await waiting;
     } catch (error) {
       this.closeIfRetiredAndIdle();
+      if (hangup.expired) throw this.deadlinePassed(call, 'while waiting for a slot', 0);
       throw error;
     }
+  }
+
+  /** The call's deadline: the smaller of the target's and the app's (outrigger-timeout); undefined without either. */
+  private deadlineOf(call: OutboundCall): number | undefined {
+    const configured = this.target.deadline;
+    const asked = call.deadline;
+    if (asked === undefined) return configured;
+    return configured === undefined || asked < configured ? asked : configured;
+  }
+
+  /** The deadline, for details: its length and, when the app set it, the header it came from. */
+  private describeDeadline(call: OutboundCall): string {
+    const ms = call.hangup.deadline;
+    return `the call's deadline of ${ms} ms${ms === call.deadline ? ' (outrigger-timeout)' : ''}`;
+  }
+
+  /** UPSTREAM_TIMEOUT for a call whose deadline passed `when`, outside an attempt. */
+  private deadlinePassed(call: OutboundCall, when: string, attempts: number): ProblemError {
+    const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+    return new ProblemError(
+      'UPSTREAM_TIMEOUT',
+      `target "${this.name}": ${this.describeDeadline(call)} passed ${when} (${tries})`,
+      { headers: { 'outrigger-attempts': String(attempts) } },
+    );
   }
 
   /** The call is over (answered, failed or abandoned): its slot goes to the next in line. */
@@ -302,6 +363,11 @@ export class TargetClient {
     this.budget.recordCall();
     let last: AttemptResult | undefined;
     for (let attempt = 1; ; attempt++) {
+      // The deadline passed before this attempt: while the app's body arrived, or as a back-off ended.
+      if (call.hangup.expired) {
+        if (last !== undefined) return { result: last, attempts: attempt - 1 };
+        throw this.deadlinePassed(call, 'before the call was sent', 0);
+      }
       // Each attempt goes through the breaker; a half-open one lets its trial through, and
       // the other calls fail fast instead of queueing behind it.
       let result: AttemptResult | typeof OPEN = OPEN;
@@ -310,7 +376,9 @@ export class TargetClient {
         // it or, once halfOpenAfter has passed, makes it the half-open trial.
         const trial = this.breaker.state !== CircuitState.Closed;
         try {
-          result = await this.breaker.execute(this.sender(call, headers, body, attempt, last, trial));
+          const sent = this.breaker.execute(this.sender(call, headers, body, attempt, last, trial));
+          result =
+            trial && call.hangup.deadline !== undefined ? await unlessCut(sent, call.hangup, attempt) : await sent;
         } catch (error) {
           if (error instanceof Uncounted) result = error.result;
           else if (!isBrokenCircuitError(error)) throw error;
@@ -321,11 +389,12 @@ export class TargetClient {
         throw this.circuitOpen();
       }
       last = result;
-      if (!retryable || attempt >= maxAttempts || call.hangup.happened || !this.isRetried(result)) {
+      if (!retryable || attempt >= maxAttempts || call.hangup.cut || !this.isRetried(result)) {
         return { result, attempts: attempt };
       }
       const delay = this.delayAfter(attempt, result);
-      if (delay === undefined) return { result, attempts: attempt };
+      // A back-off that would end at or past the deadline is not waited out: the call ends with what it has.
+      if (delay === undefined || call.hangup.passesDeadline(delay)) return { result, attempts: attempt };
       if (!this.budget.tryRetry()) {
         this.metrics.outboundBudgetExhausted.inc({ target: this.name });
         trace.getActiveSpan()?.addEvent('outrigger.retry_budget_exhausted', { 'outrigger.target': this.name });
@@ -386,7 +455,12 @@ export class TargetClient {
    * not cut short: it runs on a Hangup of its own, which never happens, goes
    * on without the app, and its outcome decides. Should it be aborted all the
    * same, it is never thrown: the breaker counts an aborted trial as a
-   * failure (isBreakerFailure), and the circuit stays open.
+   * failure (isBreakerFailure), and the circuit stays open. The call's
+   * deadline cuts an attempt as the app going away does, and the attempt is
+   * Uncounted too (the caller's budget was short, which says nothing about
+   * the target), as a timeout in its metrics and the call's answer. A trial
+   * is not cut by it either: the call stops waiting for it at the deadline
+   * (attempts() and unlessCut()), and it goes on without the call.
    */
   private async send(
     call: OutboundCall,
@@ -412,6 +486,8 @@ export class TargetClient {
     } catch (error) {
       result = failureOf(error);
     }
+    const uncounted = !trial && result.kind === 'failure' && result.failure === 'aborted';
+    if (uncounted && call.hangup.expired) result = DEADLINE_PASSED;
     if (span !== undefined) {
       endHttpSpan(
         span,
@@ -422,7 +498,7 @@ export class TargetClient {
     }
     const outcome = outcomeOf(result);
     this.metrics.outboundAttempts.inc({ target: this.name, outcome });
-    if (result.kind === 'failure' && result.failure === 'aborted' && !trial) throw new Uncounted(result);
+    if (uncounted) throw new Uncounted(result);
     return result;
   }
 
@@ -467,23 +543,27 @@ export class TargetClient {
     }
   }
 
-  private answer(result: AttemptResult, attempts: number, hangup: Hangup): Omit<OutboundAnswer, 'end'> {
-    if (hangup.happened) {
+  private answer(result: AttemptResult, attempts: number, call: OutboundCall): Omit<OutboundAnswer, 'end'> {
+    if (call.hangup.happened) {
       if (result.kind === 'answer') drop(result.body);
       throw new CallAborted();
     }
-    if (result.kind === 'failure') {
-      const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
-      const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
-      throw new ProblemError(
-        code,
-        `target "${this.name}": ${describeFailure(result, this.target.timeout)} (${tries})`,
-        { headers: { 'outrigger-attempts': String(attempts) } },
-      );
-    }
+    if (result.kind === 'failure') throw this.failed(result, attempts, call);
     const headers = responseHeaders(result.headers);
     headers['outrigger-attempts'] = String(attempts);
     return { status: result.status, headers, body: result.body };
+  }
+
+  /** The problem for a call whose last attempt had no answer. */
+  private failed(result: AttemptResult & { kind: 'failure' }, attempts: number, call: OutboundCall): ProblemError {
+    const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
+    const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+    const deadline = result === DEADLINE_PASSED ? this.describeDeadline(call) : undefined;
+    return new ProblemError(
+      code,
+      `target "${this.name}": ${describeFailure(result, this.target.timeout, deadline)} (${tries})`,
+      { headers: { 'outrigger-attempts': String(attempts) } },
+    );
   }
 
   private refuseWhileOpen(): void {
@@ -533,6 +613,35 @@ export class TargetClient {
     this.metrics.outboundRequestDuration.observe({ target: this.name, method }, (performance.now() - started) / 1000);
   }
 }
+
+/**
+ * A half-open trial's result, or TrialGoesOn once the call is cut (its deadline passed, or its app left):
+ * the call ends then, without waiting for the trial, whose outcome still decides the circuit.
+ */
+async function unlessCut(trial: Promise<AttemptResult>, hangup: Hangup, attempt: number): Promise<AttemptResult> {
+  let stop: () => void = noop;
+  const cut = new Promise<typeof CUT>((resolve) => {
+    stop = () => resolve(CUT);
+    if (hangup.cut) stop();
+    else hangup.watch(stop);
+  });
+  try {
+    const first = await Promise.race([trial, cut]);
+    if (first !== CUT) return first;
+  } finally {
+    hangup.unwatch(stop);
+  }
+  throw new TrialGoesOn(trial, attempt);
+}
+
+const CUT = Symbol('cut');
+
+/** The answer to a trial the call no longer waits for: no one will read it. */
+async function dropAnswer(result: AttemptResult): Promise<void> {
+  if (result.kind === 'answer') await discard(result.body);
+}
+
+function noop(): void {}
 
 /** The request body as undici sends it. */
 function onWire(body: RequestBody): Buffer | Readable | undefined {
