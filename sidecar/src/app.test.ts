@@ -121,6 +121,7 @@ t.test('the OpenAPI document is generated from the routes', async (t) => {
     'app',
     'appId',
     'broker',
+    'outbox',
     'runtime',
     'subscriptions',
     'targets',

@@ -50,8 +50,10 @@ t.test('a committed row is published with its topic, payload, headers and id, th
   const topic = uniqueTopic('outbox');
   const channel = await inspect(t);
   const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, { appId: 'outbox-basic', outbox: { url: DATABASE_URL, table } });
+  const { sidecar, api } = await startInProcess(t, { appId: 'outbox-basic', outbox: { url: DATABASE_URL, table } });
   await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as { outbox?: unknown };
+  t.same(metadata.outbox, { table, state: 'relaying', detail: `relaying ${table}` }, 'metadata shows the relay');
 
   await db.query('BEGIN');
   await insertRows(db, table, [
