@@ -325,6 +325,53 @@ t.test("outrigger.dev/volume-mounts: the pod's Secret volume, read-only in the s
   );
 });
 
+t.test('outrigger.dev/outbox-url-secret: OUTRIGGER_OUTBOX_URL from the Secret, not optional', async (t) => {
+  // The Secret need not exist for the pod to be stored: the kubelet resolves the secretKeyRef when it starts the
+  // sidecar, and without the Secret or its key holds it (and so the app) in CreateContainerConfigError.
+  await core.createNamespacedPod({
+    namespace: 'shop',
+    body: podBody('orders-outbox', {
+      'outrigger.dev/inject': 'true',
+      'outrigger.dev/outbox-url-secret': 'orders-db:url',
+    }),
+  });
+  const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'orders-outbox' });
+  const env = sidecarOf(pod)?.env ?? [];
+  t.same(
+    env.filter((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
+    [{ name: 'OUTRIGGER_OUTBOX_URL', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'url', optional: false } } }],
+    "the Secret of the pod's namespace, stored not optional",
+  );
+  t.same(
+    env.slice(-3).map((variable) => variable.name),
+    ['OUTRIGGER_BROKER_URL', 'OUTRIGGER_OUTBOX_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+    "after the broker URL, before the file's env",
+  );
+  t.notOk(
+    pod.spec?.containers[0]?.env?.some((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
+    'the app container does not get it',
+  );
+
+  const refused = await refusal(
+    podBody('orders-outbox-bad', {
+      'outrigger.dev/inject': 'true',
+      'outrigger.dev/outbox-url-secret': 'shop/orders-db:url',
+    }),
+  );
+  t.equal(refused.code, 400);
+  t.equal(
+    refused.message,
+    'admission webhook "inject.outrigger.dev" denied the request: outrigger.dev/outbox-url-secret: ' +
+      '"shop/orders-db:url" is not valid: the Secret name "shop/orders-db" is not a DNS subdomain ' +
+      '(lowercase letters, digits, "-" and "."); the Secret is the pod\'s namespace\'s, named without a namespace',
+  );
+  const stored = await core.listNamespacedPod({ namespace: 'shop' });
+  t.notOk(
+    stored.items.some((item) => item.metadata?.name === 'orders-outbox-bad'),
+    'nothing stored',
+  );
+});
+
 t.test('a pod without the annotation is stored as it was sent', async (t) => {
   await core.createNamespacedPod({ namespace: 'shop', body: podBody('plain', { team: 'payments' }) });
   const pod = await core.readNamespacedPod({ namespace: 'shop', name: 'plain' });

@@ -368,3 +368,58 @@ t.test('volume mounts: volumes of the pod, at absolute paths in the sidecar', as
     'each bad entry is reported',
   );
 });
+
+t.test("outbox URL Secret: SECRET:KEY, a Secret of the pod's namespace and its key", async (t) => {
+  const annotation = 'outrigger.dev/outbox-url-secret';
+  t.same(settingsOf(annotated({ [annotation]: 'orders-db:url' })).outboxUrlSecret, { name: 'orders-db', key: 'url' });
+  t.same(
+    settingsOf(annotated({ [annotation]: 'orders.db-v2:DATABASE_URL.primary-1' })).outboxUrlSecret,
+    { name: 'orders.db-v2', key: 'DATABASE_URL.primary-1' },
+    'a dotted Secret name; a key with each character a key may have',
+  );
+  t.same(settingsOf(annotated({ [annotation]: 'db:.url' })).outboxUrlSecret, { name: 'db', key: '.url' }, 'a dot file');
+  t.equal(settingsOf(annotated({})).outboxUrlSecret, undefined, 'no relay unless asked for');
+  const known = annotated({ [annotation]: 'orders-db:url' });
+  t.same('warnings' in known ? known.warnings : undefined, [], 'a known annotation: no warning');
+
+  const form = "expected SECRET:KEY, a Secret in the pod's namespace and the key holding the URL";
+  const name = (secret: string) =>
+    `the Secret name ${JSON.stringify(secret)} is not a DNS subdomain (lowercase letters, digits, "-" and ".")`;
+  const key = (k: string) =>
+    `the key ${JSON.stringify(k)} is not a Secret key: letters, digits, "-", "_" and "." (at most 253), ` +
+    'not "." or ".." nor starting with ".."';
+  // Each: the value, then its problems without the 'outrigger.dev/outbox-url-secret: "<value>" is not valid: '.
+  for (const [value, expected] of [
+    ['', [form]],
+    ['orders-db', [form]],
+    ['orders-db/url', [form]],
+    ['orders-db:url:primary', [form]],
+    [':url', [name('')]],
+    ['orders-db:', [key('')]],
+    ['Orders_DB:url', [name('Orders_DB')]],
+    ['-orders:url', [name('-orders')]],
+    [`${'a'.repeat(254)}:url`, [name('a'.repeat(254))]],
+    [
+      'shop/orders-db:url',
+      [`${name('shop/orders-db')}; the Secret is the pod's namespace's, named without a namespace`],
+    ],
+    ['orders-db:db url', [key('db url')]],
+    ['orders-db:url/primary', [key('url/primary')]],
+    ['orders-db:.', [key('.')]],
+    ['orders-db:..', [key('..')]],
+    ['orders-db:..data', [key('..data')]],
+    [`orders-db:${'k'.repeat(254)}`, [key('k'.repeat(254))]],
+    ['Orders:a b', [name('Orders'), key('a b')]],
+  ] as const) {
+    t.same(
+      problemsOf(annotated({ [annotation]: value })),
+      expected.map((problem) => `${annotation}: ${JSON.stringify(value)} is not valid: ${problem}`),
+      JSON.stringify(value),
+    );
+  }
+  t.same(
+    settingsOf(annotated({ [annotation]: `${'a'.repeat(253)}:${'k'.repeat(253)}` })).outboxUrlSecret,
+    { name: 'a'.repeat(253), key: 'k'.repeat(253) },
+    'the longest name and key',
+  );
+});

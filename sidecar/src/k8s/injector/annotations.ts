@@ -6,7 +6,7 @@ import { DNS_LABEL_PATTERN, port } from '../../config/fields.ts';
 import { typed } from '../../config/load.ts';
 import { LOG_LEVELS } from '../../config/schema.ts';
 import { deriveAppId } from './app-id.ts';
-import { DNS_SUBDOMAIN, type InjectorConfig, type Resources } from './injector-config.ts';
+import { DNS_SUBDOMAIN, type InjectorConfig, isSecretKey, type Resources, SECRET_KEY_RULE } from './injector-config.ts';
 import type { Pod } from './pod.ts';
 import { isQuantity, QUANTITY_HINT, requestsOverLimits } from './quantity.ts';
 import { readVolumeMounts, type VolumeMount } from './volume-mounts.ts';
@@ -23,6 +23,7 @@ export const ANNOTATIONS = {
   memoryRequest: 'outrigger.dev/memory-request',
   memoryLimit: 'outrigger.dev/memory-limit',
   volumeMounts: 'outrigger.dev/volume-mounts',
+  outboxUrlSecret: 'outrigger.dev/outbox-url-secret',
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
@@ -38,6 +39,13 @@ export interface InjectionSettings {
   resources: Resources;
   /** Volumes of the pod mounted read-only into the sidecar. */
   volumeMounts?: VolumeMount[];
+  /** The Secret (in the pod's namespace) and its key whose value is the sidecar's OUTRIGGER_OUTBOX_URL. */
+  outboxUrlSecret?: SecretKeyRef;
+}
+
+export interface SecretKeyRef {
+  name: string;
+  key: string;
 }
 
 export type SettingsResult =
@@ -99,6 +107,12 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
     mountsText === undefined ? undefined : readVolumeMounts(ANNOTATIONS.volumeMounts, mountsText, pod);
   problems.push(...(volumeMounts?.problems ?? []));
 
+  const outboxText = annotations[ANNOTATIONS.outboxUrlSecret];
+  const outbox = outboxText === undefined ? undefined : readSecretKeyRef(outboxText);
+  if (outbox !== undefined && 'problems' in outbox) {
+    for (const problem of outbox.problems) bad(ANNOTATIONS.outboxUrlSecret, problem);
+  }
+
   if (problems.length > 0) return { problems };
   const warnings = Object.keys(annotations)
     .filter((key) => key.startsWith('outrigger.dev/') && !KNOWN.has(key))
@@ -107,7 +121,29 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   if (appPort !== undefined) settings.appPort = appPort;
   if (configMap !== undefined) settings.configMap = configMap;
   if (volumeMounts !== undefined) settings.volumeMounts = volumeMounts.mounts;
+  if (outbox !== undefined && !('problems' in outbox)) settings.outboxUrlSecret = outbox;
   return { settings, warnings, appIdSource };
+}
+
+/**
+ * SECRET:KEY, as in outrigger.dev/outbox-url-secret: a Secret of the pod's namespace (no "namespace/": the
+ * kubelet reads a secretKeyRef in the pod's own) and one of its keys. Every problem with it, or the reference.
+ */
+function readSecretKeyRef(value: string): SecretKeyRef | { problems: string[] } {
+  const parts = value.split(':');
+  if (parts.length !== 2) {
+    return { problems: ["expected SECRET:KEY, a Secret in the pod's namespace and the key holding the URL"] };
+  }
+  const [name, key] = parts as [string, string];
+  const problems: string[] = [];
+  if (!DNS_SUBDOMAIN.test(name)) {
+    const namespaced = name.includes('/') ? `; the Secret is the pod's namespace's, named without a namespace` : '';
+    problems.push(
+      `the Secret name ${JSON.stringify(name)} is not a DNS subdomain (lowercase letters, digits, "-" and ".")${namespaced}`,
+    );
+  }
+  if (!isSecretKey(key)) problems.push(`the key ${JSON.stringify(key)} is not a Secret key: ${SECRET_KEY_RULE}`);
+  return problems.length > 0 ? { problems } : { name, key };
 }
 
 const DNS_LABEL_HINT =

@@ -81,6 +81,12 @@ t.test('each mistake is named, with the file', async (t) => {
     ['image: [a', /not valid YAML/],
     ['just a string', /expected a mapping of settings at the top level/],
     ['brokerUrlSecret: {name: broker}', /brokerUrlSecret\.key: required/],
+    // The API server would refuse every injected pod's secretKeyRef with such a key.
+    ['brokerUrlSecret: {name: broker, key: ..data}', /brokerUrlSecret\.key: expected a key: .*not "\." or "\.\." nor/],
+    [
+      'env: [{name: OUTRIGGER_OUTBOX_URL, value: "postgres://shop:pw@db/shop"}]',
+      /env\[0\]\.name: "OUTRIGGER_OUTBOX_URL" is set by the injector, from a pod's outrigger\.dev\/outbox-url-secret \(each app has its own database\)/,
+    ],
     ['resources: {requests: {cpu: -1}}', /resources\.requests\.cpu: expected a Kubernetes quantity/],
   ];
   for (const [text, expected] of cases) t.match(problems(text).join('\n'), expected, text);

@@ -12,6 +12,14 @@ import { INJECTED_ENV } from './sidecar-container.ts';
 /** RFC 1123 subdomain: names of Secrets and ConfigMaps. */
 export const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * A key of a Secret or ConfigMap, as the API server checks a secretKeyRef's (IsConfigMapKey): the characters,
+ * at most 253 of them, and not ".", ".." or starting with "..". One it would refuse is refused here first.
+ */
+export const isSecretKey = (key: string): boolean =>
+  /^[-._a-zA-Z0-9]{1,253}$/.test(key) && !key.startsWith('..') && key !== '.';
+export const SECRET_KEY_RULE =
+  'letters, digits, "-", "_" and "." (at most 253), not "." or ".." nor starting with ".."';
 
 // YAML reads `cpu: 1` as a number; Kubernetes takes it, so this does too.
 const quantity = () =>
@@ -57,7 +65,7 @@ const InjectorConfigSchema = z
     brokerUrlSecret: z
       .strictObject({
         name: z.string().regex(DNS_SUBDOMAIN, { error: 'expected a Secret name (a DNS subdomain)' }),
-        key: z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/, { error: 'expected a key: letters, digits, "-", "_", "."' }),
+        key: z.string().refine(isSecretKey, { error: `expected a key: ${SECRET_KEY_RULE}` }),
       })
       .optional(),
     env: z.array(EnvVarSchema).default([]),
@@ -74,7 +82,12 @@ const InjectorConfigSchema = z
       // The broker URL may come from here when it is not from a Secret; the rest the injector sets itself.
       const fromSecret = name === 'OUTRIGGER_BROKER_URL' && config.brokerUrlSecret !== undefined;
       if ((INJECTED_ENV as readonly string[]).includes(name) && (name !== 'OUTRIGGER_BROKER_URL' || fromSecret)) {
-        ctx.addIssue({ code: 'custom', path, message: `"${name}" is set by the injector` });
+        // Never from here: this env is every sidecar's, and a database is one app's (one relay per outbox table).
+        const outbox =
+          name === 'OUTRIGGER_OUTBOX_URL'
+            ? ", from a pod's outrigger.dev/outbox-url-secret (each app has its own database)"
+            : '';
+        ctx.addIssue({ code: 'custom', path, message: `"${name}" is set by the injector${outbox}` });
       }
     });
   });

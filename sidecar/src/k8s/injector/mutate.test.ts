@@ -133,6 +133,33 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
   t.same(reinvoked.response, { uid: 'c0ffee', allowed: true });
 });
 
+t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, naming it', async (t) => {
+  const injected = decide(review(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'orders-db:url' })), config);
+  t.equal(injected.result, 'injected');
+  const [sidecar] = patchOf(injected.response.patch).find(
+    (op: { path: string }) => op.path === '/spec/initContainers',
+  ).value;
+  t.same(
+    sidecar.env.filter((variable: { name: string }) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
+    [{ name: 'OUTRIGGER_OUTBOX_URL', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'url', optional: false } } }],
+  );
+  t.equal(injected.response.warnings, undefined, 'a known annotation: no warning');
+
+  const refused = decide(review(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'shop/orders-db' })), config);
+  t.equal(refused.result, 'denied');
+  t.same(refused.response, {
+    uid: 'c0ffee',
+    allowed: false,
+    status: {
+      code: 400,
+      message:
+        'outrigger.dev/outbox-url-secret: "shop/orders-db" is not valid: ' +
+        "expected SECRET:KEY, a Secret in the pod's namespace and the key holding the URL",
+    },
+  });
+  t.equal(refused.reason, refused.response.status?.message, 'the log line says the same');
+});
+
 t.test('an annotated object that is not a pod: refused as an error, no crash', async (t) => {
   const decision = decide(review({ metadata: { annotations: inject }, spec: { containers: 'app' } }), config);
   t.equal(decision.result, 'error');

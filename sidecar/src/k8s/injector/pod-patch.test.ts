@@ -166,6 +166,45 @@ t.test('app port, config, broker Secret and extra env', async (t) => {
   t.same(result.spec.containers[0]?.env, [{ name: 'OUTRIGGER_URL', value: 'http://127.0.0.1:3700' }]);
 });
 
+t.test('outbox URL Secret: OUTRIGGER_OUTBOX_URL from it, not optional, after the broker URL', async (t) => {
+  const cfg = loadInjectorConfig();
+  cfg.brokerUrlSecret = { name: 'outrigger-broker', key: 'url' };
+  cfg.env = [{ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://collector:4318' }];
+  const result = patched(
+    podOf({ containers: [{ name: 'app', image: 'app:1' }] }),
+    { ...settings, outboxUrlSecret: { name: 'orders-db', key: 'url' } },
+    cfg,
+  );
+  const sidecar = result.spec.initContainers[0] as { env: Json[] };
+  t.same(sidecar.env.slice(-3), [
+    {
+      name: 'OUTRIGGER_BROKER_URL',
+      valueFrom: { secretKeyRef: { name: 'outrigger-broker', key: 'url', optional: true } },
+    },
+    // A missing Secret or key holds the sidecar (and so the app) in CreateContainerConfigError, never a relay-less run.
+    { name: 'OUTRIGGER_OUTBOX_URL', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'url', optional: false } } },
+    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://collector:4318' },
+  ]);
+  t.same(
+    result.spec.containers[0]?.env,
+    [{ name: 'OUTRIGGER_URL', value: 'http://127.0.0.1:3600' }],
+    "the app container gets nothing of it: the relay is the sidecar's",
+  );
+  t.same(
+    result.spec.volumes.map((volume) => volume.name),
+    ['outrigger-tmp'],
+    'no volume: the kubelet reads the Secret into the variable',
+  );
+
+  const without = patched(podOf({ containers: [{ name: 'app', image: 'app:1' }] }), settings, cfg);
+  t.notOk(
+    (without.spec.initContainers[0] as { env: Json[] }).env.some(
+      (variable) => variable.name === 'OUTRIGGER_OUTBOX_URL',
+    ),
+    'no OUTRIGGER_OUTBOX_URL without the annotation',
+  );
+});
+
 t.test("volume mounts: the pod's volumes, read-only in the sidecar only", async (t) => {
   const appMounts = [{ name: 'weather-token', mountPath: '/secrets' }];
   const result = patched(

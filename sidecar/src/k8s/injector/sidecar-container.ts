@@ -55,6 +55,7 @@ export const INJECTED_ENV = [
   'OUTRIGGER_NAMESPACE',
   'OUTRIGGER_POD_NAME',
   'OUTRIGGER_BROKER_URL',
+  'OUTRIGGER_OUTBOX_URL',
 ] as const;
 
 type EnvVar = { name: string; value: string } | { name: string; valueFrom: Record<string, unknown> };
@@ -122,6 +123,13 @@ function sidecarEnv(settings: InjectionSettings, config: InjectorConfig): EnvVar
   if (secret !== undefined) {
     // optional: a pod in a namespace without the Secret still starts (and reports not ready), rather than hanging.
     env.push({ name: 'OUTRIGGER_BROKER_URL', valueFrom: { secretKeyRef: { ...secret, optional: true } } });
+  }
+  const outbox = settings.outboxUrlSecret;
+  if (outbox !== undefined) {
+    // Not optional: the pod asked for its relay, and without the Secret (or its key) the sidecar would start
+    // without one, ready, while the app's rows pile up unpublished. The kubelet holds the sidecar, and so the
+    // app, in CreateContainerConfigError instead, naming the Secret, and starts it once the Secret is there.
+    env.push({ name: 'OUTRIGGER_OUTBOX_URL', valueFrom: { secretKeyRef: { ...outbox, optional: false } } });
   }
   return [...env, ...config.env];
 }
