@@ -219,7 +219,7 @@ export class Sidecar {
       await Promise.all([
         this.resources?.stop(),
         this.subscriptions.stop(deadline - SHUTDOWN_MARGIN_MS),
-        this.outbox?.stop(),
+        this.outbox?.stop(deadline - SHUTDOWN_MARGIN_MS),
       ]);
       await this.api.close();
       await this.app.close();

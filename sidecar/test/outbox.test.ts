@@ -160,8 +160,8 @@ t.test('a row that can never be published is parked with why; the rows after it 
   t.match(rows[3]?.last_error, /id: expected 1-200 characters/);
   t.match(rows[4]?.last_error, /deliver_at: later than the \d+ days/);
   const metrics = await (await fetch(`${ops}/metrics`)).text();
-  t.match(metrics, /outrigger_outbox_messages_total\{outcome="parked"\} 5/);
-  t.match(metrics, /outrigger_outbox_messages_total\{outcome="published"\} 1/);
+  t.match(metrics, /\noutrigger_outbox_messages_total\{outcome="parked"\} 5\n/);
+  t.match(metrics, /\noutrigger_outbox_messages_total\{outcome="published"\} 1\n/);
 
   // Mended in place and un-parked, the row goes out on the next pass.
   await db.query(`UPDATE ${quoted(table)} SET topic = $1, parked_at = NULL WHERE id = 'bad-topic'`, [topic]);
@@ -223,6 +223,89 @@ t.test('two relays on one table publish each row once', async (t) => {
     }),
   );
   t.equal((published[0] ?? 0) + (published[1] ?? 0), ids.length, 'the two relays published them between them');
+  t.ok(
+    published.every((count) => count > 0),
+    `both took part (${published.join(' and ')})`,
+  );
+});
+
+t.test('rows another transaction holds are skipped, not waited for, and go out once released', async (t) => {
+  const db = await database(t);
+  const table = uniqueTable(t, db);
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const { sidecar } = await startInProcess(t, {
+    appId: 'outbox-locked',
+    outbox: { url: DATABASE_URL, table, pollInterval: '200ms' },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  await sidecar.outbox?.stop();
+  await insertRows(db, table, [
+    { topic, id: 'held', payload: '{}' },
+    { topic, id: 'free-1', payload: '{}' },
+    { topic, id: 'free-2', payload: '{}' },
+  ]);
+  const holder = await database(t);
+  await holder.query('BEGIN');
+  await holder.query(`SELECT 1 FROM ${quoted(table)} WHERE id = 'held' FOR UPDATE`);
+  const relay = await startInProcess(t, {
+    appId: 'outbox-locked',
+    outbox: { url: DATABASE_URL, table, pollInterval: '200ms' },
+  });
+  const got = await collect(channel, queue, 2);
+  t.same(
+    got.map((message) => message.properties.messageId),
+    ['free-1', 'free-2'],
+    'the rows behind the held one went out while it was held',
+  );
+  t.equal(await rowCount(db, table), 1, 'the held row is still there');
+  await holder.query('COMMIT');
+  const later = await collect(channel, queue, 1);
+  t.equal(later[0]?.properties.messageId, 'held', 'published once its lock was released');
+  t.equal(relay.sidecar.outbox?.status.state, 'relaying');
+});
+
+t.test('a message no queue takes: its row is parked (by default) or deleted', async (t) => {
+  const db = await database(t);
+  const parkTable = uniqueTable(t, db);
+  const deleteTable = uniqueTable(t, db);
+  const nowhere = uniqueTopic('outbox-nowhere');
+  const topic = uniqueTopic('outbox');
+  const channel = await inspect(t);
+  const queue = await queueOn(t, channel, topic);
+  const parking = await startInProcess(t, {
+    appId: 'outbox-unroutable',
+    outbox: { url: DATABASE_URL, table: parkTable },
+  });
+  const deleting = await startInProcess(t, {
+    appId: 'outbox-unroutable',
+    outbox: { url: DATABASE_URL, table: deleteTable, unroutable: 'delete' },
+  });
+  await until('both relays', () =>
+    [parking, deleting].every(({ sidecar }) => sidecar.outbox?.status.state === 'relaying'),
+  );
+  for (const table of [parkTable, deleteTable]) {
+    await insertRows(db, table, [
+      { topic: nowhere, id: `${table}-nowhere`, payload: '{}' },
+      { topic, id: `${table}-somewhere`, payload: '{}' },
+    ]);
+  }
+  await collect(channel, queue, 2);
+  await until('the parking relay parked its row', async () => (await rowCount(db, parkTable)) === 1);
+  const { rows } = await db.query<{ id: string; last_error: string; parked: boolean }>(
+    `SELECT id, last_error, parked_at IS NOT NULL AS parked FROM ${quoted(parkTable)}`,
+  );
+  t.same(rows, [
+    {
+      id: `${parkTable}-nowhere`,
+      last_error: `unroutable: no queue is bound to topic ${nowhere}`,
+      parked: true,
+    },
+  ]);
+  await until('the deleting relay deleted both', async () => (await rowCount(db, deleteTable)) === 0);
+  const metrics = await (await fetch(`${parking.ops}/metrics`)).text();
+  t.match(metrics, /\noutrigger_outbox_messages_total\{outcome="unroutable"\} 1\n/);
 });
 
 t.test('with createTable false, a missing table is reported, not made', async (t) => {
@@ -305,7 +388,7 @@ t.test('the broker going away: rows wait in the table, and go out once it is bac
   const queue = await queueOn(t, channel, topic);
   const toxiproxy = await startToxiproxy(t);
   const proxy = await toxiproxy.proxy('rabbitmq', 5672);
-  const { sidecar } = await startInProcess(t, {
+  const { sidecar, ops } = await startInProcess(t, {
     appId: 'outbox-broker-away',
     broker: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}`, reconnect: { initial: '100ms', max: '500ms' } },
     outbox: { url: DATABASE_URL, table, pollInterval: '500ms' },
@@ -321,6 +404,12 @@ t.test('the broker going away: rows wait in the table, and go out once it is bac
   );
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   t.equal(await rowCount(db, table), 50, 'every row waits in the table');
+  const lag = await until('the lag gauge to grow while no pass runs', async () => {
+    const text = await (await fetch(`${ops}/metrics`)).text();
+    const seconds = Number(/\noutrigger_outbox_lag_seconds (\S+)\n/.exec(text)?.[1] ?? 0);
+    return seconds >= 1 ? seconds : undefined;
+  });
+  t.ok(lag >= 1, `the lag gauge counts the waiting rows' age (${lag} s)`);
 
   await proxy.setEnabled(true);
   const got = await collect(channel, queue, 50, 20_000);

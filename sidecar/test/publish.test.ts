@@ -161,6 +161,16 @@ t.test('bad input gets its code and publishes nothing', async (t) => {
     [`/v1/publish/${topic}?delay=1s&deliverAt=2030-01-01T00:00:00Z`, 'x', {}, 400, 'DELAY_INVALID'],
     [`/v1/publish/${topic}`, Buffer.alloc(2048), {}, 413, 'BODY_TOO_LARGE'],
     [`/v1/publish/${topic}`, 'x', { 'idempotency-key': 'k'.repeat(201) }, 400, 'REQUEST_INVALID'],
+    // AMQP carries the id and content type in 255 bytes at most: 200 characters of é are 400.
+    [`/v1/publish/${topic}`, 'x', { 'idempotency-key': 'é'.repeat(200) }, 400, 'REQUEST_INVALID'],
+    [`/v1/publish/${topic}`, 'x', { 'content-type': `text/${'x'.repeat(300)}` }, 400, 'REQUEST_INVALID'],
+    [
+      `/v1/publish/${topic}/batch`,
+      `[{"data": 1, "contentType": "${'é'.repeat(200)}"}]`,
+      asJson,
+      400,
+      'REQUEST_INVALID',
+    ],
     [`/v1/publish/${topic}/batch`, '[]', asJson, 400, 'REQUEST_INVALID'],
     [`/v1/publish/${topic}/batch`, '{"data": 1}', asJson, 400, 'REQUEST_INVALID'],
     [`/v1/publish/${topic}/batch`, '[{"data": 1}, {"nodata": 2}]', asJson, 400, 'REQUEST_INVALID'],

@@ -8,7 +8,7 @@ import { topic } from '../config/fields.ts';
 import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
-import { KEPT_HEADERS, MAX_ID_LENGTH } from '../messaging/message-fields.ts';
+import { fitsShortString, KEPT_HEADERS, MAX_ID_LENGTH, MAX_SHORT_STRING_BYTES } from '../messaging/message-fields.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, startSend } from '../telemetry/spans.ts';
 import { ProblemError } from './problems.ts';
@@ -140,7 +140,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
           if (typeof value === 'string') kept[name] = value;
         }
         const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
-        const contentType = headers['content-type'];
+        const contentType = checkContentType(headers['content-type']);
         const accepted = await publishOne(
           { topic, body, id, contentType, headers: kept, delayMs: delay?.delayMs },
           delay,
@@ -187,7 +187,8 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
             topic,
             body,
             id: checkId(entry.id ?? randomUUID()),
-            contentType: entry.contentType ?? (isBytes ? 'application/octet-stream' : 'application/json'),
+            contentType:
+              checkContentType(entry.contentType) ?? (isBytes ? 'application/octet-stream' : 'application/json'),
             headers: Object.fromEntries(
               Object.entries(entry.headers ?? {}).filter(([name]) => KEPT_HEADERS.includes(name)),
             ),
@@ -229,11 +230,19 @@ function checkTopic(name: string): string {
 }
 
 function checkId(id: string): string {
-  if (id.length === 0 || id.length > MAX_ID_LENGTH) {
+  if (id.length === 0 || id.length > MAX_ID_LENGTH || !fitsShortString(id)) {
     throw new ProblemError(
       'REQUEST_INVALID',
-      `the message id (idempotency-key or ce-id) must be 1-${MAX_ID_LENGTH} characters`,
+      `the message id (idempotency-key or ce-id) must be 1-${MAX_ID_LENGTH} characters, at most ${MAX_SHORT_STRING_BYTES} bytes`,
     );
   }
   return id;
+}
+
+/** The content type, if it fits the message's property (AMQP cannot carry a longer one). */
+function checkContentType(contentType: string | undefined): string | undefined {
+  if (contentType !== undefined && !fitsShortString(contentType)) {
+    throw new ProblemError('REQUEST_INVALID', `the content-type must be at most ${MAX_SHORT_STRING_BYTES} bytes`);
+  }
+  return contentType;
 }

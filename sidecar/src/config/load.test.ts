@@ -371,6 +371,7 @@ t.test('the outbox: off unless configured; its defaults; OUTRIGGER_OUTBOX_URL tu
     table: 'outrigger_outbox',
     createTable: true,
     batchSize: 100,
+    unroutable: 'park',
     pollInterval: 5_000,
   });
   const { config, fromEnv } = loadConfig({
@@ -388,11 +389,19 @@ t.test('outbox fields name themselves when wrong', async (t) => {
   const url = 'postgres://db/shop';
   t.equal(problemOf(t, { ...base, outbox: {} }), 'outbox.url: required');
   t.match(problemOf(t, { ...base, outbox: { url: 'mysql://db/shop' } }), /^outbox\.url: expected a postgres:\/\//);
-  for (const table of ['Outbox', 'a.b.c', 'drop table x', '"quoted"', `t${'x'.repeat(63)}`, '1outbox']) {
+  for (const table of ['Outbox', 'a.b.c', 'drop table x', '"quoted"', `t${'x'.repeat(55)}`, '1outbox']) {
     t.match(problemOf(t, { ...base, outbox: { url, table } }), /^outbox\.table: expected a table name/, table);
   }
   t.match(problemOf(t, { ...base, outbox: { url, batchSize: 0 } }), /^outbox\.batchSize: expected a positive/);
   t.match(problemOf(t, { ...base, outbox: { url, batchSize: 1001 } }), /^outbox\.batchSize: expected at most 1000/);
   t.match(problemOf(t, { ...base, outbox: { url, pollInterval: '10ms' } }), /^outbox\.pollInterval: expected at least/);
+  t.match(
+    problemOf(t, { ...base, outbox: { url, unroutable: 'drop' } }),
+    /^outbox\.unroutable: expected one of "park", "delete"/,
+  );
   t.match(problemOf(t, { ...base, outbox: { url, ordered: true } }), /^outbox: unknown field "ordered"/);
+  t.equal(
+    parseConfig({ ...base, outbox: { url, table: `s${'x'.repeat(62)}.t${'x'.repeat(54)}` } }).outbox?.table.length,
+    119,
+  );
 });

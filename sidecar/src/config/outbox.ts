@@ -4,9 +4,11 @@
 import { z } from 'zod';
 import { duration, positiveInt } from './fields.ts';
 
-/** An unquoted PostgreSQL name: lower case, as the server folds unquoted names, at most 63 bytes. */
-const IDENTIFIER = '[a-z_][a-z0-9_]{0,62}';
-const TABLE_PATTERN = new RegExp(`^(${IDENTIFIER}\\.)?${IDENTIFIER}$`);
+/**
+ * Unquoted PostgreSQL names, lower case as the server folds them: a schema of at most 63 bytes, and a
+ * table of at most 55, so that its index and function (`<table>_pending`, `<table>_notify`) fit in 63 too.
+ */
+const TABLE_PATTERN = /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,54}$/;
 
 export const OutboxSchema = z.strictObject({
   url: z
@@ -16,7 +18,8 @@ export const OutboxSchema = z.strictObject({
   table: z
     .string()
     .regex(TABLE_PATTERN, {
-      error: 'expected a table name, optionally with its schema (app.outbox): lower case letters, digits and "_"',
+      error:
+        'expected a table name (at most 55 characters), optionally with its schema (app.outbox): lower case letters, digits and "_"',
     })
     .default('outrigger_outbox')
     .describe('The outbox table, optionally schema-qualified'),
@@ -28,6 +31,10 @@ export const OutboxSchema = z.strictObject({
     .max(1000, { error: 'expected at most 1000' })
     .default(100)
     .describe('Rows taken, published and deleted in one transaction'),
+  unroutable: z
+    .enum(['park', 'delete'])
+    .default('park')
+    .describe('A row whose message no queue was bound to take: parked (to send again later) or deleted'),
   pollInterval: duration()
     .refine((ms) => ms >= 100, { error: 'expected at least 100ms' })
     .prefault('5s')

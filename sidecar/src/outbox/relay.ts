@@ -18,17 +18,19 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, startSend } from '../telemetry/spans.ts';
 import { messageOf } from './row.ts';
-import { channelOf, ensureTable, type OutboxRow, OutboxStatements, tableExists } from './table.ts';
+import { channelOf, ensureTable, missingPrivileges, type OutboxRow, OutboxStatements, tableExists } from './table.ts';
 
 export const OUTBOX_CHECK = 'outbox';
-/** The longest wait for a pass's confirms: past it the pass is rolled back and its rows taken again later. */
-const CONFIRM_WAIT_MS = 30_000;
-/** While the broker is away, how often the relay looks again. */
+/** The longest wait for a pass's confirms: what is confirmed by then is deleted, the rest taken again later. */
+const CONFIRM_WAIT_MS = 10_000;
+/** Any one statement: a connection that went silent (no RST) fails here, not after TCP's own retries. */
+const QUERY_TIMEOUT_MS = 15_000;
+/** While the broker is away, how often the relay looks again (and reads the oldest row's age). */
 const BROKER_WAIT_MS = 1_000;
-/** Back-off between attempts to reach the database. */
+/** Back-off between failed passes or connections; reset by a pass that commits. */
 const RECONNECT = { initial: 200, max: 10_000, multiplier: 2, jitter: 0.5 };
-/** Kills a session stuck inside a pass (a frozen sidecar), so that its rows go to another replica. */
-const STUCK_TRANSACTION_MS = 5 * 60_000;
+/** Ends a session stuck inside a pass (a frozen sidecar), so that its rows go to another replica. */
+const STUCK_TRANSACTION = '5min';
 
 export type OutboxState = 'connecting' | 'relaying' | 'failed' | 'closed';
 
@@ -47,6 +49,9 @@ interface Pass {
   failed: number;
 }
 
+/** How one row's publish ended; `failed` leaves the row for the next pass. */
+type Sent = { outcome: 'routed' | 'unroutable' } | { outcome: 'failed'; error: string };
+
 export class OutboxRelay {
   private readonly config: OutboxConfig;
   private readonly broker: Broker;
@@ -61,6 +66,10 @@ export class OutboxRelay {
   /** A notification (or stop, or a lost connection) came: the next wait ends at once. */
   private woken = false;
   private wake: (() => void) | undefined;
+  /** The connection in use, ended by stop() when its deadline passes. */
+  private client: pg.Client | undefined;
+  /** When the oldest pending row was written (ms since the epoch), as last seen; undefined when none was. */
+  private oldestPending: number | undefined;
 
   readonly health: HealthCheck = {
     name: OUTBOX_CHECK,
@@ -74,7 +83,11 @@ export class OutboxRelay {
     this.logger = deps.logger.child({ outbox: deps.config.table });
     this.appId = deps.appId;
     this.statements = new OutboxStatements(deps.config.table);
-    deps.metrics.onScrape(() => this.metrics.outboxConnected.set(this.state === 'relaying' ? 1 : 0));
+    deps.metrics.onScrape(() => {
+      const oldest = this.oldestPending;
+      this.metrics.outboxLag.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      this.metrics.outboxConnected.set(this.state === 'relaying' ? 1 : 0);
+    });
   }
 
   get status(): { state: OutboxState; detail: string } {
@@ -86,11 +99,23 @@ export class OutboxRelay {
     this.running ??= this.run();
   }
 
-  /** Ends the pass under way (its confirms, its commit), then the connection. */
-  async stop(): Promise<void> {
+  /**
+   * Ends the pass under way (its confirms, its commit), then the connection. At `deadline`
+   * (Date.now() terms) the connection is closed whatever it is doing: an unfinished pass rolls back.
+   */
+  async stop(deadline?: number): Promise<void> {
     this.stopping = true;
     this.notify();
-    await this.running;
+    if (this.running !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        if (deadline !== undefined) timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      await Promise.race([this.running, late]);
+      clearTimeout(timer);
+      await this.client?.end().catch(() => {});
+      await this.running;
+    }
     this.state = 'closed';
     this.detail = 'stopped';
   }
@@ -99,10 +124,12 @@ export class OutboxRelay {
     let failures = 0;
     while (!this.stopping) {
       const client = this.newClient();
+      this.client = client;
       try {
         await this.open(client);
-        failures = 0;
-        await this.relayOn(client);
+        await this.relayOn(client, () => {
+          failures = 0;
+        });
       } catch (error) {
         if (this.stopping) break;
         failures += 1;
@@ -111,6 +138,7 @@ export class OutboxRelay {
         this.logger.warn({ err: describe(error), failures }, 'outbox relay: cannot use the database; trying again');
         await this.wait(backoffMs(RECONNECT, failures));
       } finally {
+        this.client = undefined;
         await client.end().catch(() => {});
       }
     }
@@ -121,8 +149,9 @@ export class OutboxRelay {
       connectionString: this.config.url,
       application_name: `outrigger-${this.appId}`,
       connectionTimeoutMillis: 10_000,
+      query_timeout: QUERY_TIMEOUT_MS,
       keepAlive: true,
-      idle_in_transaction_session_timeout: STUCK_TRANSACTION_MS,
+      keepAliveInitialDelayMillis: 10_000,
     });
     // A connection lost while idle: without a listener it would be an uncaught error.
     client.on('error', (error) => {
@@ -134,85 +163,133 @@ export class OutboxRelay {
     return client;
   }
 
-  /** Connects, makes sure of the table, listens for its notifications. */
+  /** Connects, makes sure of the table and of the rights a pass needs, listens for its notifications. */
   private async open(client: pg.Client): Promise<void> {
     this.state = 'connecting';
     await client.connect();
+    // SET, not a startup parameter: connection poolers refuse unknown ones.
+    await client.query(`SET idle_in_transaction_session_timeout = '${STUCK_TRANSACTION}'`);
     const { table, createTable } = this.config;
     if (createTable) {
       if ((await ensureTable(client, table)) === 'created') this.logger.info('outbox table created');
     } else if (!(await tableExists(client, table))) {
       throw new Error(`table ${table} does not exist (createTable is false)`);
     }
+    const missing = await missingPrivileges(client, table);
+    if (missing.length > 0) throw new Error(`the database user may not ${missing.join(', ')} on table ${table}`);
     await client.query(`LISTEN "${channelOf(table)}"`);
     this.state = 'relaying';
     this.detail = `relaying ${table}`;
     this.logger.info('outbox relay connected');
   }
 
-  /** Passes until stopped; throws when the connection fails. */
-  private async relayOn(client: pg.Client): Promise<void> {
+  /** Passes until stopped; throws when the connection fails. `committed` is told of every pass that committed. */
+  private async relayOn(client: pg.Client, committed: () => void): Promise<void> {
     while (!this.stopping) {
       if (this.broker.state !== 'connected') {
+        // No pass: the age of the oldest row keeps the lag gauge true, and the query keeps the connection honest.
+        const { rows } = await client.query<{ created_at: Date }>(this.statements.oldest);
+        this.oldestPending = rows[0]?.created_at.getTime();
         await this.wait(Math.min(BROKER_WAIT_MS, this.config.pollInterval));
         continue;
       }
       this.woken = false;
       const pass = await this.pass(client);
+      committed();
       if (pass.failed > 0) await this.wait(Math.min(BROKER_WAIT_MS, this.config.pollInterval));
       else if (pass.taken < this.config.batchSize) await this.wait(this.config.pollInterval);
     }
   }
 
-  /** One transaction: take, publish, delete what was confirmed, park what never can be. */
+  /** One transaction: take, publish, delete what was confirmed, park what never can be (or found no queue). */
   private async pass(client: pg.Client): Promise<Pass> {
     await client.query('BEGIN');
+    let parked = 0;
+    let sent: (Sent | undefined)[] = [];
+    let taken: OutboxRow[] = [];
+    // Counted once committed: a pass that rolls back publishes its rows again, and counts them then.
     try {
       const { rows } = await client.query<OutboxRow>(this.statements.take, [this.config.batchSize]);
-      const oldest = rows[0]?.created_at;
-      this.metrics.outboxLag.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest.getTime()) / 1000));
-      const now = Date.now();
-      const sends: Promise<string | undefined>[] = [];
+      this.oldestPending = rows[0]?.created_at.getTime();
+      const publishing: OutboxRow[] = [];
+      const sends: Promise<Sent>[] = [];
       for (const row of rows) {
-        const converted = messageOf(row, this.broker.maxDelayMs, now);
+        const converted = messageOf(row, this.broker.maxDelayMs);
         if ('problem' in converted) {
           await client.query(this.statements.park, [row.seq, converted.problem]);
-          this.metrics.outboxMessages.inc({ outcome: 'parked' });
+          parked += 1;
           this.logger.warn({ seq: row.seq, id: row.id, problem: converted.problem }, 'outbox row parked');
         } else {
-          sends.push(this.publish(row, converted.message));
+          publishing.push(row);
+          sends.push(this.publish(converted.message));
         }
       }
-      const confirmed = (await withinConfirmWait(Promise.all(sends))).filter((seq) => seq !== undefined);
-      if (confirmed.length > 0) await client.query(this.statements.remove, [confirmed]);
+      sent = await settledWithin(sends, CONFIRM_WAIT_MS);
+      taken = publishing;
+      const done: string[] = [];
+      for (const [index, row] of publishing.entries()) {
+        const result = sent[index];
+        if (result?.outcome === 'routed' || (result?.outcome === 'unroutable' && this.config.unroutable === 'delete')) {
+          done.push(row.seq);
+        } else if (result?.outcome === 'unroutable') {
+          await client.query(this.statements.park, [row.seq, `unroutable: no queue is bound to topic ${row.topic}`]);
+        }
+      }
+      if (done.length > 0) await client.query(this.statements.remove, [done]);
       await client.query('COMMIT');
-      return { taken: rows.length, failed: sends.length - confirmed.length };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
+    return this.counted(taken, sent, parked);
   }
 
-  /** The row's seq once the broker confirmed its message; undefined when it did not (the row stays). */
-  private async publish(row: OutboxRow, message: OutgoingMessage): Promise<string | undefined> {
+  /** Counts a committed pass's outcomes, and says why rows were left. */
+  private counted(publishing: OutboxRow[], sent: (Sent | undefined)[], parked: number): Pass {
+    const count = (outcome: string, n: number) => {
+      if (n > 0) this.metrics.outboxMessages.inc({ outcome }, n);
+    };
+    const failures = sent.filter(
+      (result): result is Extract<Sent, { outcome: 'failed' }> | undefined =>
+        result === undefined || result.outcome === 'failed',
+    );
+    count('published', sent.filter((result) => result?.outcome === 'routed').length);
+    count('unroutable', sent.filter((result) => result?.outcome === 'unroutable').length);
+    count('parked', parked);
+    count('failed', failures.length);
+    if (failures.length > 0) {
+      const first = failures[0];
+      const why = first === undefined ? `not confirmed within ${CONFIRM_WAIT_MS / 1000} s` : first.error;
+      this.logger.warn(
+        { rows: failures.length, reason: why },
+        'outbox relay: rows not published; left for the next pass',
+      );
+    }
+    const left = failures.length > 0;
+    if (!left && publishing.length + parked < this.config.batchSize) this.oldestPending = undefined;
+    return { taken: publishing.length + parked, failed: failures.length };
+  }
+
+  /** Publishes one row's message under a `send` span; never rejects. */
+  private async publish(message: OutgoingMessage): Promise<Sent> {
     const started = performance.now();
     // The app's traceparent, written with the row: the send span joins the trace of the request that made it.
     const span = context.with(propagation.extract(ROOT_CONTEXT, message.headers), () => startSend(message));
     try {
       const { routed } = await this.broker.publish(message);
-      span?.setAttribute('outrigger.routed', routed);
-      span?.end();
+      if (span !== undefined) {
+        span.setAttribute('outrigger.routed', routed);
+        if (message.delayMs !== undefined) span.setAttribute('outrigger.delay_ms', message.delayMs);
+        span.end();
+      }
       this.metrics.publishes.inc({ topic: message.topic, outcome: routed ? 'routed' : 'unroutable' });
       this.metrics.publishDuration.observe({ topic: message.topic }, (performance.now() - started) / 1000);
-      this.metrics.outboxMessages.inc({ outcome: routed ? 'published' : 'unroutable' });
-      return row.seq;
+      return { outcome: routed ? 'routed' : 'unroutable' };
     } catch (error) {
       const unavailable = isBrokerUnavailable(error);
       endSpan(span, { 'error.type': unavailable ? 'BROKER_UNAVAILABLE' : 'INTERNAL' }, describe(error));
       this.metrics.publishes.inc({ topic: message.topic, outcome: 'broker_unavailable' });
-      this.metrics.outboxMessages.inc({ outcome: 'failed' });
-      if (!unavailable) this.logger.error({ err: error, seq: row.seq }, 'outbox relay: publish failed');
-      return undefined;
+      return { outcome: 'failed', error: describe(error) };
     }
   }
 
@@ -242,16 +319,22 @@ export class OutboxRelay {
   }
 }
 
-/** The confirms of a pass, or a timeout: a blocked broker must not hold the rows' locks forever. */
-function withinConfirmWait<T>(confirms: Promise<T>): Promise<T> {
+/** What each promise came to within `ms`; undefined for those still pending then (later results are not seen). */
+async function settledWithin<T>(promises: Promise<T>[], ms: number): Promise<(T | undefined)[]> {
+  const results: (T | undefined)[] = promises.map(() => undefined);
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the broker did not confirm within ${CONFIRM_WAIT_MS / 1000} s`)),
-      CONFIRM_WAIT_MS,
-    );
-  });
-  return Promise.race([confirms, timeout]).finally(() => clearTimeout(timer));
+  await Promise.race([
+    Promise.all(
+      promises.map(async (promise, index) => {
+        results[index] = await promise;
+      }),
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return [...results];
 }
 
 function describe(error: unknown): string {

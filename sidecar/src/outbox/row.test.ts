@@ -2,7 +2,6 @@ import t from 'tap';
 import { messageOf } from './row.ts';
 import type { OutboxRow } from './table.ts';
 
-const NOW = Date.parse('2026-11-21T12:00:00Z');
 const DAY = 86_400_000;
 const row = (fields: Partial<OutboxRow>): OutboxRow => ({
   seq: '1',
@@ -11,8 +10,8 @@ const row = (fields: Partial<OutboxRow>): OutboxRow => ({
   payload: Buffer.from('{}'),
   content_type: 'application/json',
   headers: {},
-  deliver_at: null,
-  created_at: new Date(NOW),
+  delay_ms: null,
+  created_at: new Date('2026-11-21T12:00:00Z'),
   ...fields,
 });
 
@@ -20,7 +19,6 @@ t.test('a row as the message it asks for', async (t) => {
   const converted = messageOf(
     row({ headers: { 'ce-type': 'order.created', traceparent: '00-ab-cd-01', 'x-other': 'dropped' } }),
     365 * DAY,
-    NOW,
   );
   t.same(converted, {
     message: {
@@ -34,25 +32,31 @@ t.test('a row as the message it asks for', async (t) => {
   });
 });
 
-t.test('deliver_at: later is a delay, past or now is no delay, beyond the broker is a problem', async (t) => {
-  const delayOf = (at: number) => {
-    const converted = messageOf(row({ deliver_at: new Date(at) }), 365 * DAY, NOW);
-    return 'message' in converted ? converted.message.delayMs : converted.problem;
-  };
-  t.equal(delayOf(NOW + 7 * DAY), 7 * DAY, 'a reservation expiring in 7 days');
-  t.equal(delayOf(NOW - 60_000), undefined, 'a time already past: at once');
-  t.equal(delayOf(NOW), undefined);
-  t.equal(delayOf(NOW + 366 * DAY), 'deliver_at: later than the 365 days the broker can hold a message');
-});
+t.test(
+  'deliver_at (its delay on the database clock): later is a delay, past is none, beyond the broker is a problem',
+  async (t) => {
+    const delayOf = (delayMs: number | null) => {
+      const converted = messageOf(row({ delay_ms: delayMs }), 365 * DAY);
+      return 'message' in converted ? converted.message.delayMs : converted.problem;
+    };
+    t.equal(delayOf(7 * DAY), 7 * DAY, 'a reservation expiring in 7 days');
+    t.equal(delayOf(1.2), 2, 'rounded up: never early');
+    t.equal(delayOf(0), undefined, 'a time already past (the query says 0): at once');
+    t.equal(delayOf(null), undefined, 'no deliver_at: at once');
+    t.equal(delayOf(366 * DAY), 'deliver_at: later than the 365 days the broker can hold a message');
+  },
+);
 
-t.test('null columns the table allows only by a DDL of the app’s own', async (t) => {
+t.test('what AMQP cannot carry, and null columns a DDL of the app’s own may allow', async (t) => {
   const problem = (fields: Partial<OutboxRow>) => {
-    const converted = messageOf(row(fields), DAY, NOW);
+    const converted = messageOf(row(fields), DAY);
     return 'problem' in converted ? converted.problem : 'published';
   };
   t.match(problem({ topic: null }), /^topic null: /);
-  t.equal(problem({ id: null }), 'id: expected 1-200 characters');
-  t.equal(problem({ id: '' }), 'id: expected 1-200 characters');
+  t.equal(problem({ id: null }), 'id: expected 1-200 characters, at most 255 bytes');
+  t.equal(problem({ id: '' }), 'id: expected 1-200 characters, at most 255 bytes');
+  t.equal(problem({ id: 'é'.repeat(200) }), 'id: expected 1-200 characters, at most 255 bytes', '400 bytes');
+  t.equal(problem({ content_type: `text/${'x'.repeat(300)}` }), 'content_type: at most 255 bytes');
   t.equal(problem({ payload: null }), 'payload: required');
   t.equal(problem({ headers: null }), 'published', 'no headers is no headers');
   t.equal(problem({ headers: 'ce-type' }), 'headers: expected a JSON object');

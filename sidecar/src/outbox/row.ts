@@ -3,35 +3,33 @@
 // the publish API: topic names, id lengths, the headers kept, the longest delay.
 import type { OutgoingMessage } from '../broker/broker.ts';
 import { topic } from '../config/fields.ts';
-import { KEPT_HEADERS, MAX_ID_LENGTH } from '../messaging/message-fields.ts';
+import { fitsShortString, KEPT_HEADERS, MAX_ID_LENGTH, MAX_SHORT_STRING_BYTES } from '../messaging/message-fields.ts';
 import type { OutboxRow } from './table.ts';
 
 const TopicName = topic();
 
 export type RowMessage = { message: OutgoingMessage } | { problem: string };
 
-export function messageOf(row: OutboxRow, maxDelayMs: number, now = Date.now()): RowMessage {
+export function messageOf(row: OutboxRow, maxDelayMs: number): RowMessage {
   const checked = TopicName.safeParse(row.topic);
   if (!checked.success) {
     return { problem: `topic ${JSON.stringify(row.topic)}: ${checked.error.issues[0]?.message}` };
   }
   const id = row.id;
-  if (id === null || id.length === 0 || id.length > MAX_ID_LENGTH) {
-    return { problem: `id: expected 1-${MAX_ID_LENGTH} characters` };
+  if (id === null || id.length === 0 || id.length > MAX_ID_LENGTH || !fitsShortString(id)) {
+    return { problem: `id: expected 1-${MAX_ID_LENGTH} characters, at most ${MAX_SHORT_STRING_BYTES} bytes` };
   }
   if (row.payload === null) return { problem: 'payload: required' };
+  if (row.content_type !== null && !fitsShortString(row.content_type)) {
+    return { problem: `content_type: at most ${MAX_SHORT_STRING_BYTES} bytes` };
+  }
   const headers = keptHeaders(row.headers);
   if (typeof headers === 'string') return { problem: headers };
-  let delayMs: number | undefined;
-  if (row.deliver_at !== null) {
-    const ms = row.deliver_at.getTime() - now;
-    if (Number.isNaN(ms)) return { problem: 'deliver_at: not a time' };
-    if (ms > maxDelayMs) {
-      return {
-        problem: `deliver_at: later than the ${Math.floor(maxDelayMs / 86_400_000)} days the broker can hold a message`,
-      };
-    }
-    if (ms > 0) delayMs = ms;
+  const delayMs = row.delay_ms ?? 0;
+  if (delayMs > maxDelayMs) {
+    return {
+      problem: `deliver_at: later than the ${Math.floor(maxDelayMs / 86_400_000)} days the broker can hold a message`,
+    };
   }
   return {
     message: {
@@ -40,7 +38,7 @@ export function messageOf(row: OutboxRow, maxDelayMs: number, now = Date.now()):
       id,
       contentType: row.content_type ?? undefined,
       headers,
-      delayMs,
+      delayMs: delayMs > 0 ? Math.ceil(delayMs) : undefined,
     },
   };
 }

@@ -42,7 +42,7 @@ CREATE TABLE ${t} (
   last_error   text
 );
 CREATE INDEX "${bare}_pending" ON ${t} (seq) WHERE parked_at IS NULL;
-CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify(TG_ARGV[0], '');
   RETURN NULL;
@@ -50,6 +50,20 @@ END $$;
 CREATE TRIGGER "${bare}_notify" AFTER INSERT ON ${t}
   FOR EACH STATEMENT EXECUTE FUNCTION ${fn}('${channelOf(table)}');
 `;
+}
+
+/** The rights a pass needs that the relay's user lacks: a pass must not publish what it cannot delete or park. */
+export async function missingPrivileges(client: ClientBase, table: string): Promise<string[]> {
+  const missing: string[] = [];
+  // One at a time: has_table_privilege with a list is true when any one of them is held.
+  for (const privilege of ['SELECT', 'UPDATE', 'DELETE']) {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2) AS ok', [
+      quoted(table),
+      privilege,
+    ]);
+    if (rows[0]?.ok !== true) missing.push(privilege);
+  }
+  return missing;
 }
 
 /**
@@ -83,7 +97,8 @@ export interface OutboxRow {
   payload: Buffer | null;
   content_type: string | null;
   headers: unknown;
-  deliver_at: Date | null;
+  /** Until `deliver_at`, on the database's clock (not the sidecar's); 0 when past, null without one. */
+  delay_ms: number | null;
   created_at: Date;
 }
 
@@ -91,13 +106,17 @@ export interface OutboxRow {
 export class OutboxStatements {
   /** The oldest pending rows no other relay holds, locked until the transaction ends. */
   readonly take: string;
+  /** The oldest pending row's age, while no pass runs (the broker away). */
+  readonly oldest: string;
   readonly remove: string;
   readonly park: string;
 
   constructor(table: string) {
     const t = quoted(table);
-    this.take = `SELECT seq, id, topic, payload, content_type, headers, deliver_at, created_at FROM ${t}
-      WHERE parked_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`;
+    this.take = `SELECT seq, id, topic, payload, content_type, headers, created_at,
+        GREATEST(0, EXTRACT(EPOCH FROM deliver_at - now()) * 1000)::float8 AS delay_ms
+      FROM ${t} WHERE parked_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`;
+    this.oldest = `SELECT created_at FROM ${t} WHERE parked_at IS NULL ORDER BY seq LIMIT 1`;
     this.remove = `DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`;
     this.park = `UPDATE ${t} SET parked_at = now(), last_error = $2 WHERE seq = $1`;
   }
