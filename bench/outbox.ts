@@ -47,7 +47,9 @@ export async function benchOutbox({ latencyRows = 500, drainRows = 20_000, runs 
   await sides.sidecar.stop();
   await sides.direct.stop();
   await connection.close();
-  for (const { table } of Object.values(sides)) await db.query(`DROP TABLE IF EXISTS "${table}"`);
+  for (const { table } of Object.values(sides)) {
+    await db.query(`DROP TABLE IF EXISTS "${table}"; DROP FUNCTION IF EXISTS "${table}_notify"()`);
+  }
   await db.end();
 
   const sidecarLatency = percentiles(latency.sidecar);
