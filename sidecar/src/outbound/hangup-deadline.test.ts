@@ -3,6 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Hangup } from './hangup.ts';
 
+/** Timers alive now (setTimeout's, unref'd or not), to see a deadline's timer come and go. */
+const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+
 t.test('without a deadline nothing expires, and no back-off passes it', async (t) => {
   const hangup = new Hangup();
   t.equal(hangup.deadline, undefined);
@@ -31,12 +34,15 @@ t.test('the deadline passing stops what watches, aborts the signal, and is expir
   t.ok(late.signal.aborted, 'a signal taken after the deadline is already aborted');
 });
 
-t.test('disarmed before it passes, the deadline never fires', async (t) => {
+t.test('disarmed as the answer goes back, the deadline never fires: its timer is gone', async (t) => {
   const hangup = new Hangup();
   const stopped: string[] = [];
   hangup.watch(() => stopped.push('attempt'));
+  const before = timers();
   hangup.expireIn(20);
+  t.equal(timers(), before + 1, 'the deadline is one timer');
   hangup.disarm();
+  t.equal(timers(), before, 'disarmed: its timer is cleared');
   await sleep(60);
   t.notOk(hangup.cut);
   t.same(stopped, []);
@@ -56,10 +62,13 @@ t.test('what watches stays watched after the deadline: the app hanging up later 
   t.ok(hangup.cut);
 });
 
-t.test('a hang-up disarms the deadline', async (t) => {
+t.test('a hang-up disarms the deadline: its timer is cleared', async (t) => {
   const hangup = new Hangup();
+  const before = timers();
   hangup.expireIn(20);
+  t.equal(timers(), before + 1, 'the deadline is one timer');
   hangup.hangUp();
+  t.equal(timers(), before, 'the hang-up cleared it');
   await sleep(60);
   t.ok(hangup.happened);
   t.notOk(hangup.expired);
