@@ -227,10 +227,18 @@ t.test('a malformed or non-positive outrigger-timeout is refused with 400 before
     t.match(answer.json(), { code: 'REQUEST_INVALID', status: 400 });
     t.match(answer.json().detail, /^header outrigger-timeout: .* is not a duration above 0/);
   }
-  t.equal(upstream.hits.length, 0, 'the upstream saw nothing');
+  // Longer than setTimeout's 2^31 - 1 ms, a deadline would fire at once; '1' and 400 zeros is Infinity ms.
+  for (const value of ['25d', '2147483648ms', '24d1ms', `1${'0'.repeat(400)}ms`]) {
+    const answer = await call('/v1/outbound/api/x', { headers: { 'outrigger-timeout': value } });
+    t.equal(answer.status, 400, value.slice(0, 20));
+    t.match(answer.json(), { code: 'REQUEST_INVALID', status: 400 });
+    t.match(answer.json().detail, /^header outrigger-timeout: .* is longer than 24d, the longest deadline/);
+  }
+  t.equal((await call('/v1/outbound/api/x', { headers: { 'outrigger-timeout': '24d' } })).status, 200, '24d is taken');
+  t.equal(upstream.hits.length, 1, 'the upstream saw only the call with 24d');
   const metrics = await metricsOf(ops);
-  t.notMatch(metrics, /outrigger_outbound_requests_total\{target="api"/, 'no outbound call counted');
-  t.notMatch(metrics, /outrigger_outbound_attempts_total\{target="api"/);
+  t.notMatch(metrics, /outrigger_outbound_requests_total\{target="api",method="GET",status="REQUEST_INVALID"/);
+  t.match(metrics, /outrigger_outbound_attempts_total\{target="api",outcome="2xx"\} 1/, 'one attempt: the 24d call');
   t.match(metrics, /outrigger_outbound_in_flight\{target="api"\} 0/, 'no bulkhead slot held');
   t.equal((await call('/v1/outbound/api/x')).status, 200, 'and the one slot (no queue) is free');
 });

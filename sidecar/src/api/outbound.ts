@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseDuration } from '../config/duration.ts';
+import { LONGEST_DEADLINE_MS } from '../config/target.ts';
 import { CallAborted } from '../outbound/attempt-result.ts';
 import { drop } from '../outbound/exchange.ts';
 import { Hangup } from '../outbound/hangup.ts';
@@ -132,7 +133,7 @@ async function forward(deps: OutboundProxyDeps, call: Call, hangup: Hangup): Pro
   }
 }
 
-/** The deadline an outrigger-timeout header asks for, in ms; REQUEST_INVALID unless it is a duration above 0. */
+/** The deadline an outrigger-timeout header asks for, in ms; REQUEST_INVALID unless it is a duration above 0, at most 24d. */
 function askedDeadline(value: string | string[]): number {
   const text = typeof value === 'string' ? value : value.join(', ');
   const ms = parseDuration(text);
@@ -140,6 +141,12 @@ function askedDeadline(value: string | string[]): number {
     throw new ProblemError(
       'REQUEST_INVALID',
       `header ${TIMEOUT_HEADER}: ${JSON.stringify(text.slice(0, 64))} is not a duration above 0, such as "1500ms" or "2s"; nothing was sent`,
+    );
+  }
+  if (ms > LONGEST_DEADLINE_MS) {
+    throw new ProblemError(
+      'REQUEST_INVALID',
+      `header ${TIMEOUT_HEADER}: ${JSON.stringify(text.slice(0, 64))} is longer than 24d, the longest deadline; nothing was sent`,
     );
   }
   return ms;

@@ -33,10 +33,17 @@ t.test('deadline: anything but a duration above 0 is refused, naming the field',
     t.match(refusal({ deadline }), /targets\[0\]\.deadline: expected a duration/, JSON.stringify(deadline));
   }
   t.equal(refusal({ deadline: '1ms' }), undefined, '1ms is the least');
+  // Longer than setTimeout's 2^31 - 1 ms, a deadline would fire at once; '1' and 400 zeros is Infinity ms.
+  for (const deadline of ['25d', '2147483648ms', '24d1ms', `1${'0'.repeat(400)}ms`, 'P4W']) {
+    t.match(refusal({ deadline }), /targets\[0\]\.deadline: expected at most 24d/, deadline.slice(0, 20));
+  }
+  t.equal(refusal({ deadline: '24d' }), undefined, '24d is the most');
+  t.equal(refusal({ deadline: 'P3W3D' }), undefined, '24d as ISO 8601');
 });
 
 t.test("an OutboundTarget resource's spec takes the deadline the same way", async (t) => {
   const spec = { appId: 'orders', baseUrl: target.baseUrl };
   t.equal(OutboundTargetSpecSchema.parse({ ...spec, deadline: '750ms' }).deadline, 750);
   t.notOk(OutboundTargetSpecSchema.safeParse({ ...spec, deadline: '0s' }).success);
+  t.notOk(OutboundTargetSpecSchema.safeParse({ ...spec, deadline: '25d' }).success);
 });

@@ -25,6 +25,12 @@ const HeaderValue = z.union(
   { error: 'expected {value: ...}, {secretEnv: NAME} or {secretFile: PATH}' },
 );
 
+/**
+ * The longest deadline, for targets[].deadline and the outrigger-timeout header: 24 days, within
+ * setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer timer would fire at once.
+ */
+export const LONGEST_DEADLINE_MS = 24 * 86_400_000;
+
 const FAILURE_RATIO_ERROR = { error: 'expected a number greater than 0 and less than 1' };
 
 /** The circuit breaker: failures in a row (the default), or a failure ratio over a sliding window. */
@@ -105,6 +111,7 @@ export const TargetFields = z.strictObject({
   timeout: duration().prefault('10s').describe('One attempt'),
   deadline: duration()
     .refine((ms) => ms > 0, { error: 'expected a duration above 0' })
+    .refine((ms) => ms <= LONGEST_DEADLINE_MS, { error: 'expected at most 24d' })
     .optional()
     .describe(
       "A whole call, from its arrival until its answer's headers go back: the bulkhead's queue, every attempt and back-off; an outrigger-timeout header can shorten it. Default: none",
