@@ -36,22 +36,24 @@ async function holdingUpstream(t: Test, other: UpstreamHandler = reply(200, {}, 
 
 const metricsOf = async (ops: string) => (await fetch(`${ops}/metrics`)).text();
 
-t.test('the deadline cuts an attempt: 504, the request aborted, and the breaker does not count it', async (t) => {
+t.test('outrigger-timeout cuts an attempt: 504, the request aborted, and the breaker does not count it', async (t) => {
   const { upstream, held, closed } = await holdingUpstream(t);
   const { call, ops } = await sidecarWith(t, [
     {
       name: 'slow',
       baseUrl: `http://127.0.0.1:${upstream.port}`,
       timeout: '5s',
-      deadline: '300ms',
       circuitBreaker: { consecutiveFailures: 1 },
     },
   ]);
   const started = Date.now();
-  const answer = await call('/v1/outbound/slow/hold');
+  const answer = await call('/v1/outbound/slow/hold', { headers: { 'outrigger-timeout': '300ms' } });
   const took = Date.now() - started;
   isTimeout(t, answer, '1');
-  t.match(answer.json().detail, /^target "slow": no answer within the call's deadline of 300 ms \(1 attempt\)$/);
+  t.match(
+    answer.json().detail,
+    /^target "slow": no answer within the call's deadline of 300 ms \(outrigger-timeout\) \(1 attempt\)$/,
+  );
   t.ok(took >= 250 && took < 4_000, `answered at the deadline, not at the 5 s timeout (${took} ms)`);
   await until('the upstream sees the request aborted', () => closed.length === 1);
   t.equal(held.length, 1, 'sent once: a timeout is not retried by default');
@@ -65,6 +67,41 @@ t.test('the deadline cuts an attempt: 504, the request aborted, and the breaker 
   t.equal(next.text, 'fine');
   t.match(await metricsOf(ops), /outrigger_outbound_in_flight\{target="slow"\} 0/);
 });
+
+t.test(
+  'a hung target cut by its own deadline is a timeout for the breaker; cut by outrigger-timeout, it is not',
+  async (t) => {
+    const { upstream, held } = await holdingUpstream(t);
+    const breaker = { consecutiveFailures: 2, halfOpenAfter: '1m' };
+    const { call } = await sidecarWith(t, [
+      {
+        name: 'hung',
+        baseUrl: `http://127.0.0.1:${upstream.port}`,
+        timeout: '5s',
+        deadline: '200ms',
+        circuitBreaker: breaker,
+      },
+      { name: 'asked', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '5s', circuitBreaker: breaker },
+    ]);
+    const circuit = async (name: string) =>
+      ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[]).find((x) => x.name === name)
+        ?.circuit;
+    isTimeout(t, await call('/v1/outbound/hung/hold'), '1');
+    t.equal(await circuit('hung'), 'closed', 'one timeout: still closed');
+    isTimeout(t, await call('/v1/outbound/hung/hold'), '1');
+    t.equal(await circuit('hung'), 'open', 'two timeouts in a row (consecutiveFailures: 2): open');
+    const third = await call('/v1/outbound/hung/hold');
+    t.equal(third.status, 503);
+    t.match(third.json(), { code: 'CIRCUIT_OPEN' });
+    t.equal(held.length, 2, 'the third call was not sent');
+
+    for (let i = 0; i < 3; i++) {
+      isTimeout(t, await call('/v1/outbound/asked/hold', { headers: { 'outrigger-timeout': '200ms' } }), '1');
+    }
+    t.equal(await circuit('asked'), 'closed', "the app's header cut them: the breaker counts none");
+    t.equal(held.length, 5, 'all three were sent');
+  },
+);
 
 t.test('the deadline cuts an attempt still connecting (a TLS handshake that never ends)', async (t) => {
   const sockets: Socket[] = [];

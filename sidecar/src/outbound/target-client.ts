@@ -319,6 +319,12 @@ export class TargetClient {
     return configured === undefined || asked < configured ? asked : configured;
   }
 
+  /** True when the call's deadline is the target's own `deadline` (not a shorter outrigger-timeout). */
+  private ownDeadlineCut(call: OutboundCall): boolean {
+    const configured = this.target.deadline;
+    return configured !== undefined && call.hangup.deadline === configured;
+  }
+
   /** The deadline, for details: its length and, when the app set it, the header it came from. */
   private describeDeadline(call: OutboundCall): string {
     const ms = call.hangup.deadline;
@@ -456,10 +462,14 @@ export class TargetClient {
    * on without the app, and its outcome decides. Should it be aborted all the
    * same, it is never thrown: the breaker counts an aborted trial as a
    * failure (isBreakerFailure), and the circuit stays open. The call's
-   * deadline cuts an attempt as the app going away does, and the attempt is
-   * Uncounted too (the caller's budget was short, which says nothing about
-   * the target), as a timeout in its metrics and the call's answer. A trial
-   * is not cut by it either: the call stops waiting for it at the deadline
+   * deadline cuts an attempt as the app going away does, as a timeout in its
+   * metrics and the call's answer. Cut by the target's own `deadline`, the
+   * attempt is a timeout for the breaker too (counted from a closed circuit,
+   * where counting is safe): with a deadline at or under `timeout`, every
+   * attempt on a hung target is cut by it, and the breaker would never see
+   * the target hang. Cut by a shorter outrigger-timeout, it is Uncounted (the
+   * caller's budget was short, which says nothing about the target). A trial
+   * is not cut by either: the call stops waiting for it at the deadline
    * (attempts() and unlessCut()), and it goes on without the call.
    */
   private async send(
@@ -486,8 +496,11 @@ export class TargetClient {
     } catch (error) {
       result = failureOf(error);
     }
-    const uncounted = !trial && result.kind === 'failure' && result.failure === 'aborted';
-    if (uncounted && call.hangup.expired) result = DEADLINE_PASSED;
+    let uncounted = !trial && result.kind === 'failure' && result.failure === 'aborted';
+    if (uncounted && call.hangup.expired) {
+      result = DEADLINE_PASSED;
+      uncounted = !this.ownDeadlineCut(call);
+    }
     if (span !== undefined) {
       endHttpSpan(
         span,
