@@ -29,6 +29,27 @@ t.test("RFC 850's two-digit year is the nearest one not more than 50 years ahead
   t.equal(parseHttpDate('Thursday, 01-Jan-26 00:00:10 GMT', now), Date.UTC(2026, 0, 1, 0, 0, 10));
   t.equal(parseHttpDate('Saturday, 01-Jan-76 00:00:00 GMT', now), Date.UTC(2076, 0, 1), '50 years ahead');
   t.equal(parseHttpDate('Friday, 01-Jan-77 00:00:00 GMT', now), Date.UTC(1977, 0, 1), 'more than 50: the past');
+  // The instants are compared, not just the years.
+  t.equal(
+    parseHttpDate('Thursday, 01-Jan-76 00:00:01 GMT', now),
+    Date.UTC(1976, 0, 1, 0, 0, 1),
+    'a second more than 50 years ahead: the past',
+  );
+  const midYear = Date.UTC(2026, 6, 1);
+  t.equal(parseHttpDate('Wednesday, 01-Jul-76 00:00:00 GMT', midYear), Date.UTC(2076, 6, 1), 'exactly 50 years');
+  t.equal(parseHttpDate('Tuesday, 30-Jun-76 00:00:00 GMT', midYear), Date.UTC(2076, 5, 30), 'within 50 years');
+  t.equal(parseHttpDate('Wednesday, 02-Jul-76 00:00:00 GMT', midYear), Date.UTC(1976, 6, 2), 'a day past 50 years');
+});
+
+t.test('a leap second (60) is read as 59, not refused nor rolled over into the next day', async (t) => {
+  const now = Date.UTC(2026, 0, 1);
+  const last = Date.UTC(2016, 11, 31, 23, 59, 59);
+  t.equal(parseHttpDate('Sat, 31 Dec 2016 23:59:60 GMT', now), last, 'IMF-fixdate');
+  t.equal(parseHttpDate('Saturday, 31-Dec-16 23:59:60 GMT', now), last, 'RFC 850');
+  t.equal(parseHttpDate('Sat Dec 31 23:59:60 2016', now), last, 'asctime');
+  t.equal(parseHttpDate('Tue, 30 Jun 2015 23:59:60 GMT', now), Date.UTC(2015, 5, 30, 23, 59, 59), 'end of June');
+  t.equal(parseRetryAfter('Sat, 31 Dec 2016 23:59:60 GMT', last - 5_000), 5_000, 'retry-after');
+  t.equal(parseHttpDate('Sat, 31 Dec 2016 23:59:61 GMT', now), undefined, '61 is refused');
 });
 
 t.test('what is not an HTTP date is not read as one', async (t) => {

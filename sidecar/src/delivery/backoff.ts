@@ -50,23 +50,31 @@ export function parseHttpDate(text: string, now: number = Date.now()): number | 
   if (imf !== null) return utc(Number(imf[3]), imf[2], imf.slice(1, 2).concat(imf.slice(4)));
   const rfc850 = RFC_850.exec(text);
   if (rfc850 !== null) {
-    // A two-digit year more than 50 years ahead is the last past year that ends in those digits (RFC 9110).
+    // A date more than 50 years ahead (the instant, not just its year) is in the last past year that ends in
+    // those digits (RFC 9110 §5.6.7).
     const thisYear = new Date(now).getUTCFullYear();
-    let year = thisYear - (thisYear % 100) + Number(rfc850[3]);
-    if (year > thisYear + 50) year -= 100;
-    return utc(year, rfc850[2], rfc850.slice(1, 2).concat(rfc850.slice(4)));
+    const year = thisYear - (thisYear % 100) + Number(rfc850[3]);
+    const dayAndTime = rfc850.slice(1, 2).concat(rfc850.slice(4));
+    const date = utc(year, rfc850[2], dayAndTime);
+    const fiftyYearsAhead = new Date(now);
+    fiftyYearsAhead.setUTCFullYear(thisYear + 50);
+    if (date !== undefined && date > fiftyYearsAhead.getTime()) return utc(year - 100, rfc850[2], dayAndTime);
+    return date;
   }
   const asctime = ASCTIME.exec(text);
   if (asctime !== null) return utc(Number(asctime[6]), asctime[1], asctime.slice(2, 6));
   return undefined;
 }
 
-/** Date.UTC of a year, a month's name and [day, hour, minute, second], when they are in range. */
+/**
+ * Date.UTC of a year, a month's name and [day, hour, minute, second], when they are in range. A leap second
+ * (60) is read as 59: the same minute, where rolling over into the next one would leave 31 Dec for 1 Jan.
+ */
 function utc(year: number, month: string | undefined, dayAndTime: string[]): number | undefined {
   const monthIndex = MONTHS.indexOf(String(month).toLowerCase());
   const [day, hour, minute, second] = dayAndTime.map(Number) as [number, number, number, number];
   if (monthIndex < 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
-  const date = new Date(Date.UTC(2000, monthIndex, day, hour, minute, second));
+  const date = new Date(Date.UTC(2000, monthIndex, day, hour, minute, Math.min(second, 59)));
   date.setUTCFullYear(year); // Date.UTC reads years 0-99 as 1900-1999
   return date.getUTCMonth() === monthIndex ? date.getTime() : undefined; // not 31 Feb
 }
