@@ -90,8 +90,9 @@ export const outcomeOf = (result: AttemptResult): string =>
 
 /**
  * What the breaker counts as a failure: a 5xx, or no answer at all, but not a proxy's 4xx refusal. An attempt the
- * app cut short reaches the breaker only as a half-open trial's outcome (target-client.ts send() passes the others
- * on uncounted): a trial that came to nothing keeps the circuit open rather than closing it.
+ * app cut short (it hung up, or its outrigger-timeout passed) reaches the breaker only as a half-open trial's
+ * outcome (target-client.ts send() passes the others on uncounted): a trial that came to nothing keeps the circuit
+ * open rather than closing it. One cut by the target's own `deadline` comes as a timeout, and counts.
  */
 export const isBreakerFailure = (result: AttemptResult): boolean =>
   result.kind === 'failure' ? !(result.proxyStatus !== undefined && result.proxyStatus < 500) : result.status >= 500;
