@@ -1,8 +1,9 @@
 // `make demo`: runs the demo services, each beside its own Outrigger sidecar
-// (`outrigger run`, the local equivalent of a pod), against the local RabbitMQ.
+// (`outrigger run`, the local equivalent of a pod), against the local RabbitMQ
+// and, for the calibration service and its outbox relay, PostgreSQL.
 // Prints what happens, one line per event, prefixed by who said it.
 // Ctrl-C (or --for DURATION) stops everything cleanly.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -16,11 +17,26 @@ interface Service {
   dir: string;
   command: string[];
   color: number;
+  /** Environment for the app and its sidecar, beside the demo's own. */
+  env?: Record<string, string>;
 }
+
+/**
+ * The calibration service's database, and its sidecar's outbox relay's: the
+ * local one (its outrigger.yaml's outbox.url) unless DATABASE_URL says otherwise.
+ */
+const database = process.env.DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
 
 const SERVICES: Service[] = [
   { name: 'ingestion', dir: 'services/ingestion', command: [process.execPath, 'src/main.ts'], color: 36 },
   { name: 'sensor-sim', dir: 'services/sensor-sim', command: ['python3', '-u', 'main.py'], color: 33 },
+  {
+    name: 'calibration',
+    dir: 'services/calibration',
+    command: ['bash', 'main.sh'],
+    color: 35,
+    env: { DATABASE_URL: database, OUTRIGGER_OUTBOX_URL: database },
+  },
 ];
 
 const { values } = parseArgs({ options: { for: { type: 'string' } } });
@@ -56,7 +72,10 @@ function start(service: Service): ChildProcess {
   const child = spawn(cli, ['run', '--config', 'outrigger.yaml', '--', ...service.command], {
     cwd: `${root}${service.dir}`,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, OUTRIGGER_LOG_LEVEL: process.env.OUTRIGGER_LOG_LEVEL ?? 'info' },
+    // A process group of its own: Ctrl-C (or `timeout`) signals the whole foreground group, and a second
+    // signal, the demo's SIGTERM below, would make `outrigger run` exit at once, without a clean stop.
+    detached: true,
+    env: { ...process.env, OUTRIGGER_LOG_LEVEL: process.env.OUTRIGGER_LOG_LEVEL ?? 'info', ...service.env },
   });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
@@ -69,10 +88,42 @@ function start(service: Service): ChildProcess {
   return child;
 }
 
+/** Why PostgreSQL cannot be used (psql's own words), or undefined when it can. */
+function databaseProblem(url: string): string | undefined {
+  const check = spawnSync('psql', ['-X', '-A', '-t', '-c', 'SELECT 1', url], {
+    encoding: 'utf8',
+    env: { ...process.env, PGCONNECT_TIMEOUT: '5' },
+  });
+  if ((check.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')
+    return 'psql is not on PATH (Debian: postgresql-client; scripts/bootstrap.sh services installs PostgreSQL with it)';
+  if (check.error !== undefined) return `psql: ${check.error.message}`;
+  return check.status === 0 ? undefined : check.stderr.trim() || `psql exited with ${check.status}`;
+}
+
+const problem = databaseProblem(database);
+if (problem !== undefined) {
+  const where = database.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1@');
+  console.error(`demo: cannot use PostgreSQL at ${where}, which the calibration service and its outbox relay need:`);
+  console.error(`  ${problem.replaceAll('\n', '\n  ')}`);
+  console.error(
+    '  `make demo` installs and starts it first (scripts/bootstrap.sh services, as root), or set DATABASE_URL.',
+  );
+  process.exit(1);
+}
+
 console.log(`Outrigger demo: ${SERVICES.map((service) => service.name).join(', ')}, each with its own sidecar.`);
 console.log('  sensor-sim publishes a reading a second to sensor.readings through http://127.0.0.1:3600');
 console.log('  ingestion subscribes to sensor.readings; its sidecar pushes each reading to POST /events/readings');
+console.log('  calibration (bash + psql) commits a calibration and its outbox row in one transaction every 3 s;');
+console.log(
+  '    its sidecar relays each committed row to sensor.calibrations, pushed to ingestion at /events/calibrations;',
+);
+console.log('    every 5th, from the 2nd, rolls back: that one is never published');
 console.log('  try: curl -s 127.0.0.1:9465/readyz   curl -s 127.0.0.1:9464/metrics | grep outrigger_');
+console.log(
+  `       curl -s 127.0.0.1:9466/metrics | grep outrigger_outbox_   ` +
+    `psql ${process.env.DATABASE_URL === undefined ? database : '"$DATABASE_URL"'} -c 'table calibrations'`,
+);
 console.log(runFor === undefined ? '  Ctrl-C stops everything.\n' : `  stopping by itself after ${runFor / 1000} s.\n`);
 
 const children = SERVICES.map(start);
@@ -91,8 +142,7 @@ async function stopAll(code: number): Promise<never> {
   process.exit(code === 0 && unclean === 0 ? 0 : 1);
 }
 
-process.on('SIGINT', () => void stopAll(0));
-process.on('SIGTERM', () => void stopAll(0));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
 if (runFor !== undefined) setTimeout(() => void stopAll(0), runFor).unref();
 exits.forEach(async (exit, index) => {
   const [code] = await exit;

@@ -6,7 +6,9 @@ import t from 'tap';
 const root = new URL('../..', import.meta.url).pathname;
 
 t.test('the demo starts every service with its sidecar and stops cleanly', async (t) => {
-  const demo = spawn(process.execPath, ['scripts/demo.ts', '--for', '6s'], {
+  // 9 s: the second calibration, the one that rolls back, comes some 6 s after the start (1 s to start the
+  // sidecars, 1 s before the first calibration, 3 s between two).
+  const demo = spawn(process.execPath, ['scripts/demo.ts', '--for', '9s'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -22,7 +24,7 @@ t.test('the demo starts every service with its sidecar and stops cleanly', async
   });
   const [code] = await once(demo, 'exit');
   t.equal(code, 0, out);
-  for (const service of ['ingestion', 'sensor-sim']) {
+  for (const service of ['ingestion', 'sensor-sim', 'calibration']) {
     t.match(out, new RegExp(`^${service} sidecar +\\| sidecar started`, 'm'), `${service}'s sidecar started`);
     t.match(
       out,
@@ -34,5 +36,19 @@ t.test('the demo starts every service with its sidecar and stops cleanly', async
   t.match(out, /^ingestion +\| listening on 127\.0\.0\.1:8081/m, 'the TypeScript service ran');
   t.match(out, /^sensor-sim +\| published sensor-1-1 .* -> 202/m, 'the Python service published through its sidecar');
   t.match(out, /^ingestion +\| received sensor-1-\d+ \(attempt \d\)/m, 'the TypeScript service got readings by push');
+
+  // The outbox: the shell service commits its row and an outbox row in one transaction; its sidecar relays
+  // the outbox row, and ingestion's pushes it. Ids are the calibrations table's own, unique across runs.
+  t.match(out, /^calibration sidecar +\| outbox relay connected/m, "calibration's sidecar relays its outbox");
+  const committed =
+    /^calibration +\| calibrated sensor-1 by -?\d\.\d C \((calibration-\d+)\), committed with its outbox row/m.exec(
+      out,
+    )?.[1];
+  t.ok(committed, 'the shell service committed a calibration with its outbox row');
+  t.match(out, new RegExp(`^ingestion +\\| applied ${committed} to sensor-1 `, 'm'), `ingestion got ${committed}`);
+  const rolledBack = [...out.matchAll(/^calibration +\| calibrated sensor-1 .*\((calibration-\d+)\), then ROLLBACK/gm)];
+  t.ok(rolledBack.length > 0, 'the second calibration rolled back within the run');
+  for (const [, id] of rolledBack)
+    t.notMatch(out, new RegExp(`^ingestion +\\| applied ${id} `, 'm'), `rolled-back ${id} never published`);
   t.match(out, /demo: stopped cleanly/);
 });

@@ -1,5 +1,7 @@
 // Ingestion service: receives sensor readings from its Outrigger sidecar
-// (push delivery: one POST per message) and keeps a running average.
+// (push delivery: one POST per message) and keeps a running average of the
+// calibrated temperatures. Calibrations arrive the same way: the calibration
+// service commits them with an outbox row, and its sidecar relays that row.
 // Node's standard library only: the sidecar speaks plain HTTP.
 import { createServer, type IncomingMessage } from 'node:http';
 
@@ -9,6 +11,8 @@ let seen = 0;
 /** Every so often the first attempt fails, to show retries that wait in the broker. */
 const HICCUP_EVERY = Number(process.env.HICCUP_EVERY ?? 4);
 let sum = 0;
+/** Each sensor's latest calibration offset, in C. */
+const offsets = new Map<string, number>();
 
 async function body(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -22,7 +26,7 @@ const server = createServer(async (request, response) => {
     return;
   }
   if (request.method === 'POST' && request.url === '/events/readings') {
-    const reading = JSON.parse(await body(request)) as { id: string; celsius: number };
+    const reading = JSON.parse(await body(request)) as { id: string; sensor: string; celsius: number };
     const attempt = request.headers['outrigger-attempt'];
     seen += 1;
     if (seen % HICCUP_EVERY === 0 && attempt === '1') {
@@ -31,10 +35,23 @@ const server = createServer(async (request, response) => {
       response.writeHead(503).end('simulated hiccup');
       return;
     }
+    const offset = offsets.get(reading.sensor);
+    const celsius = reading.celsius + (offset ?? 0);
     count += 1;
-    sum += reading.celsius;
+    sum += celsius;
+    const calibrated = offset === undefined ? '' : ` (calibrated ${celsius.toFixed(2)} C)`;
     console.log(
-      `received ${reading.id} (attempt ${attempt}): ${reading.celsius} C, average ${(sum / count).toFixed(2)} C`,
+      `received ${reading.id} (attempt ${attempt}): ${reading.celsius} C${calibrated}, average ${(sum / count).toFixed(2)} C`,
+    );
+    response.writeHead(204).end();
+    return;
+  }
+  if (request.method === 'POST' && request.url === '/events/calibrations') {
+    const calibration = JSON.parse(await body(request)) as { id: string; sensor: string; offsetC: number };
+    offsets.set(calibration.sensor, calibration.offsetC);
+    console.log(
+      `applied ${calibration.id} to ${calibration.sensor} (offset ${calibration.offsetC} C, ` +
+        `${request.headers['ce-type']} from ${request.headers['ce-source']})`,
     );
     response.writeHead(204).end();
     return;
