@@ -3,7 +3,7 @@
 // (tls.caFile), mutual TLS (certFile, keyFile), another name to check
 // (serverName), a rotated client certificate picked up without a restart, and
 // TLS files that are missing or wrong refused at startup, naming the field.
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
+import { secretVolume } from './support/secret-volume.ts';
 import { testEnv } from './support/sidecar-process.ts';
 import { apiClient, sidecarWith } from './support/upstream.ts';
 import { until } from './support/wait.ts';
@@ -167,25 +168,6 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
   t.match(refused.json(), { detail: /TLS failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
 });
 
-/**
- * A Secret volume as the kubelet writes it: the files are links into `..data`,
- * itself a link to a directory of the current version, swapped in one rename.
- */
-function secretVolume(files: Record<string, string>): { dir: string; update(next: Record<string, string>): void } {
-  const volume = mkdtempSync(join(dir, 'secret-'));
-  let version = 0;
-  const update = (next: Record<string, string>) => {
-    const versionDir = `..${++version}`;
-    mkdirSync(join(volume, versionDir));
-    for (const [name, text] of Object.entries(next)) writeFileSync(join(volume, versionDir, name), text);
-    symlinkSync(versionDir, join(volume, '..data_tmp'));
-    renameSync(join(volume, '..data_tmp'), join(volume, '..data'));
-  };
-  update(files);
-  for (const name of Object.keys(files)) symlinkSync(join('..data', name), join(volume, name));
-  return { dir: volume, update };
-}
-
 /** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
 async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
   const statuses: number[] = [];
@@ -207,7 +189,7 @@ async function callUntil(call: (path: string) => Promise<{ status: number }>, wh
 
 t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
-  const volume = secretVolume({ 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
+  const volume = secretVolume(dir, { 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const call = await sidecarFor(t, {
     baseUrl: `https://127.0.0.1:${upstream.port}`,
     tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
@@ -231,7 +213,7 @@ t.test('a rotated client certificate is used for new connections, without a rest
 
 t.test('TLS files that turn unusable leave the last good ones in use, with a warning', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
-  const volume = secretVolume({ 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
+  const volume = secretVolume(dir, { 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const lines: Record<string, unknown>[] = [];
   const { api } = await startInProcess(
     t,
