@@ -45,7 +45,7 @@ test: tools typecheck lint ## everything CI checks: toolchain, lint, types, all 
 crds: toolchain ## regenerate charts/outrigger/crds/ from the sidecar's zod schemas (make test fails when they drift)
 	@node scripts/gen-crds.ts
 
-demo: build ## run services with their sidecars against the local RabbitMQ (Ctrl-C stops)
+demo: build ## run services with their sidecars against the local RabbitMQ and PostgreSQL (Ctrl-C stops)
 	@node scripts/demo.ts
 
 bench: build ## run the benchmarks and print the tables for docs/benchmarks.md

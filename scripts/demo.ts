@@ -19,6 +19,8 @@ interface Service {
   color: number;
   /** Environment for the app and its sidecar, beside the demo's own. */
   env?: Record<string, string>;
+  /** Its sidecar's readiness, waited for before the next service starts (its queues exist then). */
+  ready?: string;
 }
 
 /**
@@ -28,7 +30,14 @@ interface Service {
 const database = process.env.DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
 
 const SERVICES: Service[] = [
-  { name: 'ingestion', dir: 'services/ingestion', command: [process.execPath, 'src/main.ts'], color: 36 },
+  {
+    name: 'ingestion',
+    dir: 'services/ingestion',
+    command: [process.execPath, 'src/main.ts'],
+    color: 36,
+    // Its subscriptions' queues must exist before the others publish: else their first messages find no queue.
+    ready: 'http://127.0.0.1:9465/readyz',
+  },
   { name: 'sensor-sim', dir: 'services/sensor-sim', command: ['python3', '-u', 'main.py'], color: 33 },
   {
     name: 'calibration',
@@ -126,14 +135,44 @@ console.log(
 );
 console.log(runFor === undefined ? '  Ctrl-C stops everything.\n' : `  stopping by itself after ${runFor / 1000} s.\n`);
 
-const children = SERVICES.map(start);
-const exits = children.map((child) => once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>);
+/** Polls `url` until it answers 200, for at most 20 s. */
+async function untilReady(url: string): Promise<void> {
+  for (let tries = 0; tries < 200; tries++) {
+    const ok = await fetch(url).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  console.error(`demo: ${url} was not ready after 20 s; starting the others anyway`);
+}
+
+const children: ChildProcess[] = [];
+const exits: Promise<[number | null, NodeJS.Signals | null]>[] = [];
 let stopping = false;
 
+/** Each service's whole process group (the app and its sidecar), at once: a second Ctrl-C, or the demo exiting. */
+function killAll(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+process.on('exit', killAll);
+
 async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
+  if (stopping) {
+    console.log('demo: stopping at once');
+    killAll();
+  } else {
     stopping = true;
-    console.log('\ndemo: stopping (apps first, then their sidecars)');
+    console.log('\ndemo: stopping (apps first, then their sidecars); Ctrl-C again stops at once');
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   }
   const results = await Promise.all(exits);
@@ -143,11 +182,18 @@ async function stopAll(code: number): Promise<never> {
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
+for (const [index, service] of SERVICES.entries()) {
+  if (stopping) break;
+  const child = start(service);
+  children.push(child);
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  exits.push(exit);
+  void exit.then(([code]) => {
+    if (!stopping) {
+      console.error(`demo: ${SERVICES[index]?.name} exited early (code ${code}); stopping the others`);
+      void stopAll(1);
+    }
+  });
+  if (service.ready !== undefined) await untilReady(service.ready);
+}
 if (runFor !== undefined) setTimeout(() => void stopAll(0), runFor).unref();
-exits.forEach(async (exit, index) => {
-  const [code] = await exit;
-  if (!stopping) {
-    console.error(`demo: ${SERVICES[index]?.name} exited early (code ${code}); stopping the others`);
-    void stopAll(1);
-  }
-});

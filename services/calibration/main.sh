@@ -16,6 +16,8 @@ OUTBOX_TABLE=${OUTBOX_TABLE:-calibration_outbox}
 INTERVAL=${CALIBRATION_INTERVAL_SECONDS:-3}
 FIRST_AFTER=${CALIBRATION_FIRST_AFTER_SECONDS:-1}
 ROLLBACK_EVERY=${ROLLBACK_EVERY:-5}
+case $ROLLBACK_EVERY in '' | *[!0-9]* | 0) echo "ROLLBACK_EVERY must be a whole number from 1" >&2; exit 2 ;; esac
+case $OUTBOX_TABLE in *.*) echo "OUTBOX_TABLE: a table of the default schema, without a schema name" >&2; exit 2 ;; esac
 SENSOR=${SENSOR_ID:-sensor-1}
 export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-5} PGAPPNAME=calibration
 
