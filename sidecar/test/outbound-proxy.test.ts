@@ -19,7 +19,7 @@ import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
 import { freePort } from './support/ports.ts';
-import { secretVolume } from './support/secret-volume.ts';
+import { callUntil, secretVolume } from './support/secret-volume.ts';
 import { runCli } from './support/sidecar-process.ts';
 import { startTinyproxy } from './support/tinyproxy.ts';
 import { apiClient, startUpstream } from './support/upstream.ts';
@@ -254,25 +254,6 @@ t.test('followRedirects, https:// target: the redirects are followed over the tu
     'a tunnel for each connection the target saw: the proxy saw no request of the chain',
   );
 });
-
-/** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
-async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
-  const statuses: number[] = [];
-  await until(
-    what,
-    async () => {
-      statuses.push(
-        await call('/v1/outbound/api/again').then(
-          ({ status }) => status,
-          () => 0,
-        ),
-      );
-      return done();
-    },
-    { intervalMs: 50, timeoutMs: 10_000 },
-  );
-  return statuses;
-}
 
 t.test('TLS files rotated in place: new tunnels use the new ones, every call goes through', async (t) => {
   const proxy = await startTinyproxy(t);

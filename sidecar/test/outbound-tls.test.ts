@@ -16,10 +16,9 @@ import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
 import { BROKER_URL, startInProcess } from './support/in-process.ts';
-import { secretVolume } from './support/secret-volume.ts';
+import { callUntil, secretVolume } from './support/secret-volume.ts';
 import { testEnv } from './support/sidecar-process.ts';
 import { apiClient, sidecarWith } from './support/upstream.ts';
-import { until } from './support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -167,25 +166,6 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
   t.equal(refused.status, 502, 'without it, the certificate (no IP in it) does not match the address');
   t.match(refused.json(), { detail: /TLS failed \(ERR_TLS_CERT_ALTNAME_INVALID\)/ });
 });
-
-/** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
-async function callUntil(call: (path: string) => Promise<{ status: number }>, what: string, done: () => boolean) {
-  const statuses: number[] = [];
-  await until(
-    what,
-    async () => {
-      statuses.push(
-        await call('/v1/outbound/api/again').then(
-          ({ status }) => status,
-          () => 0,
-        ),
-      );
-      return done();
-    },
-    { intervalMs: 50, timeoutMs: 10_000 },
-  );
-  return statuses;
-}
 
 t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
   const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });

@@ -5,7 +5,7 @@
 // loses nothing.
 import { randomBytes } from 'node:crypto';
 import type { GetMessage } from 'amqplib';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ensureTable as ensureOutboxTable } from '../src/outbox/table.ts';
 import { BROKER_URL, drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { KIND, startOtlpReceiver } from './support/otlp-receiver.ts';
@@ -44,14 +44,26 @@ async function collect(
   return got;
 }
 
-t.test('a committed row is published with its topic, payload, headers and id, then deleted', async (t) => {
+/** What most cases need: a client, a table of their own, a topic and a queue bound to it. */
+async function scene(t: Test) {
   const db = await database(t);
   const table = uniqueTable(t, db);
   const topic = uniqueTopic('outbox');
   const channel = await inspect(t);
   const queue = await queueOn(t, channel, topic);
-  const { sidecar, api } = await startInProcess(t, { appId: 'outbox-basic', outbox: { url: DATABASE_URL, table } });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  return { db, table, topic, channel, queue };
+}
+
+/** An in-process sidecar relaying `outbox.table` of the local database, once it relays. */
+async function relaying(t: Test, appId: string, outbox: { table: string } & Record<string, unknown>) {
+  const started = await startInProcess(t, { appId, outbox: { url: DATABASE_URL, ...outbox } });
+  await until('the outbox relay', () => started.sidecar.outbox?.status.state === 'relaying');
+  return started;
+}
+
+t.test('a committed row is published with its topic, payload, headers and id, then deleted', async (t) => {
+  const { db, table, topic, channel, queue } = await scene(t);
+  const { api } = await relaying(t, 'outbox-basic', { table });
   const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as { outbox?: unknown };
   t.same(metadata.outbox, { table, state: 'relaying', detail: `relaying ${table}` }, 'metadata shows the relay');
 
@@ -82,13 +94,8 @@ t.test('a committed row is published with its topic, payload, headers and id, th
 });
 
 t.test('a rolled-back row is never published', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, { appId: 'outbox-rollback', outbox: { url: DATABASE_URL, table } });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const { db, table, topic, channel, queue } = await scene(t);
+  await relaying(t, 'outbox-rollback', { table });
 
   await db.query('BEGIN');
   await insertRows(db, table, [{ topic, id: 'rolled-back', payload: '{}' }]);
@@ -104,16 +111,8 @@ t.test('a rolled-back row is never published', async (t) => {
 });
 
 t.test('an insert wakes the relay at once (NOTIFY), not at the next poll', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, {
-    appId: 'outbox-notify',
-    outbox: { url: DATABASE_URL, table, pollInterval: '10m' },
-  });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const { db, table, topic, channel, queue } = await scene(t);
+  await relaying(t, 'outbox-notify', { table, pollInterval: '10m' });
   // The first pass found the table empty; with a 10 minute poll, only the trigger's NOTIFY can wake it.
   await new Promise((resolve) => setTimeout(resolve, 200));
   await insertRows(db, table, [{ topic, id: 'woken', payload: '{}' }]);
@@ -122,13 +121,8 @@ t.test('an insert wakes the relay at once (NOTIFY), not at the next poll', async
 });
 
 t.test('a row that can never be published is parked with why; the rows after it are published', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
-  const { sidecar, ops } = await startInProcess(t, { appId: 'outbox-park', outbox: { url: DATABASE_URL, table } });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const { db, table, topic, channel, queue } = await scene(t);
+  const { ops } = await relaying(t, 'outbox-park', { table });
 
   await insertRows(db, table, [
     { topic: 'amq.reserved', id: 'bad-topic', payload: '{}' },
@@ -171,13 +165,8 @@ t.test('a row that can never be published is parked with why; the rows after it 
 });
 
 t.test('deliver_at holds the message in the broker until then', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, { appId: 'outbox-delay', outbox: { url: DATABASE_URL, table } });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const { db, table, topic, channel, queue } = await scene(t);
+  await relaying(t, 'outbox-delay', { table });
 
   const inserted = Date.now();
   await insertRows(db, table, [{ topic, id: 'later', payload: '{}', deliverIn: 3 }]);
@@ -189,11 +178,7 @@ t.test('deliver_at holds the message in the broker until then', async (t) => {
 });
 
 t.test('two relays on one table publish each row once', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
+  const { db, table, topic, channel, queue } = await scene(t);
   const outbox = { url: DATABASE_URL, table, batchSize: 20 };
   const one = await startInProcess(t, { appId: 'outbox-replica', outbox });
   const two = await startInProcess(t, { appId: 'outbox-replica', outbox });
@@ -230,17 +215,8 @@ t.test('two relays on one table publish each row once', async (t) => {
 });
 
 t.test('rows another transaction holds are skipped, not waited for, and go out once released', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, {
-    appId: 'outbox-locked',
-    outbox: { url: DATABASE_URL, table, pollInterval: '200ms' },
-  });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
-  await sidecar.outbox?.stop();
+  const { db, table, topic, channel, queue } = await scene(t);
+  await ensureOutboxTable(db, table);
   await insertRows(db, table, [
     { topic, id: 'held', payload: '{}' },
     { topic, id: 'free-1', payload: '{}' },
@@ -249,10 +225,7 @@ t.test('rows another transaction holds are skipped, not waited for, and go out o
   const holder = await database(t);
   await holder.query('BEGIN');
   await holder.query(`SELECT 1 FROM ${quoted(table)} WHERE id = 'held' FOR UPDATE`);
-  const relay = await startInProcess(t, {
-    appId: 'outbox-locked',
-    outbox: { url: DATABASE_URL, table, pollInterval: '200ms' },
-  });
+  const relay = await relaying(t, 'outbox-locked', { table, pollInterval: '200ms' });
   const got = await collect(channel, queue, 2);
   t.same(
     got.map((message) => message.properties.messageId),
@@ -338,22 +311,14 @@ t.test('a schema-qualified table, made by the app as docs/outbox.md shows', asyn
   const topic = uniqueTopic('outbox');
   const channel = await inspect(t);
   const queue = await queueOn(t, channel, topic);
-  const { sidecar } = await startInProcess(t, {
-    appId: 'outbox-schema',
-    outbox: { url: DATABASE_URL, table, createTable: false, pollInterval: '10m' },
-  });
-  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  await relaying(t, 'outbox-schema', { table, createTable: false, pollInterval: '10m' });
   await insertRows(db, table, [{ topic, id: 'in-a-schema', payload: '{}' }]);
   const got = await collect(channel, queue, 1, 10_000);
   t.equal(got[0]?.properties.messageId, 'in-a-schema', 'published, woken by the trigger of the DDL as documented');
 });
 
 t.test('the database going away: rows wait, the relay reconnects and publishes them', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
+  const { db, table, topic, channel, queue } = await scene(t);
   const toxiproxy = await startToxiproxy(t);
   const proxy = await toxiproxy.proxy('postgres', 5432);
   const url = DATABASE_URL.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`);
@@ -381,11 +346,7 @@ t.test('the database going away: rows wait, the relay reconnects and publishes t
 });
 
 t.test('the broker going away: rows wait in the table, and go out once it is back', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
+  const { db, table, topic, channel, queue } = await scene(t);
   const toxiproxy = await startToxiproxy(t);
   const proxy = await toxiproxy.proxy('rabbitmq', 5672);
   const { sidecar, ops } = await startInProcess(t, {
@@ -418,11 +379,7 @@ t.test('the broker going away: rows wait in the table, and go out once it is bac
 });
 
 t.test('a relay killed mid-pass loses nothing: the next one publishes what it had not deleted', async (t) => {
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
+  const { db, table, topic, channel, queue } = await scene(t);
   const ids = Array.from({ length: 20_000 }, (_, index) => `kill-${index}`);
   await ensureOutboxTable(db, table);
   await db.query(`INSERT INTO ${quoted(table)} (id, topic, payload) SELECT unnest($1::text[]), $2, '\\x7b7d'::bytea`, [
@@ -453,11 +410,7 @@ t.test('a relay killed mid-pass loses nothing: the next one publishes what it ha
 
 t.test('the send span joins the trace of the request that wrote the row (its traceparent)', async (t) => {
   const receiver = await startOtlpReceiver(t);
-  const db = await database(t);
-  const table = uniqueTable(t, db);
-  const topic = uniqueTopic('outbox');
-  const channel = await inspect(t);
-  const queue = await queueOn(t, channel, topic);
+  const { db, table, topic, channel, queue } = await scene(t);
   const { ops } = await startSidecar(
     t,
     { appId: 'outbox-trace', broker: { url: BROKER_URL }, outbox: { url: DATABASE_URL, table } },

@@ -1,8 +1,10 @@
 // A Kubernetes Secret volume as the kubelet writes it, for tests of files
 // rotated in place (a target's TLS files): each file is a link into `..data`,
 // itself a link to a directory of the current version, swapped in one rename.
+// And calls made while a rotation takes effect, each status noted.
 import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from './wait.ts';
 
 export interface SecretVolume {
   /** Where the files are (`dir/tls.crt` and so on). */
@@ -25,4 +27,27 @@ export function secretVolume(parent: string, files: Record<string, string>): Sec
   update(files);
   for (const name of Object.keys(files)) symlinkSync(join('..data', name), join(volume, name));
   return { dir: volume, update };
+}
+
+/** Calls the target every 50 ms until `done` holds, noting every status (0: the call itself failed). */
+export async function callUntil(
+  call: (path: string) => Promise<{ status: number }>,
+  what: string,
+  done: () => boolean,
+): Promise<number[]> {
+  const statuses: number[] = [];
+  await until(
+    what,
+    async () => {
+      statuses.push(
+        await call('/v1/outbound/api/again').then(
+          ({ status }) => status,
+          () => 0,
+        ),
+      );
+      return done();
+    },
+    { intervalMs: 50, timeoutMs: 10_000 },
+  );
+  return statuses;
 }
