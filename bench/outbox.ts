@@ -8,7 +8,7 @@
 // `make bench` runs it with the others; `node bench/outbox.ts` alone.
 import { type Channel, type ConfirmChannel, connect } from 'amqplib';
 import pg from 'pg';
-import { ensureTable } from '../sidecar/src/outbox/table.ts';
+import { dropDdl, ensureTable } from '../sidecar/src/outbox/table.ts';
 import { forkListening } from './floor-process.ts';
 import { percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
@@ -48,7 +48,7 @@ export async function benchOutbox({ latencyRows = 500, drainRows = 20_000, runs 
   await sides.direct.stop();
   await connection.close();
   for (const { table } of Object.values(sides)) {
-    await db.query(`DROP TABLE IF EXISTS "${table}"; DROP FUNCTION IF EXISTS "${table}_notify"()`);
+    await db.query(dropDdl(table));
   }
   await db.end();
 
@@ -149,7 +149,7 @@ interface Relay {
 
 async function sidecarRelay(db: pg.Client): Promise<Relay> {
   const table = `bench_outbox_sidecar_${process.pid}`;
-  await db.query(`DROP TABLE IF EXISTS "${table}"`);
+  await db.query(dropDdl(table));
   const child = spawnSidecar(
     { http: 19640, ops: 19641 },
     { config: { outbox: { url: DATABASE, table, batchSize: BATCH } } },
@@ -166,7 +166,7 @@ async function sidecarRelay(db: pg.Client): Promise<Relay> {
 
 async function bareRelayProcess(db: pg.Client): Promise<Relay> {
   const table = `bench_outbox_direct_${process.pid}`;
-  await db.query(`DROP TABLE IF EXISTS "${table}"`);
+  await db.query(dropDdl(table));
   await ensureTable(db, table);
   const child = await forkListening(new URL(import.meta.url), ['--bare-relay', table]);
   return {

@@ -6,19 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import type { GetMessage } from 'amqplib';
 import t, { type Test } from 'tap';
-import { ensureTable as ensureOutboxTable } from '../src/outbox/table.ts';
+import { ddl, ensureTable as ensureOutboxTable, quoted } from '../src/outbox/table.ts';
 import { BROKER_URL, drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { KIND, startOtlpReceiver } from './support/otlp-receiver.ts';
 import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { startToxiproxy } from './support/toxiproxy.ts';
 import { until } from './support/wait.ts';
-
-const quoted = (table: string) =>
-  table
-    .split('.')
-    .map((part) => `"${part}"`)
-    .join('.');
 
 async function rowCount(client: Awaited<ReturnType<typeof database>>, table: string, where = 'true') {
   const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoted(table)} WHERE ${where}`);
@@ -152,7 +146,7 @@ t.test('a row that can never be published is parked with why; the rows after it 
   t.match(rows[1]?.last_error, /headers\.traceparent: expected a string/);
   t.match(rows[2]?.last_error, /headers: expected a JSON object/);
   t.match(rows[3]?.last_error, /id: expected 1-200 characters/);
-  t.match(rows[4]?.last_error, /deliver_at: later than the \d+ days/);
+  t.match(rows[4]?.last_error, /deliver_at: the delay is longer than the \d+ days/);
   const metrics = await (await fetch(`${ops}/metrics`)).text();
   t.match(metrics, /\noutrigger_outbox_messages_total\{outcome="parked"\} 5\n/);
   t.match(metrics, /\noutrigger_outbox_messages_total\{outcome="published"\} 1\n/);
@@ -306,7 +300,6 @@ t.test('a schema-qualified table, made by the app as docs/outbox.md shows', asyn
   await db.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   t.teardown(() => db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {}));
   const table = uniqueTable(t, db, { schema });
-  const { ddl } = await import('../src/outbox/table.ts');
   await db.query(ddl(table));
   const topic = uniqueTopic('outbox');
   const channel = await inspect(t);

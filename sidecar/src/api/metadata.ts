@@ -92,9 +92,7 @@ export const metadataRoutes: FastifyPluginAsyncZod<MetadataDeps> = async (
       }),
       app: { healthy: subscriptions.appHealth?.isHealthy ?? true },
       targets: outbound.states(),
-      ...(outbox === undefined || config.outbox === undefined
-        ? {}
-        : { outbox: { table: config.outbox.table, ...outbox.status } }),
+      ...(outbox === undefined ? {} : { outbox: outbox.status }),
     }),
   );
 };

@@ -4,13 +4,18 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { type Broker, isBrokerUnavailable, type OutgoingMessage, type PublishOutcome } from '../broker/broker.ts';
-import { topic } from '../config/fields.ts';
 import type { Config } from '../config/schema.ts';
 import { DedupeWindow } from '../messaging/dedupe-window.ts';
 import { type Delay, parseDelay } from '../messaging/delay.ts';
-import { fitsShortString, KEPT_HEADERS, MAX_ID_LENGTH, MAX_SHORT_STRING_BYTES } from '../messaging/message-fields.ts';
+import {
+  contentTypeProblem,
+  idProblem,
+  keptHeaders,
+  MAX_ID_LENGTH,
+  topicProblem,
+} from '../messaging/message-fields.ts';
+import { publishTo, send } from '../messaging/send.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, startSend } from '../telemetry/spans.ts';
 import { ProblemError } from './problems.ts';
 
 const MAX_BATCH = 500;
@@ -67,23 +72,12 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         },
       );
     }
-    const started = performance.now();
-    const span = startSend(message);
-    const { result, duplicate } = keyed
-      ? dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
-      : { result: broker.publish(message), duplicate: false };
+    const plain = publishTo(broker, message);
+    const publish = keyed
+      ? () => dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
+      : plain;
     try {
-      const { routed } = await result;
-      if (span !== undefined) {
-        span.setAttribute('outrigger.routed', routed);
-        if (duplicate) span.setAttribute('outrigger.duplicate', true);
-        if (message.delayMs !== undefined) span.setAttribute('outrigger.delay_ms', message.delayMs);
-        span.end();
-      }
-      count(message.topic, duplicate ? 'duplicate' : routed ? 'routed' : 'unroutable');
-      if (!duplicate) {
-        metrics.publishDuration.observe({ topic: message.topic }, (performance.now() - started) / 1000);
-      }
+      const { routed, duplicate } = await send(message, metrics, publish);
       return {
         id: message.id,
         topic: message.topic,
@@ -92,13 +86,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         routed,
       };
     } catch (error) {
-      endSpan(
-        span,
-        { 'error.type': isBrokerUnavailable(error) ? 'BROKER_UNAVAILABLE' : 'INTERNAL' },
-        (error as Error).message,
-      );
       if (!isBrokerUnavailable(error)) throw error;
-      count(message.topic, 'broker_unavailable');
       throw new ProblemError('BROKER_UNAVAILABLE', `the message was not published: ${error.message}`, {
         headers: { 'retry-after': '1' },
       });
@@ -134,11 +122,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         const headers = request.headers;
         const key = headers['idempotency-key'] ?? headers['ce-id'];
         const id = checkId(key ?? randomUUID());
-        const kept: Record<string, string> = {};
-        for (const name of KEPT_HEADERS) {
-          const value = headers[name];
-          if (typeof value === 'string') kept[name] = value;
-        }
+        const kept = keptHeaders(headers);
         const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
         const contentType = checkContentType(headers['content-type']);
         const accepted = await publishOne(
@@ -189,9 +173,7 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
             id: checkId(entry.id ?? randomUUID()),
             contentType:
               checkContentType(entry.contentType) ?? (isBytes ? 'application/octet-stream' : 'application/json'),
-            headers: Object.fromEntries(
-              Object.entries(entry.headers ?? {}).filter(([name]) => KEPT_HEADERS.includes(name)),
-            ),
+            headers: keptHeaders(entry.headers ?? {}),
             delayMs: delay?.delayMs,
           };
           return { message, delay, keyed: entry.id !== undefined };
@@ -218,31 +200,24 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
   );
 };
 
-const TopicName = topic();
-
 /** The topic, or TOPIC_INVALID with the same words the configuration uses. */
 function checkTopic(name: string): string {
-  const result = TopicName.safeParse(name);
-  if (!result.success) {
-    throw new ProblemError('TOPIC_INVALID', `topic "${name.slice(0, 50)}": ${result.error.issues[0]?.message}`);
-  }
-  return result.data;
+  const problem = topicProblem(name);
+  if (problem !== undefined) throw new ProblemError('TOPIC_INVALID', `topic "${name.slice(0, 50)}": ${problem}`);
+  return name;
 }
 
 function checkId(id: string): string {
-  if (id.length === 0 || id.length > MAX_ID_LENGTH || !fitsShortString(id)) {
-    throw new ProblemError(
-      'REQUEST_INVALID',
-      `the message id (idempotency-key or ce-id) must be 1-${MAX_ID_LENGTH} characters, at most ${MAX_SHORT_STRING_BYTES} bytes`,
-    );
+  const problem = idProblem(id);
+  if (problem !== undefined) {
+    throw new ProblemError('REQUEST_INVALID', `the message id (idempotency-key or ce-id): ${problem}`);
   }
   return id;
 }
 
 /** The content type, if it fits the message's property (AMQP cannot carry a longer one). */
 function checkContentType(contentType: string | undefined): string | undefined {
-  if (contentType !== undefined && !fitsShortString(contentType)) {
-    throw new ProblemError('REQUEST_INVALID', `the content-type must be at most ${MAX_SHORT_STRING_BYTES} bytes`);
-  }
+  const problem = contentType === undefined ? undefined : contentTypeProblem(contentType);
+  if (problem !== undefined) throw new ProblemError('REQUEST_INVALID', `the content-type: ${problem}`);
   return contentType;
 }

@@ -41,11 +41,13 @@ export function parseDelay(
     }
     delayMs = Math.max(0, at - now);
   }
-  if (delayMs > maxDelayMs) {
-    throw new ProblemError(
-      'DELAY_INVALID',
-      `the delay is longer than the ${Math.floor(maxDelayMs / 86_400_000)} days the broker can hold a message`,
-    );
-  }
+  const tooLong = delayProblem(delayMs, maxDelayMs);
+  if (tooLong !== undefined) throw new ProblemError('DELAY_INVALID', tooLong);
   return { delayMs, deliverAt: new Date(now + delayMs) };
+}
+
+/** What is wrong with a delay the broker is to hold (a publish's, an outbox row's deliver_at). */
+export function delayProblem(delayMs: number, maxDelayMs: number): string | undefined {
+  if (delayMs <= maxDelayMs) return undefined;
+  return `the delay is longer than the ${Math.floor(maxDelayMs / 86_400_000)} days the broker can hold a message`;
 }

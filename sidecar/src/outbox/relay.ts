@@ -8,15 +8,14 @@
 // message can be published twice (with the same id, which consumers dedupe
 // on), never lost. Passes run when the table's trigger NOTIFYs, after a full
 // batch, and every `pollInterval` in case a notification was missed.
-import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import pg from 'pg';
-import { type Broker, isBrokerUnavailable, type OutgoingMessage } from '../broker/broker.ts';
+import type { Broker, OutgoingMessage } from '../broker/broker.ts';
 import type { OutboxConfig } from '../config/outbox.ts';
 import { backoffMs } from '../delivery/backoff.ts';
 import type { HealthCheck } from '../health/readiness.ts';
+import { publishTo, send } from '../messaging/send.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, startSend } from '../telemetry/spans.ts';
 import { messageOf } from './row.ts';
 import { channelOf, ensureTable, missingPrivileges, type OutboxRow, OutboxStatements, tableExists } from './table.ts';
 
@@ -90,8 +89,8 @@ export class OutboxRelay {
     });
   }
 
-  get status(): { state: OutboxState; detail: string } {
-    return { state: this.state, detail: this.detail };
+  get status(): { table: string; state: OutboxState; detail: string } {
+    return { table: this.config.table, state: this.state, detail: this.detail };
   }
 
   /** Starts relaying in the background; never waits for the database. */
@@ -204,36 +203,46 @@ export class OutboxRelay {
   /** One transaction: take, publish, delete what was confirmed, park what never can be (or found no queue). */
   private async pass(client: pg.Client): Promise<Pass> {
     await client.query('BEGIN');
-    let parked = 0;
-    let sent: (Sent | undefined)[] = [];
-    let taken: OutboxRow[] = [];
     // Counted once committed: a pass that rolls back publishes its rows again, and counts them then.
+    const tally = { published: 0, unroutable: 0, parked: 0, failed: 0 };
+    let taken = 0;
+    let firstFailure: string | undefined;
     try {
       const { rows } = await client.query<OutboxRow>(this.statements.take, [this.config.batchSize]);
+      taken = rows.length;
       this.oldestPending = rows[0]?.created_at.getTime();
       const publishing: OutboxRow[] = [];
       const sends: Promise<Sent>[] = [];
+      const parking: { seq: string; why: string }[] = [];
       for (const row of rows) {
         const converted = messageOf(row, this.broker.maxDelayMs);
         if ('problem' in converted) {
-          await client.query(this.statements.park, [row.seq, converted.problem]);
-          parked += 1;
+          parking.push({ seq: row.seq, why: converted.problem });
           this.logger.warn({ seq: row.seq, id: row.id, problem: converted.problem }, 'outbox row parked');
         } else {
           publishing.push(row);
           sends.push(this.publish(converted.message));
         }
       }
-      sent = await settledWithin(sends, CONFIRM_WAIT_MS);
-      taken = publishing;
+      tally.parked = parking.length;
+      const sent = await settledWithin(sends, CONFIRM_WAIT_MS);
       const done: string[] = [];
       for (const [index, row] of publishing.entries()) {
         const result = sent[index];
-        if (result?.outcome === 'routed' || (result?.outcome === 'unroutable' && this.config.unroutable === 'delete')) {
+        if (result === undefined || result.outcome === 'failed') {
+          tally.failed += 1;
+          firstFailure ??= result?.error ?? `not confirmed within ${CONFIRM_WAIT_MS / 1000} s`;
+        } else if (result.outcome === 'routed') {
+          tally.published += 1;
           done.push(row.seq);
-        } else if (result?.outcome === 'unroutable') {
-          await client.query(this.statements.park, [row.seq, `unroutable: no queue is bound to topic ${row.topic}`]);
+        } else {
+          tally.unroutable += 1;
+          if (this.config.unroutable === 'delete') done.push(row.seq);
+          else parking.push({ seq: row.seq, why: `unroutable: no queue is bound to topic ${row.topic}` });
         }
+      }
+      if (parking.length > 0) {
+        await client.query(this.statements.park, [parking.map(({ seq }) => seq), parking.map(({ why }) => why)]);
       }
       if (done.length > 0) await client.query(this.statements.remove, [done]);
       await client.query('COMMIT');
@@ -241,54 +250,27 @@ export class OutboxRelay {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
-    return this.counted(taken, sent, parked);
-  }
-
-  /** Counts a committed pass's outcomes, and says why rows were left. */
-  private counted(publishing: OutboxRow[], sent: (Sent | undefined)[], parked: number): Pass {
-    const count = (outcome: string, n: number) => {
-      if (n > 0) this.metrics.outboxMessages.inc({ outcome }, n);
-    };
-    const failures = sent.filter(
-      (result): result is Extract<Sent, { outcome: 'failed' }> | undefined =>
-        result === undefined || result.outcome === 'failed',
-    );
-    count('published', sent.filter((result) => result?.outcome === 'routed').length);
-    count('unroutable', sent.filter((result) => result?.outcome === 'unroutable').length);
-    count('parked', parked);
-    count('failed', failures.length);
-    if (failures.length > 0) {
-      const first = failures[0];
-      const why = first === undefined ? `not confirmed within ${CONFIRM_WAIT_MS / 1000} s` : first.error;
+    for (const [outcome, n] of Object.entries(tally)) if (n > 0) this.metrics.outboxMessages.inc({ outcome }, n);
+    if (firstFailure !== undefined) {
       this.logger.warn(
-        { rows: failures.length, reason: why },
+        { rows: tally.failed, reason: firstFailure },
         'outbox relay: rows not published; left for the next pass',
       );
+    } else if (taken < this.config.batchSize) {
+      this.oldestPending = undefined; // all of them taken, none left
     }
-    const left = failures.length > 0;
-    if (!left && publishing.length + parked < this.config.batchSize) this.oldestPending = undefined;
-    return { taken: publishing.length + parked, failed: failures.length };
+    return { taken, failed: tally.failed };
   }
 
-  /** Publishes one row's message under a `send` span; never rejects. */
+  /**
+   * Publishes one row's message; never rejects. Its send span is a child of the row's traceparent
+   * (the app's, written with the row), so it joins the trace of the request that made it.
+   */
   private async publish(message: OutgoingMessage): Promise<Sent> {
-    const started = performance.now();
-    // The app's traceparent, written with the row: the send span joins the trace of the request that made it.
-    const span = context.with(propagation.extract(ROOT_CONTEXT, message.headers), () => startSend(message));
     try {
-      const { routed } = await this.broker.publish(message);
-      if (span !== undefined) {
-        span.setAttribute('outrigger.routed', routed);
-        if (message.delayMs !== undefined) span.setAttribute('outrigger.delay_ms', message.delayMs);
-        span.end();
-      }
-      this.metrics.publishes.inc({ topic: message.topic, outcome: routed ? 'routed' : 'unroutable' });
-      this.metrics.publishDuration.observe({ topic: message.topic }, (performance.now() - started) / 1000);
+      const { routed } = await send(message, this.metrics, publishTo(this.broker, message), 'headers');
       return { outcome: routed ? 'routed' : 'unroutable' };
     } catch (error) {
-      const unavailable = isBrokerUnavailable(error);
-      endSpan(span, { 'error.type': unavailable ? 'BROKER_UNAVAILABLE' : 'INTERNAL' }, describe(error));
-      this.metrics.publishes.inc({ topic: message.topic, outcome: 'broker_unavailable' });
       return { outcome: 'failed', error: describe(error) };
     }
   }
@@ -319,7 +301,7 @@ export class OutboxRelay {
   }
 }
 
-/** What each promise came to within `ms`; undefined for those still pending then (later results are not seen). */
+/** What each promise came to within `ms`; undefined for those still pending then. */
 async function settledWithin<T>(promises: Promise<T>[], ms: number): Promise<(T | undefined)[]> {
   const results: (T | undefined)[] = promises.map(() => undefined);
   let timer: NodeJS.Timeout | undefined;
@@ -334,7 +316,7 @@ async function settledWithin<T>(promises: Promise<T>[], ms: number): Promise<(T 
     }),
   ]);
   clearTimeout(timer);
-  return [...results];
+  return [...results]; // later results are not seen
 }
 
 function describe(error: unknown): string {

@@ -43,7 +43,7 @@ t.test(
     t.equal(delayOf(1.2), 2, 'rounded up: never early');
     t.equal(delayOf(0), undefined, 'a time already past (the query says 0): at once');
     t.equal(delayOf(null), undefined, 'no deliver_at: at once');
-    t.equal(delayOf(366 * DAY), 'deliver_at: later than the 365 days the broker can hold a message');
+    t.equal(delayOf(366 * DAY), 'deliver_at: the delay is longer than the 365 days the broker can hold a message');
   },
 );
 
@@ -56,7 +56,7 @@ t.test('what AMQP cannot carry, and null columns a DDL of the app’s own may al
   t.equal(problem({ id: null }), 'id: expected 1-200 characters, at most 255 bytes');
   t.equal(problem({ id: '' }), 'id: expected 1-200 characters, at most 255 bytes');
   t.equal(problem({ id: 'é'.repeat(200) }), 'id: expected 1-200 characters, at most 255 bytes', '400 bytes');
-  t.equal(problem({ content_type: `text/${'x'.repeat(300)}` }), 'content_type: at most 255 bytes');
+  t.equal(problem({ content_type: `text/${'x'.repeat(300)}` }), 'content_type: expected at most 255 bytes');
   t.equal(problem({ payload: null }), 'payload: required');
   t.equal(problem({ headers: null }), 'published', 'no headers is no headers');
   t.equal(problem({ headers: 'ce-type' }), 'headers: expected a JSON object');

@@ -1,58 +1,47 @@
 // An outbox row as the message it asks for, or why it can never be one (the
-// relay parks such a row rather than retrying it forever). The same rules as
-// the publish API: topic names, id lengths, the headers kept, the longest delay.
+// relay parks such a row rather than retrying it forever), by the publish
+// API's own checks: topic names, ids, content types, the headers kept, the
+// longest delay.
 import type { OutgoingMessage } from '../broker/broker.ts';
-import { topic } from '../config/fields.ts';
-import { fitsShortString, KEPT_HEADERS, MAX_ID_LENGTH, MAX_SHORT_STRING_BYTES } from '../messaging/message-fields.ts';
+import { delayProblem } from '../messaging/delay.ts';
+import { contentTypeProblem, idProblem, KEPT_HEADERS, keptHeaders, topicProblem } from '../messaging/message-fields.ts';
 import type { OutboxRow } from './table.ts';
-
-const TopicName = topic();
 
 export type RowMessage = { message: OutgoingMessage } | { problem: string };
 
 export function messageOf(row: OutboxRow, maxDelayMs: number): RowMessage {
-  const checked = TopicName.safeParse(row.topic);
-  if (!checked.success) {
-    return { problem: `topic ${JSON.stringify(row.topic)}: ${checked.error.issues[0]?.message}` };
-  }
-  const id = row.id;
-  if (id === null || id.length === 0 || id.length > MAX_ID_LENGTH || !fitsShortString(id)) {
-    return { problem: `id: expected 1-${MAX_ID_LENGTH} characters, at most ${MAX_SHORT_STRING_BYTES} bytes` };
-  }
-  if (row.payload === null) return { problem: 'payload: required' };
-  if (row.content_type !== null && !fitsShortString(row.content_type)) {
-    return { problem: `content_type: at most ${MAX_SHORT_STRING_BYTES} bytes` };
-  }
-  const headers = keptHeaders(row.headers);
-  if (typeof headers === 'string') return { problem: headers };
+  const { topic, id, payload, content_type: contentType } = row;
+  const topicWrong = topicProblem(topic);
+  if (topicWrong !== undefined || topic === null) return { problem: `topic ${JSON.stringify(topic)}: ${topicWrong}` };
+  const idWrong = id === null ? idProblem('') : idProblem(id);
+  if (idWrong !== undefined || id === null) return { problem: `id: ${idWrong}` };
+  if (payload === null) return { problem: 'payload: required' };
+  const typeWrong = contentType === null ? undefined : contentTypeProblem(contentType);
+  if (typeWrong !== undefined) return { problem: `content_type: ${typeWrong}` };
+  const headersWrong = headersProblem(row.headers);
+  if (headersWrong !== undefined) return { problem: headersWrong };
   const delayMs = row.delay_ms ?? 0;
-  if (delayMs > maxDelayMs) {
-    return {
-      problem: `deliver_at: later than the ${Math.floor(maxDelayMs / 86_400_000)} days the broker can hold a message`,
-    };
-  }
+  const delayWrong = delayProblem(delayMs, maxDelayMs);
+  if (delayWrong !== undefined) return { problem: `deliver_at: ${delayWrong}` };
   return {
     message: {
-      topic: checked.data,
-      body: row.payload,
+      topic,
+      body: payload,
       id,
-      contentType: row.content_type ?? undefined,
-      headers,
+      contentType: contentType ?? undefined,
+      headers: keptHeaders((row.headers ?? {}) as Record<string, unknown>),
       delayMs: delayMs > 0 ? Math.ceil(delayMs) : undefined,
     },
   };
 }
 
-/** The row's headers the message carries (as the publish API keeps them), or what is wrong with them. */
-function keptHeaders(value: unknown): Record<string, string> | string {
-  if (value === null || value === undefined) return {};
+/** The row's headers: a JSON object, whose kept headers are strings (the others are left out). */
+function headersProblem(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) return 'headers: expected a JSON object';
-  const kept: Record<string, string> = {};
-  for (const name of KEPT_HEADERS) {
+  const wrong = KEPT_HEADERS.find((name) => {
     const header = (value as Record<string, unknown>)[name];
-    if (header === undefined) continue;
-    if (typeof header !== 'string') return `headers.${name}: expected a string`;
-    kept[name] = header;
-  }
-  return kept;
+    return header !== undefined && typeof header !== 'string';
+  });
+  return wrong === undefined ? undefined : `headers.${wrong}: expected a string`;
 }

@@ -23,6 +23,10 @@ function notifyFunction(table: string): string {
   return quoted([...parts, name].join('.'));
 }
 
+/** DROP statements for what ddl() creates (the trigger and the index go with the table). */
+export const dropDdl = (table: string): string =>
+  `DROP TABLE IF EXISTS ${quoted(table)}; DROP FUNCTION IF EXISTS ${notifyFunction(table)}();`;
+
 /** CREATE statements for the table, its index of pending rows and its notify trigger. */
 export function ddl(table: string): string {
   const t = quoted(table);
@@ -118,6 +122,7 @@ export class OutboxStatements {
       FROM ${t} WHERE parked_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`;
     this.oldest = `SELECT created_at FROM ${t} WHERE parked_at IS NULL ORDER BY seq LIMIT 1`;
     this.remove = `DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`;
-    this.park = `UPDATE ${t} SET parked_at = now(), last_error = $2 WHERE seq = $1`;
+    this.park = `UPDATE ${t} AS o SET parked_at = now(), last_error = p.why
+      FROM unnest($1::bigint[], $2::text[]) AS p(seq, why) WHERE o.seq = p.seq`;
   }
 }

@@ -167,14 +167,14 @@ export class Metrics {
   // The outbox relay (outbox/relay.ts); its publishes also count in outrigger_publishes_total.
   readonly outboxMessages = new Counter({
     name: 'outrigger_outbox_messages_total',
-    help: 'Outbox rows by outcome: published (and deleted), unroutable (published, no queue bound; deleted), parked (can never be published), failed (not confirmed; left for the next pass)',
+    help: 'Outbox rows by outcome, once their pass committed: published (deleted), unroutable (no queue bound; parked, or deleted), parked (can never be published), failed (not confirmed; left for the next pass)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
 
   readonly outboxLag = new Gauge({
     name: 'outrigger_outbox_lag_seconds',
-    help: 'Age of the oldest row the last pass over the outbox took (0 when it found none)',
+    help: 'Age of the oldest pending outbox row, as last seen (0 when there was none)',
     registers: [this.registry],
   });
 

@@ -29,19 +29,27 @@ export interface MessageFacts {
   headers: Record<string, string>;
 }
 
+/** Whose child a send span is: the active context's (a request's server span), or the trace context in the message's headers (an outbox row's). */
+export type SendParent = 'active' | 'headers';
+
 /**
- * A PRODUCER span for one publish, child of the active context (the request's
- * server span). Its context is written into the message's headers, replacing the
- * app's own trace context. Undefined when tracing is off: the app's headers travel as they are.
+ * A PRODUCER span for one publish, child of `parent`. Its context is written into the message's
+ * headers, replacing the app's own trace context. Undefined when tracing is off: the app's headers
+ * travel as they are.
  */
-export function startSend(message: MessageFacts): Span | undefined {
+export function startSend(message: MessageFacts, parent: SendParent = 'active'): Span | undefined {
   if (!tracingActive()) return undefined;
-  const span = sidecarTracer().startSpan(`send ${message.topic}`, {
-    kind: SpanKind.PRODUCER,
-    attributes: { ...messagingAttributes(message), 'messaging.operation.type': 'send' },
-  });
+  const parentContext = parent === 'headers' ? propagation.extract(ROOT_CONTEXT, message.headers) : context.active();
+  const span = sidecarTracer().startSpan(
+    `send ${message.topic}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { ...messagingAttributes(message), 'messaging.operation.type': 'send' },
+    },
+    parentContext,
+  );
   // Overwrites the app's traceparent (and tracestate, which the span inherited from it).
-  propagation.inject(trace.setSpan(context.active(), span), message.headers);
+  propagation.inject(trace.setSpan(parentContext, span), message.headers);
   return span;
 }
 

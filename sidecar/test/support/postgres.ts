@@ -3,6 +3,7 @@
 // dropped when the test ends.
 import pg from 'pg';
 import type { Test } from 'tap';
+import { dropDdl, quoted } from '../../src/outbox/table.ts';
 
 export const DATABASE_URL =
   process.env.OUTRIGGER_TEST_DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
@@ -18,18 +19,14 @@ export async function database(t: Test, url = DATABASE_URL): Promise<pg.Client> 
 
 let counter = 0;
 /**
- * A table name no other test uses; the table, its trigger function and its own schema (when
- * `schema` is set) are dropped when the test ends. Register it before starting sidecars:
+ * A table name no other test uses (in `schema`, when set); the table and its trigger function are
+ * dropped when the test ends. Register it before starting sidecars:
  * teardowns run last-registered first, so the relays stop before their table goes.
  */
 export function uniqueTable(t: Test, client: pg.Client, { schema }: { schema?: string } = {}): string {
   const name = `test_outbox_${process.pid}_${Date.now() % 1_000_000}_${counter++}`;
   const table = schema === undefined ? name : `${schema}.${name}`;
-  t.teardown(async () => {
-    const qualified = schema === undefined ? `"${name}"` : `"${schema}"."${name}"`;
-    const fn = schema === undefined ? `"${name}_notify"` : `"${schema}"."${name}_notify"`;
-    await client.query(`DROP TABLE IF EXISTS ${qualified}; DROP FUNCTION IF EXISTS ${fn}()`).catch(() => {});
-  });
+  t.teardown(() => client.query(dropDdl(table)).catch(() => {}));
   return table;
 }
 
@@ -45,13 +42,9 @@ export interface OutboxInsert {
 
 /** Inserts rows as an app would, in the client's current transaction (or its own). */
 export async function insertRows(client: pg.ClientBase, table: string, rows: OutboxInsert[]): Promise<void> {
-  const quoted = table
-    .split('.')
-    .map((part) => `"${part}"`)
-    .join('.');
   for (const row of rows) {
     await client.query(
-      `INSERT INTO ${quoted} (id, topic, payload, content_type, headers, deliver_at)
+      `INSERT INTO ${quoted(table)} (id, topic, payload, content_type, headers, deliver_at)
        VALUES (COALESCE($1, gen_random_uuid()::text), $2, $3, COALESCE($4, 'application/json'), COALESCE($5::jsonb, '{}'),
                CASE WHEN $6::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $6::float8) END)`,
       [
