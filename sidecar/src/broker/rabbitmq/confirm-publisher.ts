@@ -15,6 +15,7 @@
 // past the cap the oldest is forgotten, and declared again (idempotent, one
 // round trip) by the next publish that needs it.
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
+import { CappedMap } from '../../messaging/capped-map.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 
@@ -53,7 +54,7 @@ export class ConfirmPublisher {
   /** The channel once open: what the fast path publishes on. */
   private open: ConfirmChannel | undefined;
   /** Declarations made on the current channel: true when done, the promise while under way. */
-  private declared = new Map<string, true | Promise<void>>();
+  private declared: CappedMap<true | Promise<void>>;
   /** The last tag given to a publish. */
   private tag = 0;
   /** Tags of publishes the broker returned as unroutable; read when their confirm arrives. */
@@ -65,11 +66,9 @@ export class ConfirmPublisher {
   private readonly maxDeclarations: number;
 
   constructor(logger: Logger, { maxDeclarations = MAX_DECLARATIONS }: ConfirmPublisherOptions = {}) {
-    if (!Number.isInteger(maxDeclarations) || maxDeclarations < 1) {
-      throw new RangeError(`maxDeclarations must be a whole number of at least 1, got ${maxDeclarations}`);
-    }
     this.logger = logger;
     this.maxDeclarations = maxDeclarations;
+    this.declared = new CappedMap(maxDeclarations);
   }
 
   /** Publishes written or waiting to be, not yet confirmed. */
@@ -201,8 +200,6 @@ export class ConfirmPublisher {
         throw error;
       },
     );
-    // A Map iterates in insertion order: its first key is the oldest.
-    if (declared.size >= this.maxDeclarations) declared.delete(declared.keys().next().value as string);
     declared.set(key, declaring);
     return declaring;
   }
@@ -229,7 +226,7 @@ export class ConfirmPublisher {
       });
       if (this.opening === opening) {
         this.open = channel;
-        this.declared = new Map();
+        this.declared = new CappedMap(this.maxDeclarations);
         this.returned.clear(); // tags of the channel before, whose confirms will never come
       }
       return channel;

@@ -2,6 +2,7 @@
 // subscriptions' consumers, and the topology they need, re-created on every
 // reconnect.
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
+import { CappedMap } from '../../messaging/capped-map.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import type { Metrics } from '../../telemetry/metrics.ts';
 import {
@@ -53,8 +54,7 @@ export class RabbitBroker implements Broker {
    * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade.
    * The most recently added topics only; a forgotten one gets new (equal) declarations.
    */
-  private readonly declarations = new Map<string, { now: Declaration; delayed: Declaration }>();
-  private readonly maxRememberedTopics: number;
+  private readonly declarations: CappedMap<{ now: Declaration; delayed: Declaration }>;
   private readonly consumers = new Set<RabbitConsumer>();
   private model: ChannelModel | undefined;
   private readonly appId: string;
@@ -62,10 +62,7 @@ export class RabbitBroker implements Broker {
 
   constructor(options: RabbitBrokerOptions) {
     const { maxRememberedTopics = MAX_REMEMBERED_TOPICS } = options;
-    if (!Number.isInteger(maxRememberedTopics) || maxRememberedTopics < 1) {
-      throw new RangeError(`maxRememberedTopics must be a whole number of at least 1, got ${maxRememberedTopics}`);
-    }
-    this.maxRememberedTopics = maxRememberedTopics;
+    this.declarations = new CappedMap(maxRememberedTopics);
     this.appId = options.appId;
     this.logger = options.logger;
     this.connection = new RabbitConnection({
@@ -183,10 +180,6 @@ export class RabbitBroker implements Broker {
         now: { key: `topic:${topic}`, declare: (channel) => declareTopic(channel, topic) },
         delayed: { key: `delayed:${topic}`, declare: (channel) => bindTopicToCascade(channel, topic) },
       };
-      // A Map iterates in insertion order: its first key is the oldest.
-      if (this.declarations.size >= this.maxRememberedTopics) {
-        this.declarations.delete(this.declarations.keys().next().value as string);
-      }
       this.declarations.set(topic, declarations);
     }
     return declarations;
