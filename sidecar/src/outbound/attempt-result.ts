@@ -28,7 +28,8 @@ export type AttemptResult =
 
 /**
  * An attempt the call's deadline cut short (target-client.ts send()): a timeout by its metrics and the answer's
- * code, but one the breaker does not count (the caller's budget was short; the target may be fine).
+ * code. The breaker counts it when the target's own `deadline` cut it, not when the app's shorter
+ * outrigger-timeout did (the caller's budget was short; the target may be fine).
  */
 export const DEADLINE_PASSED: Readonly<AttemptResult & { kind: 'failure' }> = Object.freeze({
   kind: 'failure',

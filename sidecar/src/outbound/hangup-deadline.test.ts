@@ -19,8 +19,9 @@ t.test('the deadline passing stops what watches, aborts the signal, and is expir
   const stopped: string[] = [];
   hangup.watch(() => stopped.push('attempt'));
   const signal = hangup.signal;
-  hangup.expireIn(20);
+  hangup.expireIn(20, 'target');
   t.equal(hangup.deadline, 20);
+  t.equal(hangup.deadlineSetBy, 'target', 'and who set it');
   t.notOk(hangup.passesDeadline(0));
   t.ok(hangup.passesDeadline(20), 'a back-off ending at the deadline passes it');
   await sleep(60);
@@ -39,7 +40,7 @@ t.test('disarmed as the answer goes back, the deadline never fires: its timer is
   const stopped: string[] = [];
   hangup.watch(() => stopped.push('attempt'));
   const before = timers();
-  hangup.expireIn(20);
+  hangup.expireIn(20, 'target');
   t.equal(timers(), before + 1, 'the deadline is one timer');
   hangup.disarm();
   t.equal(timers(), before, 'disarmed: its timer is cleared');
@@ -65,7 +66,7 @@ t.test('what watches stays watched after the deadline: the app hanging up later 
 t.test('a hang-up disarms the deadline: its timer is cleared', async (t) => {
   const hangup = new Hangup();
   const before = timers();
-  hangup.expireIn(20);
+  hangup.expireIn(20, 'target');
   t.equal(timers(), before + 1, 'the deadline is one timer');
   hangup.hangUp();
   t.equal(timers(), before, 'the hang-up cleared it');

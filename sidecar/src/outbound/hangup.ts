@@ -12,11 +12,15 @@
 /** setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer one would fire at once. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
+/** Who set a call's deadline: the target's `deadline`, or the app's outrigger-timeout (the shorter of the two wins). */
+export type DeadlineSetter = 'target' | 'app';
+
 export class Hangup {
   private hung = false;
   private late = false;
-  /** The deadline in ms from the call's start, when it has one. */
+  /** The deadline in ms from the call's start, when it has one, and who set it. */
   private deadlineMs: number | undefined;
+  private deadlineBy: DeadlineSetter | undefined;
   /** When the deadline passes, on performance.now()'s clock; Infinity without one. */
   private deadlineAt = Number.POSITIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
@@ -43,6 +47,11 @@ export class Hangup {
     return this.deadlineMs;
   }
 
+  /** Who set the deadline: the target's configuration, or the app (outrigger-timeout). */
+  get deadlineSetBy(): DeadlineSetter | undefined {
+    return this.deadlineBy;
+  }
+
   /** An AbortSignal that aborts when the call is cut (already aborted if it is). */
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -66,8 +75,9 @@ export class Hangup {
    * is stopped and the signal aborts, as for a hang-up, but `expired` is true
    * rather than `happened`. One timer, cleared by disarm() or a hang-up.
    */
-  expireIn(ms: number): void {
+  expireIn(ms: number, setBy: DeadlineSetter): void {
     this.deadlineMs = ms;
+    this.deadlineBy = setBy;
     this.deadlineAt = performance.now() + ms;
     this.timer = setTimeout(expireHangup, Math.min(ms, LONGEST_TIMER_MS), this);
   }

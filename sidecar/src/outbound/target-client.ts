@@ -47,7 +47,7 @@ import {
 import { Bulkhead } from './bulkhead.ts';
 import type { EgressProxy } from './egress-proxy.ts';
 import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
-import { Hangup } from './hangup.ts';
+import { type DeadlineSetter, Hangup } from './hangup.ts';
 import { type HeaderMap, requestHeaders, responseHeaders } from './headers.ts';
 import { tunnelConnector } from './proxy-tunnel.ts';
 import { hasBody, NO_BODY, type RequestBody, readRequestBody } from './request-body.ts';
@@ -228,7 +228,7 @@ export class TargetClient {
     try {
       this.refuseWhileOpen();
       const deadline = this.deadlineOf(call);
-      if (deadline !== undefined) hangup.expireIn(deadline);
+      if (deadline !== undefined) hangup.expireIn(deadline.ms, deadline.setBy);
       if (!this.bulkhead.tryTake()) await this.queue(call);
     } catch (error) {
       hangup.disarm();
@@ -311,24 +311,18 @@ export class TargetClient {
     }
   }
 
-  /** The call's deadline: the smaller of the target's and the app's (outrigger-timeout); undefined without either. */
-  private deadlineOf(call: OutboundCall): number | undefined {
+  /** The call's deadline: the smaller of the target's and the app's (outrigger-timeout; the target's on a tie). */
+  private deadlineOf(call: OutboundCall): { ms: number; setBy: DeadlineSetter } | undefined {
     const configured = this.target.deadline;
     const asked = call.deadline;
-    if (asked === undefined) return configured;
-    return configured === undefined || asked < configured ? asked : configured;
-  }
-
-  /** True when the call's deadline is the target's own `deadline` (not a shorter outrigger-timeout). */
-  private ownDeadlineCut(call: OutboundCall): boolean {
-    const configured = this.target.deadline;
-    return configured !== undefined && call.hangup.deadline === configured;
+    if (asked !== undefined && (configured === undefined || asked < configured)) return { ms: asked, setBy: 'app' };
+    return configured === undefined ? undefined : { ms: configured, setBy: 'target' };
   }
 
   /** The deadline, for details: its length and, when the app set it, the header it came from. */
   private describeDeadline(call: OutboundCall): string {
-    const ms = call.hangup.deadline;
-    return `the call's deadline of ${ms} ms${ms === call.deadline ? ' (outrigger-timeout)' : ''}`;
+    const { deadline, deadlineSetBy } = call.hangup;
+    return `the call's deadline of ${deadline} ms${deadlineSetBy === 'app' ? ' (outrigger-timeout)' : ''}`;
   }
 
   /** UPSTREAM_TIMEOUT for a call whose deadline passed `when`, outside an attempt. */
@@ -499,7 +493,7 @@ export class TargetClient {
     let uncounted = !trial && result.kind === 'failure' && result.failure === 'aborted';
     if (uncounted && call.hangup.expired) {
       result = DEADLINE_PASSED;
-      uncounted = !this.ownDeadlineCut(call);
+      uncounted = call.hangup.deadlineSetBy !== 'target';
     }
     if (span !== undefined) {
       endHttpSpan(

@@ -12,15 +12,7 @@ import { Refreshed } from './refreshed.ts';
 interface FileHeader {
   name: string;
   value: Refreshed<string>;
-  /** The value in the map `current` gives. */
-  inMap: string;
 }
-
-const mapOf = (fixed: HeaderMap, files: FileHeader[]) => {
-  const headers: HeaderMap = { ...fixed };
-  for (const file of files) headers[file.name] = file.inMap;
-  return headers;
-};
 
 /** Secret files often end with a newline; a header value cannot hold one. */
 const clean = (text: string) => text.replace(/[\r\n]+$/, '').trim();
@@ -38,15 +30,14 @@ function readValue(path: string): string {
 }
 
 export class TargetHeaders {
-  private readonly fixed: HeaderMap;
   private readonly files: FileHeader[];
   /** What `current` gives: made again only when a file's value changes. */
   private map: HeaderMap;
 
-  private constructor(fixed: HeaderMap, files: FileHeader[]) {
-    this.fixed = fixed;
+  /** `headers`: every header's value now, the files' first reads included. */
+  private constructor(headers: HeaderMap, files: FileHeader[]) {
     this.files = files;
-    this.map = mapOf(fixed, files);
+    this.map = headers;
   }
 
   /** Reads every configured value now; or lists each one that is missing or unusable, naming its field. */
@@ -58,13 +49,13 @@ export class TargetHeaders {
     onReadError: (name: string, code: string) => void = () => {},
   ): { headers: TargetHeaders; problems?: never } | { headers?: never; problems: string[] } {
     const problems: string[] = [];
-    const fixed: HeaderMap = {};
+    const initial: HeaderMap = {};
     const files: FileHeader[] = [];
     for (const [given, source] of Object.entries(target.headers)) {
       const name = given.toLowerCase();
       const at = `${field}.headers.${given}`;
       if ('value' in source) {
-        if (isValidValue(source.value)) fixed[name] = source.value;
+        if (isValidValue(source.value)) initial[name] = source.value;
         else problems.push(`${at}.value: a header value cannot contain a line break`);
       } else if ('secretEnv' in source) {
         const value = env[source.secretEnv];
@@ -72,13 +63,14 @@ export class TargetHeaders {
           problems.push(`${at}.secretEnv: the environment variable ${source.secretEnv} is not set`);
         } else if (!isValidValue(clean(value))) {
           problems.push(`${at}.secretEnv: the value of ${source.secretEnv} contains a line break`);
-        } else fixed[name] = clean(value);
+        } else initial[name] = clean(value);
       } else {
         const { secretFile } = source;
         try {
           const onError = (error: unknown) => onReadError(name, codeOf(error));
           const first = readValue(secretFile);
-          files.push({ name, value: new Refreshed(first, () => readValue(secretFile), onError), inMap: first });
+          initial[name] = first;
+          files.push({ name, value: new Refreshed(first, () => readValue(secretFile), onError) });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           problems.push(
@@ -88,22 +80,24 @@ export class TargetHeaders {
       }
     }
     if (problems.length > 0) return { problems };
-    return { headers: new TargetHeaders(fixed, files) };
+    return { headers: new TargetHeaders(initial, files) };
   }
 
   /**
    * The headers to add now; a file that cannot be read keeps its last good value. The same map
    * each call until a file's value changes (callers copy it, never modify it).
    */
-  current(now = Date.now()): Readonly<HeaderMap> {
-    let changed = false;
+  current(now?: number): Readonly<HeaderMap> {
+    if (this.files.length === 0) return this.map; // no clock read on the common path
+    const at = now ?? Date.now();
+    let next: HeaderMap | undefined;
     for (const file of this.files) {
-      const value = file.value.current(now);
-      if (value === file.inMap) continue;
-      file.inMap = value;
-      changed = true;
+      const value = file.value.current(at);
+      if (value === this.map[file.name]) continue;
+      next ??= { ...this.map };
+      next[file.name] = value;
     }
-    if (changed) this.map = mapOf(this.fixed, this.files);
+    if (next !== undefined) this.map = next;
     return this.map;
   }
 }
