@@ -327,12 +327,15 @@ export class TargetClient {
 
   /** UPSTREAM_TIMEOUT for a call whose deadline passed `when`, outside an attempt. */
   private deadlinePassed(call: OutboundCall, when: string, attempts: number): ProblemError {
+    return this.unanswered('UPSTREAM_TIMEOUT', `${this.describeDeadline(call)} passed ${when}`, attempts);
+  }
+
+  /** The problem of a call that got no answer, with the attempts it made (in `detail` and `outrigger-attempts`). */
+  private unanswered(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE', what: string, attempts: number): ProblemError {
     const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
-    return new ProblemError(
-      'UPSTREAM_TIMEOUT',
-      `target "${this.name}": ${this.describeDeadline(call)} passed ${when} (${tries})`,
-      { headers: { 'outrigger-attempts': String(attempts) } },
-    );
+    return new ProblemError(code, `target "${this.name}": ${what} (${tries})`, {
+      headers: { 'outrigger-attempts': String(attempts) },
+    });
   }
 
   /** The call is over (answered, failed or abandoned): its slot goes to the next in line. */
@@ -564,13 +567,8 @@ export class TargetClient {
   /** The problem for a call whose last attempt had no answer. */
   private failed(result: AttemptResult & { kind: 'failure' }, attempts: number, call: OutboundCall): ProblemError {
     const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
-    const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
     const deadline = result === DEADLINE_PASSED ? this.describeDeadline(call) : undefined;
-    return new ProblemError(
-      code,
-      `target "${this.name}": ${describeFailure(result, this.target.timeout, deadline)} (${tries})`,
-      { headers: { 'outrigger-attempts': String(attempts) } },
-    );
+    return this.unanswered(code, describeFailure(result, this.target.timeout, deadline), attempts);
   }
 
   private refuseWhileOpen(): void {
