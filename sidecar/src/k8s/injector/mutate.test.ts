@@ -131,6 +131,18 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
   const reinvoked = decide(review(pod(mounts, { volumes, initContainers: [again] })), config);
   t.equal(reinvoked.result, 'skipped');
   t.same(reinvoked.response, { uid: 'c0ffee', allowed: true });
+  // Not checked again either: an annotation that a first injection would refuse passes untouched.
+  const unchecked = decide(
+    review(
+      pod(
+        { ...inject, 'outrigger.dev/volume-mounts': 'no-such-volume:/var/run/secrets/x' },
+        { volumes, initContainers: [again] },
+      ),
+    ),
+    config,
+  );
+  t.equal(unchecked.result, 'skipped', 'an already injected pod is let be, its annotations unchecked');
+  t.same(unchecked.response, { uid: 'c0ffee', allowed: true });
 });
 
 t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, naming it', async (t) => {
