@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
+import { RawConnection } from './support/raw-connection.ts';
 import { type Answer, reply, sidecarWith, startUpstream, type UpstreamHandler } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
@@ -35,6 +36,28 @@ async function holdingUpstream(t: Test, other: UpstreamHandler = reply(200, {}, 
 }
 
 const metricsOf = async (ops: string) => (await fetch(`${ops}/metrics`)).text();
+
+/**
+ * A POST to the sidecar that sends `first` of its body and waits for the answer before it sends `rest`, then a GET
+ * to `next` on the same connection: the app's connection is still usable.
+ */
+async function answeredMidBody(
+  t: Test,
+  api: string,
+  path: string,
+  options: { headers: Record<string, string>; first: Buffer | string; rest: Buffer | string; next: string },
+) {
+  const connection = new RawConnection(t, Number(new URL(api).port));
+  const head = Object.entries(options.headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  const started = Date.now();
+  connection.write(`POST ${path} HTTP/1.1\r\nhost: sidecar\r\n${head.join('')}\r\n`);
+  connection.write(options.first);
+  const answer = await connection.answer();
+  const took = Date.now() - started;
+  connection.write(options.rest);
+  connection.write(`GET ${options.next} HTTP/1.1\r\nhost: sidecar\r\n\r\n`);
+  return { answer, took, next: await connection.answer() };
+}
 
 t.test('outrigger-timeout cuts an attempt: 504, the request aborted, and the breaker does not count it', async (t) => {
   const { upstream, held, closed } = await holdingUpstream(t);
@@ -345,4 +368,99 @@ t.test('a half-open trial is not cut: the call ends at its deadline, the trial d
   t.match(await metricsOf(ops), /outrigger_outbound_in_flight\{target="weak"\} 0/);
   upstream.handle(reply(200, {}, 'back'));
   t.equal((await call('/v1/outbound/weak/ok')).text, 'back');
+});
+
+t.test("the deadline cuts the wait for the app's request body: 504, nothing sent, the connection kept", async (t) => {
+  const upstream = await startUpstream(t, reply(200, {}, 'fine'));
+  const { api, ops } = await sidecarWith(t, [{ name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` }]);
+  const { answer, took, next } = await answeredMidBody(t, api, '/v1/outbound/api/x', {
+    headers: { 'content-length': '20', 'outrigger-timeout': '300ms' },
+    first: '0123456789',
+    rest: '0123456789',
+    next: '/v1/outbound/api/ok',
+  });
+  isTimeout(t, answer, '0');
+  t.match(
+    answer.json().detail,
+    /^target "api": the call's deadline of 300 ms \(outrigger-timeout\) passed while the app's request body arrived \(0 attempts\)$/,
+  );
+  t.ok(took >= 250 && took < 4_000, `answered at the deadline (${took} ms)`);
+  t.equal(next.status, 200, 'the rest of the body was dropped: the next request on the same connection is served');
+  t.equal(next.text, 'fine');
+  t.same(
+    upstream.hits.map((hit) => hit.url),
+    ['/ok'],
+    'the cut call was not sent',
+  );
+  const metrics = await metricsOf(ops);
+  t.match(metrics, /outrigger_outbound_requests_total\{target="api",method="POST",status="UPSTREAM_TIMEOUT"\} 1/);
+  t.notMatch(metrics, /outrigger_outbound_attempts_total\{target="api",outcome="timeout"\}/, 'no attempt');
+  t.match(metrics, /outrigger_outbound_in_flight\{target="api"\} 0/);
+});
+
+t.test('a streamed upload (over 64 KiB) cut by the deadline is answered with 504 on a connection kept', async (t) => {
+  const { upstream, held, closed } = await holdingUpstream(t);
+  const { api } = await sidecarWith(t, [{ name: 'slow', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '5s' }]);
+  const half = Buffer.alloc(100 * 1024, 'u');
+  const framings = {
+    'content-length': { headers: { 'content-length': String(2 * half.length) }, first: half, rest: half },
+    // Chunked: the first 64 KiB are read to see whether the body can be held for retries, then it streams.
+    chunked: {
+      headers: { 'transfer-encoding': 'chunked' },
+      first: Buffer.concat([Buffer.from(`${half.length.toString(16)}\r\n`), half, Buffer.from('\r\n')]),
+      rest: Buffer.concat([Buffer.from(`${half.length.toString(16)}\r\n`), half, Buffer.from('\r\n0\r\n\r\n')]),
+    },
+  };
+  for (const [framing, upload] of Object.entries(framings)) {
+    const { answer, took, next } = await answeredMidBody(t, api, '/v1/outbound/slow/hold', {
+      ...upload,
+      headers: { ...upload.headers, 'outrigger-timeout': '300ms' },
+      next: '/v1/outbound/slow/ok',
+    });
+    isTimeout(t, answer, '1');
+    t.match(
+      answer.json().detail,
+      /no answer within the call's deadline of 300 ms \(outrigger-timeout\) \(1 attempt\)$/,
+    );
+    t.ok(took < 4_000, `${framing}: answered at the deadline (${took} ms)`);
+    t.equal(next.status, 200, `${framing}: the next request on the same connection is served`);
+  }
+  t.equal(held.length, 2, 'both uploads reached the upstream');
+  await until('the upstream sees both requests aborted', () => closed.length === 2);
+});
+
+t.test('a retried answer still streaming is dropped at the deadline, and the retry is not sent', async (t) => {
+  const SIZE = 200 * 1024; // over 64 KiB: it streams, and is discarded before a retry
+  const { upstream, closed } = await holdingUpstream(t, (request, response) => {
+    request.resume();
+    response.writeHead(503, { 'content-type': 'text/plain', 'content-length': String(SIZE) });
+    response.write('x'.repeat(SIZE / 2)); // the rest never comes
+    response.on('close', () => {
+      if (!response.writableFinished) closed.push(response);
+    });
+  });
+  const { call, ops } = await sidecarWith(t, [
+    {
+      name: 'busy',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      timeout: '5s',
+      deadline: '500ms',
+      retry: { initial: '10ms', jitter: 0 },
+    },
+  ]);
+  const started = Date.now();
+  const answer = await call('/v1/outbound/busy/x');
+  const took = Date.now() - started;
+  isTimeout(t, answer, '1');
+  t.match(
+    answer.json().detail,
+    /^target "busy": the call's deadline of 500 ms passed before attempt 2 was sent \(1 attempt\)$/,
+  );
+  t.ok(took < 4_000, `answered at the deadline, not after the 5 s gap in the dropped body (${took} ms)`);
+  t.equal(upstream.hits.length, 1, 'the retry was not sent');
+  await until('the upstream sees its answer dropped', () => closed.length === 1);
+  const metrics = await metricsOf(ops);
+  t.match(metrics, /outrigger_outbound_attempts_total\{target="busy",outcome="5xx"\} 1/);
+  t.notMatch(metrics, /outrigger_outbound_attempts_total\{target="busy",outcome="(timeout|aborted)"\}/, 'one attempt');
+  t.match(metrics, /outrigger_outbound_in_flight\{target="busy"\} 0/);
 });

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { startInProcess } from './support/in-process.ts';
+import { RawConnection } from './support/raw-connection.ts';
 import {
   type Answer,
   apiClient,
@@ -121,6 +122,32 @@ t.test('a body over 64 KiB streams through once and is not retried', async (t) =
   t.equal(retried.headers['outrigger-attempts'], '3', 'exactly 64 KiB is replayable');
   t.same(received.slice(1), [small.length, small.length, small.length], 'the same body each time');
 });
+
+t.test(
+  "a target that answers a large upload without reading it: its answer goes back, the app's connection is kept",
+  async (t) => {
+    const upstream = await startUpstream(t, (request, response) => {
+      if (request.url === '/ok') return reply(200, {}, 'fine')(request, response, undefined as never);
+      // Answers at once, then closes: the rest of the upload is never read.
+      response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('too large');
+    });
+    const { api } = await sidecarWith(t, [{ name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` }]);
+    const half = Buffer.alloc(256 * 1024, 'u');
+    const connection = new RawConnection(t, Number(new URL(api).port));
+    connection.write(
+      `PUT /v1/outbound/api/upload HTTP/1.1\r\nhost: sidecar\r\ncontent-length: ${2 * half.length}\r\n\r\n`,
+    );
+    connection.write(half);
+    const answer = await connection.answer();
+    t.equal(answer.status, 413, "the target's answer");
+    t.equal(answer.text, 'too large');
+    connection.write(half);
+    connection.write('GET /v1/outbound/api/ok HTTP/1.1\r\nhost: sidecar\r\n\r\n');
+    const next = await connection.answer();
+    t.equal(next.status, 200, 'the rest of the upload was dropped: the next request on the same connection is served');
+    t.equal(next.text, 'fine');
+  },
+);
 
 t.test("the upstream's retry-after is honoured; one longer than retry.max ends the retries", async (t) => {
   const upstream = await startUpstream(t, sequence(reply(503, { 'retry-after': '1' }), reply(200)));

@@ -36,9 +36,18 @@ export function drop(body: AnswerBody): void {
   if (!Buffer.isBuffer(body)) body.destroy();
 }
 
-/** Drops an answer that will not be passed on (a retried or redirected one), keeping its connection when it is short. */
-export async function discard(body: AnswerBody): Promise<void> {
+/**
+ * Drops an answer that will not be passed on (a retried or redirected one), keeping its connection when it is short.
+ * Reading it stops when `hangup` cuts the call (its deadline passes), and the answer is dropped.
+ */
+export async function discard(body: AnswerBody, hangup?: Hangup): Promise<void> {
   if (!Buffer.isBuffer(body)) {
+    if (hangup?.cut) {
+      body.destroy();
+      return;
+    }
+    const stop = () => body.destroy();
+    hangup?.watch(stop);
     let size = 0;
     try {
       for await (const chunk of body) {
@@ -46,7 +55,9 @@ export async function discard(body: AnswerBody): Promise<void> {
         if (size > DISCARD_LIMIT) return; // leaving the loop destroys the stream, and the connection with it
       }
     } catch {
-      return; // the answer failed on its own: nothing left to drop
+      return; // the answer failed on its own, or was cut: nothing left to drop
+    } finally {
+      hangup?.unwatch(stop);
     }
   }
   // undici frees a connection one turn of the event loop after its answer ends (a whole one

@@ -102,6 +102,9 @@ export interface TargetClientDeps {
 
 const OPEN = Symbol('circuit open');
 
+/** An attempt not sent: the call was cut before it (sender() says when). It is not an attempt. */
+class NotSent {}
+
 /** An attempt the breaker does not count (send() says why), thrown through it. */
 class Uncounted {
   readonly result: AttemptResult;
@@ -330,6 +333,12 @@ export class TargetClient {
     return this.unanswered('UPSTREAM_TIMEOUT', `${this.describeDeadline(call)} passed ${when}`, attempts);
   }
 
+  /** The call was cut as it dropped the previous answer, before attempt `attempt` was sent. */
+  private notSent(call: OutboundCall, attempt: number): ProblemError | CallAborted {
+    if (!call.hangup.expired) return new CallAborted();
+    return this.deadlinePassed(call, `before attempt ${attempt} was sent`, attempt - 1);
+  }
+
   /** The problem of a call that got no answer, with the attempts it made (in `detail` and `outrigger-attempts`). */
   private unanswered(code: 'UPSTREAM_TIMEOUT' | 'UPSTREAM_UNREACHABLE', what: string, attempts: number): ProblemError {
     const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
@@ -349,9 +358,11 @@ export class TargetClient {
     let body = NO_BODY;
     if (hasBody(call.request)) {
       try {
-        body = await readRequestBody(call.request);
+        body = await readRequestBody(call.request, call.hangup);
       } catch {
-        throw new CallAborted(); // the app's request broke off: its connection is gone
+        // Cut while the body arrived, or the app's request broke off (its connection is gone).
+        if (call.hangup.expired) throw this.deadlinePassed(call, "while the app's request body arrived", 0);
+        throw new CallAborted();
       }
     }
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
@@ -366,7 +377,7 @@ export class TargetClient {
     this.budget.recordCall();
     let last: AttemptResult | undefined;
     for (let attempt = 1; ; attempt++) {
-      // The deadline passed before this attempt: while the app's body arrived, or as a back-off ended.
+      // The deadline passed before this attempt, as a back-off ended.
       if (call.hangup.expired) {
         if (last !== undefined) return { result: last, attempts: attempt - 1 };
         throw this.deadlinePassed(call, 'before the call was sent', 0);
@@ -384,6 +395,7 @@ export class TargetClient {
             trial && call.hangup.deadline !== undefined ? await unlessCut(sent, call.hangup, attempt) : await sent;
         } catch (error) {
           if (error instanceof Uncounted) result = error.result;
+          else if (error instanceof NotSent) throw this.notSent(call, attempt);
           else if (!isBrokenCircuitError(error)) throw error;
         }
       }
@@ -441,9 +453,15 @@ export class TargetClient {
     trial: boolean,
   ): () => Promise<AttemptResult> {
     if (previous?.kind !== 'answer') return () => this.send(call, headers, body, attempt, trial);
-    // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be the one returned.
+    // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be
+    // the one returned. Dropping it is cut with the call, and then nothing is sent: the breaker passes NotSent on
+    // uncounted. Not a trial's: cockatiel counts anything thrown from a half-open trial as a success.
     return async () => {
-      await discard(previous.body);
+      if (trial) await discard(previous.body);
+      else {
+        await discard(previous.body, call.hangup);
+        if (call.hangup.cut) throw new NotSent();
+      }
       return this.send(call, headers, body, attempt, trial);
     };
   }
