@@ -1,6 +1,9 @@
 // charts/sandbox and the dev loop around it, checked against real things:
 // helm lint and template with default and other values; values.schema.json
 // refusing typos; labels, security and least-privilege RBAC on every object;
+// the demo pods admitted by the real injector as the sandbox configures it,
+// their sidecars' configuration loaded by the real loader, the apps' env
+// what their programs read;
 // the dashboard's PromQL naming only series a real sidecar process exports;
 // both charts installed into a real kube-apiserver (and a server-side dry run
 // of other values); skaffold.yaml, kind-config.yaml and k8s/ agreeing with the
@@ -13,8 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ApiException, type KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
+import { parseAdmissionReview } from '../src/k8s/injector/admission-review.ts';
+import { readSettings } from '../src/k8s/injector/annotations.ts';
+import { loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
+import { decide } from '../src/k8s/injector/mutate.ts';
+import type { Pod } from '../src/k8s/injector/pod.ts';
+import { sidecarContainer } from '../src/k8s/injector/sidecar-container.ts';
 import { startApp } from './support/app-server.ts';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
@@ -36,6 +46,9 @@ const NAMESPACE = 'outrigger-sandbox';
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const yamlFile = (path: string) => parseYaml(read(path)) as Record<string, unknown>;
 const run = promisify(execFile);
+
+/** The demo services' Deployments, by default. */
+const DEMO_DEPLOYMENTS = ['sandbox-ingestion', 'sandbox-sensor-sim', 'sandbox-calibration'];
 
 /** Values unlike the defaults in every way the templates branch on. */
 const OTHER_VALUES = {
@@ -88,6 +101,12 @@ t.test('values.schema.json refuses a misspelt key, an unpinned image and unknown
     ['grafana.image=grafana/grafana', /grafana\/image/],
     ['grafana.anonymousRole=Root', /anonymousRole/],
     ['prometheus.service.type=LoadBalancer', /prometheus\/service\/type/],
+    ['demo.calibration.enabeld=false', /enabeld/],
+    ['demo.calibration.enabled=maybe', /calibration\/enabled/],
+    ['demo.calibration.rollbackEvery=0', /calibration\/rollbackEvery/],
+    ['demo.calibration.intervalSeconds=0', /calibration\/intervalSeconds/],
+    ['demo.calibration.image.tag=0.1.0:latest', /calibration\/image\/tag/],
+    ['demo.calibration.image.pullPolicy=Sometimes', /calibration\/image\/pullPolicy/],
   ] as const) {
     const result = await helm.run(['template', 'sandbox', SANDBOX, '--set', set]);
     t.not(result.code, 0, `--set ${set} is refused`);
@@ -132,9 +151,10 @@ t.test('every object: app.kubernetes.io labels, restricted pod security, nothing
       .map((s) => s.metadata?.name);
   t.same(nodePorts(renders.defaults), [], 'by default every Service stays inside the cluster');
   t.same(nodePorts(renders.other).sort(), ['lab-prometheus', 'lab-rabbitmq'], 'NodePorts only where asked');
-  const demo = (objects: Obj[]) => objects.filter((object) => /ingestion|sensor-sim/.test(object.metadata?.name ?? ''));
+  const demo = (objects: Obj[]) =>
+    objects.filter((object) => /ingestion|sensor-sim|calibration/.test(object.metadata?.name ?? ''));
   t.equal(demo(renders.other).length, 0, 'demo.enabled=false leaves the demo services out');
-  for (const name of ['sandbox-ingestion', 'sandbox-sensor-sim']) {
+  for (const name of DEMO_DEPLOYMENTS) {
     const annotations = podTemplate(find(renders.defaults, 'Deployment', name))?.metadata.annotations ?? {};
     t.equal(annotations['outrigger.dev/inject'], 'true', `${name} is annotated for injection`);
   }
@@ -193,6 +213,164 @@ t.test('the broker Secret, Toxiproxy and RabbitMQ agree: apps reach the broker t
     const ports = portsOf(find(objects, 'Service', `${prefix}-toxiproxy`)).map((p) => p.port);
     t.same(ports, [5672, 5432], 'the proxy Service exposes the proxies, not the Toxiproxy API');
   }
+});
+
+type EnvVar = {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } };
+};
+type DemoContainer = Container & { env?: EnvVar[] };
+
+/** The injector's configuration file as charts/outrigger renders it with k8s/outrigger-values.yaml (the sandbox's). */
+async function sandboxInjectorConfig(t: Test) {
+  const helm = await createHelm(t);
+  const platform = (await helm.template(
+    OUTRIGGER,
+    'outrigger',
+    'outrigger-system',
+    yamlFile('k8s/outrigger-values.yaml'),
+  )) as Obj[];
+  const dir = await mkdtemp(join(tmpdir(), 'outrigger-injector-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'config.yaml');
+  await writeFile(file, find(platform, 'ConfigMap', 'outrigger-injector').data?.['config.yaml'] ?? '');
+  return loadInjectorConfig(file);
+}
+
+t.test(
+  "the demo pods: admitted by the sandbox's injector, their sidecars' files load, their env is what the programs read",
+  async (t) => {
+    const helm = await createHelm(t);
+    const injector = await sandboxInjectorConfig(t);
+    const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE, yamlFile('k8s/sandbox-values.yaml'))) as Obj[];
+    const secretValue = (ref: { name: string; key: string }) =>
+      (find(objects, 'Secret', ref.name) as { stringData?: Record<string, string> }).stringData?.[ref.key];
+    const dir = await mkdtemp(join(tmpdir(), 'outrigger-demo-config-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+    /** The pod of a Deployment as the injector reads it, its sidecar's env and configuration as the sidecar loads them. */
+    const admit = async (name: string) => {
+      const template = podTemplate(find(objects, 'Deployment', name));
+      if (!template) throw new Error(`${name} has no pod template`);
+      const podName = `${name}-7d9f8-x1y2z`;
+      const pod = { metadata: { ...template.metadata, name: podName, namespace: NAMESPACE }, spec: template.spec };
+      const review = parseAdmissionReview({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: name,
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          operation: 'CREATE',
+          namespace: NAMESPACE,
+          object: pod,
+        },
+      });
+      const decision = decide(review, injector);
+      t.equal(decision.result, 'injected', `${name}: injected (${decision.reason})`);
+      t.equal(decision.response.warnings, undefined, `${name}: no warnings (unknown annotations, ports)`);
+      const read = readSettings(pod as unknown as Pod, injector);
+      if ('problems' in read) throw new Error(read.problems.join('; '));
+      const sidecarEnv = sidecarContainer(read.settings, injector).env as EnvVar[];
+      // Every Secret the pod reads, the app's and the sidecar's, is rendered with that key.
+      const containers = template.spec.containers as DemoContainer[];
+      for (const variable of [...sidecarEnv, ...containers.flatMap((container) => container.env ?? [])]) {
+        const ref = variable.valueFrom?.secretKeyRef;
+        if (ref) t.ok(secretValue(ref), `${name}: ${variable.name} from Secret ${ref.name}, key ${ref.key}, rendered`);
+      }
+      // The sidecar's configuration: its file from the ConfigMap the annotation names, under the injected env.
+      const env: NodeJS.ProcessEnv = {};
+      const fields: Record<string, string> = { 'metadata.name': podName, 'metadata.namespace': NAMESPACE };
+      for (const variable of sidecarEnv) {
+        const { secretKeyRef, fieldRef } = variable.valueFrom ?? {};
+        env[variable.name] = secretKeyRef
+          ? secretValue(secretKeyRef)
+          : fieldRef
+            ? fields[fieldRef.fieldPath]
+            : variable.value;
+      }
+      let file: string | undefined;
+      if (read.settings.configMap !== undefined) {
+        file = join(dir, `${name}.yaml`);
+        await writeFile(file, find(objects, 'ConfigMap', read.settings.configMap).data?.['outrigger.yaml'] ?? '');
+      }
+      const { config } = loadConfig({ file, env });
+      t.equal(config.appId, template.metadata.annotations?.['outrigger.dev/app-id'], `${name}: its app id`);
+      return { template, containers, sidecarEnv, config, settings: read.settings };
+    };
+
+    const [ingestion, sensorSim, calibration] = await Promise.all(DEMO_DEPLOYMENTS.map(admit));
+    if (!ingestion || !sensorSim || !calibration) throw new Error('a demo Deployment is missing');
+    t.equal(sensorSim.settings.configMap, undefined, 'sensor-sim needs no configuration file');
+
+    const app = calibration.containers.find((container) => container.name === 'calibration');
+    const appEnv = new Map((app?.env ?? []).map((variable) => [variable.name, variable]));
+    t.same(
+      calibration.settings.outboxUrlSecret,
+      { name: 'sandbox-postgres', key: 'url' },
+      'outrigger.dev/outbox-url-secret names the sandbox database',
+    );
+    const outboxUrl = calibration.sidecarEnv.find((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL');
+    t.same(
+      outboxUrl?.valueFrom?.secretKeyRef,
+      { ...appEnv.get('DATABASE_URL')?.valueFrom?.secretKeyRef, optional: false },
+      "the relay's database is the one the app commits to, from the same Secret key",
+    );
+    t.match(
+      calibration.config.outbox?.url,
+      /^postgres:\/\/outrigger:[^@]+@sandbox-toxiproxy:5432\/sandbox$/,
+      'the relay reaches PostgreSQL through Toxiproxy',
+    );
+    t.equal(
+      calibration.config.outbox?.table,
+      appEnv.get('OUTBOX_TABLE')?.value,
+      'the relay reads the table the app writes',
+    );
+    t.equal(
+      app?.env?.some((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
+      false,
+      'the app has no relay URL',
+    );
+    // What main.sh reads: every variable set is one of them, and the two without a default for the sandbox are set.
+    const script = read('services/calibration/main.sh');
+    const reads = new Set([...script.matchAll(/\$\{([A-Z_]+):-/g)].map((match) => match[1]));
+    for (const variable of appEnv.keys()) t.ok(reads.has(variable), `main.sh reads ${variable}`);
+    for (const variable of ['DATABASE_URL', 'OUTBOX_TABLE']) t.ok(appEnv.has(variable), `the pod sets ${variable}`);
+    t.equal(appEnv.get('ROLLBACK_EVERY')?.value, '5', 'ROLLBACK_EVERY from demo.calibration.rollbackEvery');
+    t.equal(appEnv.get('CALIBRATION_INTERVAL_SECONDS')?.value, '3', 'from demo.calibration.intervalSeconds');
+
+    // What calibration publishes, ingestion subscribes to: otherwise the relay parks every row as unroutable.
+    const topic = /VALUES \(:'id', '([a-z.]+)'/.exec(script)?.[1];
+    t.equal(topic, 'sensor.calibrations', "main.sh's topic");
+    t.same(
+      ingestion.config.subscriptions.map((subscription) => [subscription.name, subscription.topic]),
+      [
+        ['readings', 'sensor.readings'],
+        ['calibrations', topic],
+      ],
+      "ingestion's sidecar subscribes to the readings and the calibrations",
+    );
+  },
+);
+
+t.test('demo.calibration.enabled=false: no calibration, and ingestion subscribes to readings only', async (t) => {
+  const helm = await createHelm(t);
+  const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE, {
+    demo: { calibration: { enabled: false } },
+  })) as Obj[];
+  t.same(
+    objects.filter((object) => /calibration/.test(object.metadata?.name ?? '')),
+    [],
+    'no calibration objects',
+  );
+  for (const name of ['sandbox-ingestion', 'sandbox-sensor-sim']) t.ok(find(objects, 'Deployment', name), name);
+  const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+  t.same(
+    config.subscriptions.map((subscription: { name: string }) => subscription.name),
+    ['readings'],
+    'ingestion subscribes to the readings only',
+  );
 });
 
 /** Every metric name a PromQL expression reads (functions, keywords, labels and strings removed). */
@@ -396,6 +574,7 @@ t.test('skaffold.yaml, kind-config.yaml and k8s/ agree with the charts and the f
     images.set(artifact.image.replace(/[^a-zA-Z0-9]/g, '_'), artifact.image);
   }
   t.same([...images.values()].sort(), [
+    'ghcr.io/outrigger/demo-calibration',
     'ghcr.io/outrigger/demo-ingestion',
     'ghcr.io/outrigger/demo-sensor-sim',
     'ghcr.io/outrigger/outrigger',
@@ -520,7 +699,7 @@ function stages(path: string) {
   return result;
 }
 
-t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, user 65532', async (t) => {
+t.test('Dockerfiles: pinned bases, multi-stage or psql, production dependencies only, user 65532', async (t) => {
   for (const [path, base] of [
     ['Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
     ['services/ingestion/Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
@@ -562,6 +741,18 @@ t.test('Dockerfiles: multi-stage, pinned bases, production dependencies only, us
     "the image's node gets the launcher's flags",
   );
   t.ok(final.includes('CMD ["sidecar"]'));
+
+  // calibration: one stage on the postgres image, for its bash and psql; the sandbox's own, so psql matches the server.
+  const calibration = stages('services/calibration/Dockerfile');
+  const postgres = (yamlFile('charts/sandbox/values.yaml') as { postgres: { image: string } }).postgres.image;
+  t.same(
+    calibration.map((stage) => stage.base),
+    [postgres],
+    "services/calibration/Dockerfile: FROM the sandbox's PostgreSQL image",
+  );
+  const calibrationLines = calibration.at(-1)?.lines ?? [];
+  t.ok(calibrationLines.includes('USER 65532:65532'), 'services/calibration/Dockerfile runs as 65532');
+  t.ok(calibrationLines.includes('ENTRYPOINT ["bash", "/app/main.sh"]'), 'services/calibration/Dockerfile: exec form');
 
   // .dockerignore: everything out, then back in only what the Dockerfile copies.
   const ignore = read('.dockerignore')
