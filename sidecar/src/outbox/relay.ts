@@ -164,7 +164,8 @@ export class OutboxRelay {
 
   /** Connects, makes sure of the table and of the rights a pass needs, listens for its notifications. */
   private async open(client: pg.Client): Promise<void> {
-    this.state = 'connecting';
+    // After a failure the relay stays `failed`, with why, until it relays again: trying again is not recovering.
+    if (this.state !== 'failed') this.state = 'connecting';
     await client.connect();
     // SET, not a startup parameter: connection poolers refuse unknown ones.
     await client.query(`SET idle_in_transaction_session_timeout = '${STUCK_TRANSACTION}'`);
@@ -202,54 +203,51 @@ export class OutboxRelay {
 
   /** One transaction: take, publish, delete what was confirmed, park what never can be (or found no queue). */
   private async pass(client: pg.Client): Promise<Pass> {
+    // A statement that fails ends the pass and its connection, which run() closes: the server rolls the
+    // transaction back. No ROLLBACK here: after a statement timed out, pg sends nothing more on the
+    // connection until the server answers it, so a ROLLBACK would only wait out a second timeout.
     await client.query('BEGIN');
     // Counted once committed: a pass that rolls back publishes its rows again, and counts them then.
     const tally = { published: 0, unroutable: 0, parked: 0, failed: 0 };
-    let taken = 0;
     let firstFailure: string | undefined;
-    try {
-      const { rows } = await client.query<OutboxRow>(this.statements.take, [this.config.batchSize]);
-      taken = rows.length;
-      this.oldestPending = rows[0]?.created_at.getTime();
-      const publishing: OutboxRow[] = [];
-      const sends: Promise<Sent>[] = [];
-      const parking: { seq: string; why: string }[] = [];
-      for (const row of rows) {
-        const converted = messageOf(row, this.broker.maxDelayMs);
-        if ('problem' in converted) {
-          parking.push({ seq: row.seq, why: converted.problem });
-          this.logger.warn({ seq: row.seq, id: row.id, problem: converted.problem }, 'outbox row parked');
-        } else {
-          publishing.push(row);
-          sends.push(this.publish(converted.message));
-        }
+    const { rows } = await client.query<OutboxRow>(this.statements.take, [this.config.batchSize]);
+    const taken = rows.length;
+    this.oldestPending = rows[0]?.created_at.getTime();
+    const publishing: OutboxRow[] = [];
+    const sends: Promise<Sent>[] = [];
+    const parking: { seq: string; why: string }[] = [];
+    for (const row of rows) {
+      const converted = messageOf(row, this.broker.maxDelayMs);
+      if ('problem' in converted) {
+        parking.push({ seq: row.seq, why: converted.problem });
+        this.logger.warn({ seq: row.seq, id: row.id, problem: converted.problem }, 'outbox row parked');
+      } else {
+        publishing.push(row);
+        sends.push(this.publish(converted.message));
       }
-      tally.parked = parking.length;
-      const sent = await settledWithin(sends, CONFIRM_WAIT_MS);
-      const done: string[] = [];
-      for (const [index, row] of publishing.entries()) {
-        const result = sent[index];
-        if (result === undefined || result.outcome === 'failed') {
-          tally.failed += 1;
-          firstFailure ??= result?.error ?? `not confirmed within ${CONFIRM_WAIT_MS / 1000} s`;
-        } else if (result.outcome === 'routed') {
-          tally.published += 1;
-          done.push(row.seq);
-        } else {
-          tally.unroutable += 1;
-          if (this.config.unroutable === 'delete') done.push(row.seq);
-          else parking.push({ seq: row.seq, why: `unroutable: no queue is bound to topic ${row.topic}` });
-        }
-      }
-      if (parking.length > 0) {
-        await client.query(this.statements.park, [parking.map(({ seq }) => seq), parking.map(({ why }) => why)]);
-      }
-      if (done.length > 0) await client.query(this.statements.remove, [done]);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
     }
+    tally.parked = parking.length;
+    const sent = await settledWithin(sends, CONFIRM_WAIT_MS);
+    const done: string[] = [];
+    for (const [index, row] of publishing.entries()) {
+      const result = sent[index];
+      if (result === undefined || result.outcome === 'failed') {
+        tally.failed += 1;
+        firstFailure ??= result?.error ?? `not confirmed within ${CONFIRM_WAIT_MS / 1000} s`;
+      } else if (result.outcome === 'routed') {
+        tally.published += 1;
+        done.push(row.seq);
+      } else {
+        tally.unroutable += 1;
+        if (this.config.unroutable === 'delete') done.push(row.seq);
+        else parking.push({ seq: row.seq, why: `unroutable: no queue is bound to topic ${row.topic}` });
+      }
+    }
+    if (parking.length > 0) {
+      await client.query(this.statements.park, [parking.map(({ seq }) => seq), parking.map(({ why }) => why)]);
+    }
+    if (done.length > 0) await client.query(this.statements.remove, [done]);
+    await client.query('COMMIT');
     for (const [outcome, n] of Object.entries(tally)) if (n > 0) this.metrics.outboxMessages.inc({ outcome }, n);
     if (firstFailure !== undefined) {
       this.logger.warn(
@@ -321,6 +319,9 @@ async function settledWithin<T>(promises: Promise<T>[], ms: number): Promise<(T 
 
 function describe(error: unknown): string {
   const { code, message } = error as { code?: unknown; message?: unknown };
+  // pg's words for its query_timeout, which say nothing of how long or why.
+  if (message === 'Query read timeout')
+    return `no answer within ${QUERY_TIMEOUT_MS / 1000} s (the connection went silent)`;
   const text = typeof message === 'string' && message !== '' ? message : String(error);
   return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
 }
