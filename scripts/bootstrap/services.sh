@@ -2,6 +2,7 @@
 # Ensures the shared test services run on 127.0.0.1 only:
 #   RabbitMQ   amqp://guest:guest@127.0.0.1:5672
 #   PostgreSQL postgres://outrigger:outrigger@127.0.0.1:5432/outrigger
+#              (and outrigger_limited:outrigger_limited, a role without rights, for tests)
 # and that tinyproxy is installed (never started here: the tests run their own).
 # Debian packages are installed only when missing and only what is down is
 # started, so a run with everything up takes about half a second and prints
@@ -153,19 +154,27 @@ ensure_postgres() {
   pg_isready -q -h 127.0.0.1 -p 5432 -t 30 ||
     die "PostgreSQL is not accepting connections on 127.0.0.1:5432 after 30 s; see /var/log/postgresql/"
 
-  # One login as the app checks role, password and database at once.
-  if PGPASSWORD=outrigger PGCONNECT_TIMEOUT=5 psql -XAtq -h 127.0.0.1 -p 5432 -U outrigger -d outrigger \
-    -c 'select 1' >/dev/null 2>&1; then
+  # A login per role checks role, password and database at once.
+  if pg_login outrigger && pg_login outrigger_limited; then
     return 0
   fi
-  echo "services: creating PostgreSQL role and database 'outrigger'"
+  echo "services: creating PostgreSQL roles 'outrigger', 'outrigger_limited' and database 'outrigger'"
   # cd /: psql as postgres warns when it cannot read the caller's directory.
-  (cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p 5432) >/dev/null <<'SQL' || die "creating role/database outrigger failed"
+  # outrigger_limited holds no rights of its own: the outbox tests grant it some on their tables, to see
+  # the relay refuse a table it could not delete or park rows of ('outrigger' may not create roles).
+  (cd / && runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -p 5432) >/dev/null <<'SQL' || die "creating roles/database outrigger failed"
 SELECT 'CREATE ROLE outrigger' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'outrigger')\gexec
 ALTER ROLE outrigger WITH LOGIN PASSWORD 'outrigger';
+SELECT 'CREATE ROLE outrigger_limited' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'outrigger_limited')\gexec
+ALTER ROLE outrigger_limited WITH LOGIN PASSWORD 'outrigger_limited' NOSUPERUSER NOCREATEDB NOCREATEROLE;
 SELECT 'CREATE DATABASE outrigger OWNER outrigger' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'outrigger')\gexec
 ALTER DATABASE outrigger OWNER TO outrigger;
 SQL
+}
+
+# pg_login ROLE: logs in to database outrigger as ROLE, whose password is its name.
+pg_login() {
+  PGPASSWORD=$1 PGCONNECT_TIMEOUT=5 psql -XAtq -h 127.0.0.1 -p 5432 -U "$1" -d outrigger -c 'select 1' >/dev/null 2>&1
 }
 
 stop_all() {

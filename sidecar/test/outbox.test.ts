@@ -9,7 +9,14 @@ import t, { type Test } from 'tap';
 import { ddl, ensureTable as ensureOutboxTable, quoted } from '../src/outbox/table.ts';
 import { BROKER_URL, drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { KIND, startOtlpReceiver } from './support/otlp-receiver.ts';
-import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
+import {
+  DATABASE_URL,
+  database,
+  insertRows,
+  LIMITED_DATABASE_URL,
+  LIMITED_ROLE,
+  uniqueTable,
+} from './support/postgres.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { startToxiproxy, type Proxy as ToxicProxy } from './support/toxiproxy.ts';
 import { until } from './support/wait.ts';
@@ -53,6 +60,22 @@ async function relaying(t: Test, appId: string, outbox: { table: string } & Reco
   const started = await startInProcess(t, { appId, outbox: { url: DATABASE_URL, ...outbox } });
   await until('the outbox relay', () => started.sidecar.outbox?.status.state === 'relaying');
   return started;
+}
+
+/** The relay as /readyz, /v1/metadata and /metrics show it. */
+async function outboxSeen(api: string, ops: string) {
+  const readiness = (await (await fetch(`${ops}/readyz`)).json()) as {
+    checks: Record<string, { ok: boolean; detail: string }>;
+  };
+  const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as {
+    outbox: { state: string; detail: string };
+  };
+  const metrics = await (await fetch(`${ops}/metrics`)).text();
+  return {
+    check: readiness.checks.outbox,
+    metadata: metadata.outbox,
+    connected: Number(/\noutrigger_outbox_connected (\S+)\n/.exec(metrics)?.[1]),
+  };
 }
 
 t.test('a committed row is published with its topic, payload, headers and id, then deleted', async (t) => {
@@ -294,6 +317,54 @@ t.test('with createTable false, a missing table is reported, not made', async (t
   t.equal(rows[0]?.oid, null, 'no table was made');
 });
 
+for (const right of ['DELETE', 'UPDATE'] as const) {
+  t.test(`a database user without ${right} on the table: nothing is published, and readiness says why`, async (t) => {
+    const { db, table, topic, channel, queue } = await scene(t);
+    await ensureOutboxTable(db, table);
+    const granted = ['SELECT', 'UPDATE', 'DELETE'].filter((privilege) => privilege !== right);
+    await db.query(`GRANT ${granted.join(', ')} ON ${quoted(table)} TO ${LIMITED_ROLE}`);
+    await insertRows(db, table, [
+      { topic, id: 'waits', payload: '{}' },
+      { topic: 'amq.reserved', id: 'would-be-parked', payload: '{}' },
+    ]);
+    const { api, ops } = await startInProcess(t, {
+      appId: 'outbox-rights',
+      outbox: { url: LIMITED_DATABASE_URL, table, pollInterval: '200ms' },
+    });
+    const why = `the database: user ${LIMITED_ROLE} may not ${right} on table ${table}`;
+    const refused = await until(`the outbox check to say why (${why})`, async () => {
+      const seen = await outboxSeen(api, ops);
+      return seen.check?.detail === why ? seen : undefined;
+    });
+    t.equal(refused.check?.ok, false, 'the outbox check fails');
+    t.same(refused.metadata, { table, state: 'failed', detail: why }, '/v1/metadata says why');
+    t.equal(refused.connected, 0, 'outrigger_outbox_connected is 0');
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the relay tries again meanwhile
+    t.same(await drain(channel, queue), [], 'nothing published');
+    const { rows } = await db.query<{ id: string; parked: boolean }>(
+      `SELECT id, parked_at IS NOT NULL AS parked FROM ${quoted(table)} ORDER BY seq`,
+    );
+    t.same(
+      rows,
+      [
+        { id: 'waits', parked: false },
+        { id: 'would-be-parked', parked: false },
+      ],
+      'no row deleted or parked',
+    );
+
+    // Granted, the right is found at the next try, without a restart.
+    await db.query(`GRANT ${right} ON ${quoted(table)} TO ${LIMITED_ROLE}`);
+    const got = await collect(channel, queue, 1, 15_000);
+    t.equal(got[0]?.properties.messageId, 'waits');
+    await until(
+      'the row deleted, the bad one parked',
+      async () => (await rowCount(db, table, 'parked_at IS NULL')) === 0,
+    );
+    t.match(await outboxSeen(api, ops), { check: { ok: true }, metadata: { state: 'relaying' }, connected: 1 });
+  });
+}
+
 t.test('a schema-qualified table, made by the app as docs/outbox.md shows', async (t) => {
   const db = await database(t);
   const schema = `test_schema_${process.pid}`;
@@ -337,22 +408,6 @@ t.test('the database going away: rows wait, the relay reconnects and publishes t
   await until('the row deleted', async () => (await rowCount(db, table)) === 0);
   t.equal(sidecar.outbox?.status.state, 'relaying');
 });
-
-/** The relay as /readyz, /v1/metadata and /metrics show it. */
-async function outboxSeen(api: string, ops: string) {
-  const readiness = (await (await fetch(`${ops}/readyz`)).json()) as {
-    checks: Record<string, { ok: boolean; detail: string }>;
-  };
-  const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as {
-    outbox: { state: string; detail: string };
-  };
-  const metrics = await (await fetch(`${ops}/metrics`)).text();
-  return {
-    check: readiness.checks.outbox,
-    metadata: metadata.outbox,
-    connected: Number(/\noutrigger_outbox_connected (\S+)\n/.exec(metrics)?.[1]),
-  };
-}
 
 interface ConnectionCut {
   cut(proxy: ToxicProxy): Promise<void>;

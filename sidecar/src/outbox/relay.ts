@@ -176,7 +176,7 @@ export class OutboxRelay {
       throw new Error(`table ${table} does not exist (createTable is false)`);
     }
     const missing = await missingPrivileges(client, table);
-    if (missing.length > 0) throw new Error(`the database user may not ${missing.join(', ')} on table ${table}`);
+    if (missing.length > 0) throw new Error(`user ${client.user} may not ${missing.join(', ')} on table ${table}`);
     await client.query(`LISTEN "${channelOf(table)}"`);
     this.state = 'relaying';
     this.detail = `relaying ${table}`;

@@ -8,6 +8,15 @@ import { dropDdl, quoted } from '../../src/outbox/table.ts';
 export const DATABASE_URL =
   process.env.OUTRIGGER_TEST_DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
 
+/**
+ * The same database as `outrigger_limited`, a role with no rights of its own (services.sh makes it):
+ * tests grant it what they mean it to have on their tables.
+ */
+export const LIMITED_DATABASE_URL =
+  process.env.OUTRIGGER_TEST_LIMITED_DATABASE_URL ??
+  'postgres://outrigger_limited:outrigger_limited@127.0.0.1:5432/outrigger';
+export const LIMITED_ROLE = new URL(LIMITED_DATABASE_URL).username;
+
 /** A connected client, closed when the test ends. */
 export async function database(t: Test, url = DATABASE_URL): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
