@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GetMessage } from 'amqplib';
 import t, { type Test } from 'tap';
-import { ddl, ensureTable as ensureOutboxTable, quoted } from '../src/outbox/table.ts';
+import { ddl, ensureTable as ensureOutboxTable, OutboxStatements, quoted } from '../src/outbox/table.ts';
 import { BROKER_URL, drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { KIND, startOtlpReceiver } from './support/otlp-receiver.ts';
 import {
@@ -179,6 +179,43 @@ t.test('a row that can never be published is parked with why; the rows after it 
   await db.query(`NOTIFY "${table.split('.').pop()}"`);
   const replayed = await collect(channel, queue, 1);
   t.equal(replayed[0]?.properties.messageId, 'bad-topic');
+});
+
+t.test('outrigger_outbox_parked_rows counts the parked rows in the table, from its index', async (t) => {
+  const { db, table, topic, channel, queue } = await scene(t);
+  await ensureOutboxTable(db, table);
+  await insertRows(db, table, [
+    { topic: 'amq.reserved', id: 'parked-before-1', payload: '{}' },
+    { topic: 'amq.reserved', id: 'parked-before-2', payload: '{}' },
+  ]);
+  await db.query(`UPDATE ${quoted(table)} SET parked_at = now(), last_error = 'parked by an earlier relay'`);
+  const { ops } = await relaying(t, 'outbox-parked-rows', { table, pollInterval: '200ms' });
+  const parkedRows = async () => {
+    const text = await (await fetch(`${ops}/metrics`)).text();
+    return Number(/\noutrigger_outbox_parked_rows (\S+)\n/.exec(text)?.[1]);
+  };
+  // Counted every pollInterval, at least 1 s apart.
+  await until('the rows parked before the relay started counted', async () => (await parkedRows()) === 2, {
+    timeoutMs: 5_000,
+  });
+
+  await insertRows(db, table, [
+    { topic: 'amq.reserved', id: 'bad', payload: '{}' },
+    { topic, id: 'good', payload: '{}' },
+  ]);
+  await collect(channel, queue, 1);
+  await until('the row it parked counted', async () => (await parkedRows()) === 3, { timeoutMs: 5_000 });
+
+  await db.query(`UPDATE ${quoted(table)} SET topic = $1, parked_at = NULL WHERE id LIKE 'parked-before-%'`, [topic]);
+  await collect(channel, queue, 2);
+  await until('the rows sent again no longer counted', async () => (await parkedRows()) === 1, { timeoutMs: 5_000 });
+
+  // The count can be read from the parked index alone (the planner prefers the table while it is this small).
+  await db.query('BEGIN');
+  await db.query('SET LOCAL enable_seqscan = off');
+  const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${new OutboxStatements(table).countParked}`);
+  await db.query('COMMIT');
+  t.match(plan.map((line) => line['QUERY PLAN']).join('\n'), `${table}_parked`, 'the count reads the parked index');
 });
 
 t.test('deliver_at holds the message in the broker until then', async (t) => {

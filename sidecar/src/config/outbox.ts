@@ -6,7 +6,8 @@ import { duration, positiveInt } from './fields.ts';
 
 /**
  * Unquoted PostgreSQL names, lower case as the server folds them: a schema of at most 63 bytes, and a
- * table of at most 55, so that its index and function (`<table>_pending`, `<table>_notify`) fit in 63 too.
+ * table of at most 55, so that the names of its indexes and function (`<table>_pending`, `<table>_parked`,
+ * `<table>_notify`) fit in 63 too.
  */
 const TABLE_PATTERN = /^([a-z_][a-z0-9_]{0,62}\.)?[a-z_][a-z0-9_]{0,54}$/;
 

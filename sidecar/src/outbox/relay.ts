@@ -28,6 +28,11 @@ const QUERY_TIMEOUT_MS = 15_000;
 const BROKER_WAIT_MS = 1_000;
 /** Back-off between failed passes or connections; reset by a pass that commits. */
 const RECONNECT = { initial: 200, max: 10_000, multiplier: 2, jitter: 0.5 };
+/**
+ * Parked rows are counted (from the table's index of them) every pollInterval, at least this far apart:
+ * not once per pass, which during a backlog would be hundreds of counts a second.
+ */
+const PARKED_COUNT_MIN_MS = 1_000;
 /** Ends a session stuck inside a pass (a frozen sidecar), so that its rows go to another replica. */
 const STUCK_TRANSACTION = '5min';
 
@@ -69,6 +74,9 @@ export class OutboxRelay {
   private client: pg.Client | undefined;
   /** When the oldest pending row was written (ms since the epoch), as last seen; undefined when none was. */
   private oldestPending: number | undefined;
+  /** The table's parked rows, as last counted, and when they are counted next (Date.now() terms). */
+  private parkedRows = 0;
+  private parkedCountDue = 0;
 
   readonly health: HealthCheck = {
     name: OUTBOX_CHECK,
@@ -86,6 +94,7 @@ export class OutboxRelay {
       const oldest = this.oldestPending;
       this.metrics.outboxLag.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
       this.metrics.outboxConnected.set(this.state === 'relaying' ? 1 : 0);
+      this.metrics.outboxParkedRows.set(this.parkedRows);
     });
   }
 
@@ -186,6 +195,7 @@ export class OutboxRelay {
   /** Passes until stopped; throws when the connection fails. `committed` is told of every pass that committed. */
   private async relayOn(client: pg.Client, committed: () => void): Promise<void> {
     while (!this.stopping) {
+      if (Date.now() >= this.parkedCountDue) await this.countParked(client);
       if (this.broker.state !== 'connected') {
         // No pass: the age of the oldest row keeps the lag gauge true, and the query keeps the connection honest.
         const { rows } = await client.query<{ created_at: Date }>(this.statements.oldest);
@@ -199,6 +209,13 @@ export class OutboxRelay {
       if (pass.failed > 0) await this.wait(Math.min(BROKER_WAIT_MS, this.config.pollInterval));
       else if (pass.taken < this.config.batchSize) await this.wait(this.config.pollInterval);
     }
+  }
+
+  /** Counts the table's parked rows: every replica's, and those parked before it started. */
+  private async countParked(client: pg.Client): Promise<void> {
+    const { rows } = await client.query<{ n: number }>(this.statements.countParked);
+    this.parkedRows = rows[0]?.n ?? 0;
+    this.parkedCountDue = Date.now() + Math.max(this.config.pollInterval, PARKED_COUNT_MIN_MS);
   }
 
   /** One transaction: take, publish, delete what was confirmed, park what never can be (or found no queue). */

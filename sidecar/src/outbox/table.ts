@@ -27,7 +27,10 @@ function notifyFunction(table: string): string {
 export const dropDdl = (table: string): string =>
   `DROP TABLE IF EXISTS ${quoted(table)}; DROP FUNCTION IF EXISTS ${notifyFunction(table)}();`;
 
-/** CREATE statements for the table, its index of pending rows and its notify trigger. */
+/**
+ * CREATE statements for the table, its indexes of pending rows (the passes') and of parked ones (their
+ * count, and operators looking at them), and its notify trigger.
+ */
 export function ddl(table: string): string {
   const t = quoted(table);
   const bare = table.split('.').pop() as string;
@@ -46,6 +49,7 @@ CREATE TABLE ${t} (
   last_error   text
 );
 CREATE INDEX "${bare}_pending" ON ${t} (seq) WHERE parked_at IS NULL;
+CREATE INDEX "${bare}_parked" ON ${t} (seq) WHERE parked_at IS NOT NULL;
 CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify(TG_ARGV[0], '');
@@ -114,6 +118,8 @@ export class OutboxStatements {
   readonly oldest: string;
   readonly remove: string;
   readonly park: string;
+  /** How many rows are parked: read from the parked index, not the whole table. */
+  readonly countParked: string;
 
   constructor(table: string) {
     const t = quoted(table);
@@ -124,5 +130,6 @@ export class OutboxStatements {
     this.remove = `DELETE FROM ${t} WHERE seq = ANY($1::bigint[])`;
     this.park = `UPDATE ${t} AS o SET parked_at = now(), last_error = p.why
       FROM unnest($1::bigint[], $2::text[]) AS p(seq, why) WHERE o.seq = p.seq`;
+    this.countParked = `SELECT count(*)::float8 AS n FROM ${t} WHERE parked_at IS NOT NULL`;
   }
 }

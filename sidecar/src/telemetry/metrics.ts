@@ -178,6 +178,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly outboxParkedRows = new Gauge({
+    name: 'outrigger_outbox_parked_rows',
+    help: "Parked rows in the outbox table (every replica's: that can never be published, or that no queue took), as last counted",
+    registers: [this.registry],
+  });
+
   readonly outboxConnected = new Gauge({
     name: 'outrigger_outbox_connected',
     help: '1 while the outbox relay holds a connection to its database',
