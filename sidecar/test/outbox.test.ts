@@ -581,6 +581,45 @@ t.test('the broker going away: rows wait in the table, and go out once it is bac
   await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
 });
 
+t.test("the relay's unconfirmed messages take up room under publish.maxInFlight, a pass's worth", async (t) => {
+  const { db, table, topic, channel, queue } = await scene(t);
+  const toxiproxy = await startToxiproxy(t);
+  const proxy = await toxiproxy.proxy('rabbitmq', 5672);
+  const batchSize = 10;
+  const { sidecar, api } = await startInProcess(t, {
+    appId: 'outbox-in-flight',
+    broker: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}` },
+    publish: { maxInFlight: batchSize },
+    outbox: { url: DATABASE_URL, table, batchSize },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  const publish = () =>
+    fetch(`${api}/v1/publish/${topic}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+
+  // The broker's confirms held back: a pass of a full batch waits for them, its messages in flight.
+  await proxy.addToxic('slow-confirms', { type: 'latency', attributes: { latency: 2_000, jitter: 0 } });
+  await db.query('BEGIN');
+  await insertRows(
+    db,
+    table,
+    Array.from({ length: batchSize }, (_, index) => ({ topic, id: `relayed-${index}`, payload: '{}' })),
+  );
+  await db.query('COMMIT');
+  await until('a pass in flight', () => sidecar.broker.publishesInFlight === batchSize);
+  const refused = await publish();
+  t.equal(refused.status, 429, "the app's publish is refused while the relay's fill publish.maxInFlight");
+  t.match(await refused.json(), { code: 'BACKPRESSURE' });
+
+  await proxy.removeToxic('slow-confirms');
+  await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
+  t.equal((await publish()).status, 202, 'room again once the pass was confirmed');
+  t.equal((await collect(channel, queue, batchSize + 1)).length, batchSize + 1);
+});
+
 t.test('a relay killed mid-pass loses nothing: the next one publishes what it had not deleted', async (t) => {
   const { db, table, topic, channel, queue } = await scene(t);
   const ids = Array.from({ length: 20_000 }, (_, index) => `kill-${index}`);
