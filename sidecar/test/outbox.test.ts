@@ -4,6 +4,7 @@
 // table without publishing a row twice; the database or the broker going away
 // loses nothing.
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { GetMessage } from 'amqplib';
 import t, { type Test } from 'tap';
 import { ddl, ensureTable as ensureOutboxTable, OutboxStatements, quoted } from '../src/outbox/table.ts';
@@ -445,6 +446,45 @@ t.test('the database going away: rows wait, the relay reconnects and publishes t
   await until('the row deleted', async () => (await rowCount(db, table)) === 0);
   t.equal(sidecar.outbox?.status.state, 'relaying');
 });
+
+/**
+ * The kernel's timer on PostgreSQL's end (127.0.0.1:5432) of the connection from `clientPort`, from /proc/net/tcp:
+ * its kind (2: keep-alive, among others) and when it fires, in seconds.
+ */
+async function serverSideTimer(clientPort: number): Promise<{ kind: number; seconds: number } | undefined> {
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
+  const table = await readFile('/proc/net/tcp', 'utf8');
+  for (const line of table.split('\n').slice(1)) {
+    const [, local, remote, , , timer] = line.trim().split(/\s+/);
+    if (local !== `0100007F:${hex(5432)}` || remote !== `0100007F:${hex(clientPort)}`) continue;
+    const [kind, when] = (timer ?? '').split(':');
+    return { kind: Number.parseInt(kind ?? '', 16), seconds: Number.parseInt(when ?? '', 16) / 100 }; // USER_HZ
+  }
+  return undefined;
+}
+
+t.test(
+  "PostgreSQL sees a relay gone silent within about 40 s: the relay sets its session's TCP keep-alive",
+  async (t) => {
+    const { db, table } = await scene(t);
+    await relaying(t, 'outbox-keepalive', { table });
+    const { rows } = await db.query<{ port: number }>(
+      'SELECT client_port AS port FROM pg_stat_activity WHERE application_name = $1',
+      ['outrigger-outbox-keepalive'],
+    );
+    t.equal(rows.length, 1, "the relay's session");
+    const port = rows[0]?.port ?? 0;
+    // Armed while the connection is idle, between the relay's polls; without the setting it is the system's 2 hours.
+    const timer = await until('the keep-alive timer armed', async () => {
+      const found = await serverSideTimer(port);
+      return found?.kind === 2 ? found : undefined;
+    });
+    t.ok(
+      timer.seconds > 0 && timer.seconds <= 20,
+      `the server probes after at most 20 s of silence (${timer.seconds} s)`,
+    );
+  },
+);
 
 interface ConnectionCut {
   cut(proxy: ToxicProxy): Promise<void>;

@@ -33,8 +33,17 @@ const RECONNECT = { initial: 200, max: 10_000, multiplier: 2, jitter: 0.5 };
  * not once per pass, which during a backlog would be hundreds of counts a second.
  */
 const PARKED_COUNT_MIN_MS = 1_000;
-/** Ends a session stuck inside a pass (a frozen sidecar), so that its rows go to another replica. */
-const STUCK_TRANSACTION = '5min';
+/**
+ * Ends a session stuck inside a pass, so that its rows go to another replica: a frozen sidecar, or one cut off by a
+ * network that drops packets. A pass waits inside its transaction at most CONFIRM_WAIT_MS between two statements;
+ * six times that is not a pass at work.
+ */
+const STUCK_TRANSACTION = '60s';
+/**
+ * The server's TCP keep-alive on the session (seconds): a sidecar gone without a word is seen gone by PostgreSQL
+ * after 20 s of silence and 4 probes 5 s apart, whether or not a pass was under way. Ignored over a Unix socket.
+ */
+const SERVER_KEEPALIVE = 'SET tcp_keepalives_idle = 20; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 4';
 
 export type OutboxState = 'connecting' | 'relaying' | 'failed' | 'closed';
 
@@ -177,7 +186,7 @@ export class OutboxRelay {
     if (this.state !== 'failed') this.state = 'connecting';
     await client.connect();
     // SET, not a startup parameter: connection poolers refuse unknown ones.
-    await client.query(`SET idle_in_transaction_session_timeout = '${STUCK_TRANSACTION}'`);
+    await client.query(`SET idle_in_transaction_session_timeout = '${STUCK_TRANSACTION}'; ${SERVER_KEEPALIVE}`);
     const { table, createTable } = this.config;
     if (createTable) {
       if ((await ensureTable(client, table)) === 'created') this.logger.info('outbox table created');
