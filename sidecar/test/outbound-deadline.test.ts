@@ -464,3 +464,66 @@ t.test('a retried answer still streaming is dropped at the deadline, and the ret
   t.notMatch(metrics, /outrigger_outbound_attempts_total\{target="busy",outcome="(timeout|aborted)"\}/, 'one attempt');
   t.match(metrics, /outrigger_outbound_in_flight\{target="busy"\} 0/);
 });
+
+t.test(
+  "a followed redirect's answer still streaming is dropped at the deadline, and the next hop not sent",
+  async (t) => {
+    const SIZE = 200 * 1024; // over 64 KiB: it streams, and is discarded before the next hop
+    const { upstream, closed } = await holdingUpstream(t, (request, response) => {
+      request.resume();
+      response.writeHead(302, { location: '/elsewhere', 'content-length': String(SIZE) });
+      response.write('x'.repeat(SIZE / 2)); // the rest never comes
+      response.on('close', () => {
+        if (!response.writableFinished) closed.push(response);
+      });
+    });
+    const { call } = await sidecarWith(t, [
+      {
+        name: 'moved',
+        baseUrl: `http://127.0.0.1:${upstream.port}`,
+        followRedirects: true,
+        timeout: '5s',
+        deadline: '300ms',
+      },
+    ]);
+    const started = Date.now();
+    const answer = await call('/v1/outbound/moved/x');
+    const took = Date.now() - started;
+    isTimeout(t, answer, '1');
+    t.match(answer.json().detail, /no answer within the call's deadline of 300 ms \(1 attempt\)$/);
+    t.ok(took < 4_000, `answered at the deadline, not after the 5 s gap in the dropped body (${took} ms)`);
+    await until('the upstream sees its answer dropped', () => closed.length === 1);
+    t.same(
+      upstream.hits.map((hit) => hit.url),
+      ['/x'],
+      'the redirect was not followed',
+    );
+  },
+);
+
+t.test('a retry that is the half-open trial counts once it is sent, not when the call ends before', async (t) => {
+  const SIZE = 200 * 1024; // the first answer streams and stalls: the trial waits for it to be dropped
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    response.writeHead(503, { 'content-length': String(SIZE) });
+    response.write('x'.repeat(SIZE / 2)); // the rest never comes
+  });
+  const { call } = await sidecarWith(t, [
+    {
+      name: 'weak',
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      timeout: '2s',
+      deadline: '600ms',
+      retry: { initial: '200ms', jitter: 0 },
+      circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '100ms' },
+    },
+  ]);
+  const answer = await call('/v1/outbound/weak/x');
+  isTimeout(t, answer, '1');
+  t.match(answer.json().detail, /\(1 attempt\)$/);
+  t.equal(upstream.hits.length, 1, 'the trial had not been sent when the call ended');
+  // The trial goes on without the call (its outcome decides the circuit): sent once the stalled answer is dropped.
+  await until('the trial sent, after the 2 s gap in the dropped answer', () => upstream.hits.length === 2, {
+    timeoutMs: 6_000,
+  });
+});

@@ -149,6 +149,100 @@ t.test(
   },
 );
 
+t.test('a large upload the circuit refuses before its first attempt: CIRCUIT_OPEN, its connection kept', async (t) => {
+  const releases: (() => void)[] = [];
+  const upstream = await startUpstream(t, (request, response) => {
+    request.resume();
+    if (request.url === '/fail') releases.push(() => response.writeHead(503).end('down'));
+    else request.on('end', () => response.end('fine'));
+  });
+  const upload = Buffer.alloc(1024 * 1024, 'u');
+  const framings = {
+    'content-length': [`content-length: ${upload.length}`, upload],
+    chunked: [
+      'transfer-encoding: chunked',
+      Buffer.concat([Buffer.from(`${upload.length.toString(16)}\r\n`), upload, Buffer.from('\r\n0\r\n\r\n')]),
+    ],
+  } as const;
+  // One target per framing, each with one slot: the failing call holds it, the upload waits, the circuit opens.
+  const { api, ops, call } = await sidecarWith(
+    t,
+    Object.keys(framings).map((name) => ({
+      name,
+      baseUrl: `http://127.0.0.1:${upstream.port}`,
+      retry: { maxAttempts: 1 },
+      circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1m' },
+      bulkhead: { maxConcurrent: 1, maxQueue: 4 },
+    })),
+  );
+  for (const [framing, [header, body]] of Object.entries(framings)) {
+    const failing = call(`/v1/outbound/${framing}/fail`);
+    await until('the failing call to hold the slot', () => releases.length === 1);
+    const connection = new RawConnection(t, Number(new URL(api).port));
+    connection.write(`PUT /v1/outbound/${framing}/upload HTTP/1.1\r\nhost: sidecar\r\n${header}\r\n\r\n`);
+    connection.write(body);
+    const queued = new RegExp(`\\noutrigger_outbound_queued\\{target="${framing}"\\} 1\\n`);
+    await until('the upload to wait in the bulkhead queue', async () =>
+      queued.test(await (await fetch(`${ops}/metrics`)).text()),
+    );
+    releases.shift()?.();
+    t.equal((await failing).status, 503, `${framing}: the circuit opens`);
+    const answer = await connection.answer();
+    t.equal(answer.status, 503, `${framing}: the upload is refused`);
+    t.match(answer.json(), { code: 'CIRCUIT_OPEN' });
+    connection.write(`GET /v1/outbound/${framing}/ok HTTP/1.1\r\nhost: sidecar\r\n\r\n`);
+    const next = await connection.answer();
+    t.match(
+      next.json(),
+      { code: 'CIRCUIT_OPEN' },
+      `${framing}: the rest of the upload dropped, the next request answered`,
+    );
+  }
+  t.same(
+    upstream.hits.map((hit) => hit.url),
+    ['/fail', '/fail'],
+    'no upload was sent',
+  );
+});
+
+t.test(
+  'an app that breaks off a large upload the circuit refused, while its answer waits: the sidecar lives on',
+  async (t) => {
+    const upstream = await startUpstream(t, (request, response) => {
+      request.resume();
+      if (request.url === '/hold') return; // never answered: the pipelined upload's answer waits behind it
+      request.on('end', () => response.writeHead(request.url === '/fail' ? 503 : 200).end());
+    });
+    const baseUrl = `http://127.0.0.1:${upstream.port}`;
+    const { api, call } = await sidecarWith(t, [
+      { name: 'held', baseUrl },
+      {
+        name: 'api',
+        baseUrl,
+        retry: { maxAttempts: 1 },
+        circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1m' },
+      },
+    ]);
+    const connection = new RawConnection(t, Number(new URL(api).port));
+    connection.write('GET /v1/outbound/held/hold HTTP/1.1\r\nhost: sidecar\r\n\r\n');
+    connection.write(
+      'PUT /v1/outbound/api/up HTTP/1.1\r\nhost: sidecar\r\ntransfer-encoding: chunked\r\n\r\n4\r\nabcd\r\n',
+    );
+    await until('the held call to reach the upstream', () => upstream.hits.length === 1);
+    t.equal((await call('/v1/outbound/api/fail')).status, 503, 'the circuit opens');
+    const chunk = Buffer.alloc(100 * 1024, 'u'); // past 64 KiB: the upload now streams, and the circuit refuses it
+    connection.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    connection.close(); // with the upload's answer still waiting behind the held call's
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.equal(
+      (await call('/v1/outbound/api/x')).status,
+      503,
+      'the sidecar still answers (an uncaught error would end it)',
+    );
+  },
+);
+
 t.test("the upstream's retry-after is honoured; one longer than retry.max ends the retries", async (t) => {
   const upstream = await startUpstream(t, sequence(reply(503, { 'retry-after': '1' }), reply(200)));
   const { call } = await sidecarWith(t, [

@@ -13,8 +13,10 @@ t.test('slots are taken up to maxConcurrent; waiters get them in arrival order',
   const second = bulkhead.wait(new AbortController().signal)?.then(() => order.push('second'));
   t.equal(bulkhead.wait(new AbortController().signal), undefined, 'the line is full');
   t.equal(bulkhead.size, 4);
+  t.equal(bulkhead.queued, 2, 'two in line');
   bulkhead.release();
   await first;
+  t.equal(bulkhead.queued, 1, 'one left the line for the slot');
   t.same(order, ['first'], 'a released slot goes to the first in line');
   bulkhead.release();
   await second;
@@ -36,6 +38,7 @@ t.test('a waiter whose signal aborts leaves the line with CallAborted', async (t
   gone.abort();
   await t.rejects(leaving as Promise<void>, CallAborted);
   t.equal(bulkhead.size, 2, 'it left the line');
+  t.equal(bulkhead.queued, 1);
   bulkhead.release();
   await staying;
   t.equal(bulkhead.size, 1, 'the slot went to the one still waiting');

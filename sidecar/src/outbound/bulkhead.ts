@@ -29,6 +29,11 @@ export class Bulkhead {
     return this.held;
   }
 
+  /** Calls waiting for a slot. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Calls holding a slot or waiting for one. */
   get size(): number {
     return this.held + this.waiting.length;

@@ -182,7 +182,10 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     else {
       // Not started: still waiting for a connection, or connecting (up to the timeout). The attempt ends now;
       // undici has no way to take the request out of its queue, so onRequestStart aborts it when its turn comes.
+      // A body that streams is closed now, so that the rest of the app's body is dropped (request-body.ts).
       this.stopListening();
+      const body = this.options.body;
+      if (body instanceof Readable && !body.destroyed) body.on('error', noop).destroy(reason);
       this.reject(reason);
     }
   };

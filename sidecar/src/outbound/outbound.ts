@@ -124,14 +124,19 @@ export class Outbound {
    * retiring clients too, and a target gone with its last call has no series.
    */
   private refreshGauges(): void {
-    const { outboundCircuitState, outboundInFlight } = this.deps.metrics;
+    const { outboundCircuitState, outboundInFlight, outboundQueued } = this.deps.metrics;
     outboundCircuitState.reset();
     outboundInFlight.reset();
+    outboundQueued.reset();
     for (const client of this.targets.values()) {
       outboundCircuitState.set({ target: client.name }, CIRCUIT_GAUGE[client.circuitState]);
       outboundInFlight.set({ target: client.name }, client.inFlight);
+      outboundQueued.set({ target: client.name }, client.queued);
     }
-    for (const client of this.retiring.keys()) outboundInFlight.inc({ target: client.name }, client.inFlight);
+    for (const client of this.retiring.keys()) {
+      outboundInFlight.inc({ target: client.name }, client.inFlight);
+      outboundQueued.inc({ target: client.name }, client.queued);
+    }
   }
 
   get(name: string): TargetClient | undefined {

@@ -84,6 +84,9 @@ export function readRequestBody(request: IncomingMessage, hangup: Hangup): Promi
  */
 function onward(request: IncomingMessage, head: Buffer[]): Readable {
   const body = new PassThrough();
+  // Until undici listens, if it ever does (the circuit may refuse the call first): the app's request breaking off
+  // must not be an uncaught 'error'.
+  body.on('error', noop);
   for (const chunk of head) body.write(chunk);
   const broke = (error: Error) => body.destroy(error);
   request.once('error', broke);
@@ -95,3 +98,5 @@ function onward(request: IncomingMessage, head: Buffer[]): Readable {
   });
   return body;
 }
+
+function noop(): void {}

@@ -365,6 +365,20 @@ export class TargetClient {
         throw new CallAborted();
       }
     }
+    try {
+      return await this.attemptsWith(call, body);
+    } catch (error) {
+      // A body that streams and was never sent (the circuit refused the first attempt, the call was cut before it):
+      // closed, the rest of the app's body is dropped (request-body.ts). A trial that goes on keeps it.
+      if (body.kind === 'stream' && !(error instanceof TrialGoesOn)) body.stream.destroy();
+      throw error;
+    }
+  }
+
+  private async attemptsWith(
+    call: OutboundCall,
+    body: RequestBody,
+  ): Promise<{ result: AttemptResult; attempts: number }> {
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
     // Forwarded over plain http, the proxy reads its credentials from each request (the app's own proxy-* are gone).
     if (this.pathPrefix !== '' && this.proxy?.authorization !== undefined) {
@@ -390,9 +404,12 @@ export class TargetClient {
         // it or, once halfOpenAfter has passed, makes it the half-open trial.
         const trial = this.breaker.state !== CircuitState.Closed;
         try {
-          const sent = this.breaker.execute(this.sender(call, headers, body, attempt, last, trial));
+          const progress = { sent: false };
+          const sent = this.breaker.execute(this.sender(call, headers, body, attempt, last, trial, progress));
           result =
-            trial && call.hangup.deadline !== undefined ? await unlessCut(sent, call.hangup, attempt) : await sent;
+            trial && call.hangup.deadline !== undefined
+              ? await unlessCut(sent, call.hangup, () => (progress.sent ? attempt : attempt - 1))
+              : await sent;
         } catch (error) {
           if (error instanceof Uncounted) result = error.result;
           else if (error instanceof NotSent) throw this.notSent(call, attempt);
@@ -451,17 +468,25 @@ export class TargetClient {
     attempt: number,
     previous: AttemptResult | undefined,
     trial: boolean,
+    progress: { sent: boolean },
   ): () => Promise<AttemptResult> {
-    if (previous?.kind !== 'answer') return () => this.send(call, headers, body, attempt, trial);
+    if (previous?.kind !== 'answer') {
+      return () => {
+        progress.sent = true;
+        return this.send(call, headers, body, attempt, trial);
+      };
+    }
     // The previous answer is dropped only once the breaker lets this attempt through: had it refused, that would be
     // the one returned. Dropping it is cut with the call, and then nothing is sent: the breaker passes NotSent on
-    // uncounted. Not a trial's: cockatiel counts anything thrown from a half-open trial as a success.
+    // uncounted. Not a trial's: cockatiel counts anything thrown from a half-open trial as a success, and the
+    // trial goes on without the call (unlessCut() then leaves it out of the call's attempts until it is sent).
     return async () => {
       if (trial) await discard(previous.body);
       else {
         await discard(previous.body, call.hangup);
         if (call.hangup.cut) throw new NotSent();
       }
+      progress.sent = true;
       return this.send(call, headers, body, attempt, trial);
     };
   }
@@ -559,7 +584,7 @@ export class TargetClient {
       if (next === undefined) return response;
       const becomesGet = response.status === 303 || (response.status <= 302 && method === 'POST');
       if (!becomesGet && body.kind === 'stream') return response; // cannot send a streamed body twice
-      await discard(response.body);
+      await discard(response.body, hangup); // cut with the call: the next hop is then not sent (exchange())
       if (becomesGet && method !== 'GET' && method !== 'HEAD') {
         method = 'GET';
         body = { kind: 'none' };
@@ -625,6 +650,11 @@ export class TargetClient {
     return this.bulkhead.active;
   }
 
+  /** Calls waiting in the bulkhead's queue for a slot. */
+  get queued(): number {
+    return this.bulkhead.queued;
+  }
+
   /** A call that got no answer from the target: by its problem's code, or `aborted`. */
   private recordRefusal(method: string, error: unknown, started: number): void {
     if (isProblemError(error)) this.record(method, error.code, started);
@@ -641,7 +671,11 @@ export class TargetClient {
  * A half-open trial's result, or TrialGoesOn once the call is cut (its deadline passed, or its app left):
  * the call ends then, without waiting for the trial, whose outcome still decides the circuit.
  */
-async function unlessCut(trial: Promise<AttemptResult>, hangup: Hangup, attempt: number): Promise<AttemptResult> {
+async function unlessCut(
+  trial: Promise<AttemptResult>,
+  hangup: Hangup,
+  attempts: () => number,
+): Promise<AttemptResult> {
   let stop: () => void = noop;
   const cut = new Promise<typeof CUT>((resolve) => {
     stop = () => resolve(CUT);
@@ -654,7 +688,7 @@ async function unlessCut(trial: Promise<AttemptResult>, hangup: Hangup, attempt:
   } finally {
     hangup.unwatch(stop);
   }
-  throw new TrialGoesOn(trial, attempt);
+  throw new TrialGoesOn(trial, attempts());
 }
 
 const CUT = Symbol('cut');

@@ -157,6 +157,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly outboundQueued = new Gauge({
+    name: 'outrigger_outbound_queued',
+    help: "Outbound calls waiting in the target's bulkhead queue for a slot",
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
   readonly outboundRejected = new Counter({
     name: 'outrigger_outbound_rejected_total',
     help: 'Outbound calls refused without being sent, by reason: bulkhead, circuit',

@@ -26,6 +26,11 @@ export class RawConnection {
     this.socket.write(data);
   }
 
+  /** The app goes away: the connection is closed at once, whatever is under way on it. */
+  close(): void {
+    this.socket.destroy();
+  }
+
   /** The next answer on the connection (its body by content-length, or chunked), within 8 s. */
   async answer(): Promise<Answer> {
     const deadline = Date.now() + 8_000;
