@@ -4,7 +4,8 @@
 // the demo pods admitted by the real injector as the sandbox configures it,
 // their sidecars' configuration loaded by the real loader, the apps' env
 // what their programs read;
-// the dashboard's PromQL naming only series a real sidecar process exports;
+// the dashboard's PromQL naming only series a real sidecar process (one relaying
+// an outbox) exports;
 // both charts installed into a real kube-apiserver (and a server-side dry run
 // of other values); skaffold.yaml, kind-config.yaml and k8s/ agreeing with the
 // charts; the Dockerfiles (the image's node flags are the launcher's); the
@@ -30,6 +31,7 @@ import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
 import { startControlPlane } from './support/kube.ts';
 import { freePort } from './support/ports.ts';
+import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
 import { type ParsedFamily, parseExposition } from './support/promparse.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { TOXIPROXY_SERVER } from './support/toxiproxy.ts';
@@ -420,10 +422,13 @@ t.test("the dashboard's queries name only series a real sidecar exports, grouped
   ];
   t.ok(queries.length >= 20, `${queries.length} queries`);
 
-  // A sidecar that has published, pushed a delivery and made an outbound call, so its labelled series exist.
+  // A sidecar that has published, pushed a delivery, made outbound calls and relayed an outbox row, so its
+  // labelled series exist. The table is registered before the sidecar starts: its relay stops before the table goes.
   const topic = uniqueTopic('dashboard');
   const appId = `dashboard-${process.pid}`;
   deleteQueuesAtEnd(t, `${appId}:${topic}`);
+  const db = await database(t);
+  const table = uniqueTable(t, db);
   const app = await startApp(t);
   const upstream = await startUpstream(t);
   const failing = await startUpstream(t, reply(503));
@@ -442,7 +447,9 @@ t.test("the dashboard's queries name only series a real sidecar exports, grouped
         circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '1m' },
       },
     ],
+    outbox: { url: DATABASE_URL, table, pollInterval: '200ms' },
   });
+  // Ready includes the outbox: its relay is connected and has created the table.
   await until('the sidecar to be ready', async () => (await fetch(`${sidecar.ops}/readyz`)).ok, { timeoutMs: 20_000 });
   const published = await fetch(`${sidecar.api}/v1/publish/${topic}`, {
     method: 'POST',
@@ -455,12 +462,28 @@ t.test("the dashboard's queries name only series a real sidecar exports, grouped
   t.equal((await fetch(`${sidecar.api}/v1/outbound/failing/ping`)).status, 503);
   const refused = await fetch(`${sidecar.api}/v1/outbound/failing/ping`);
   t.match(await refused.json(), { code: 'CIRCUIT_OPEN' });
-  const page = await (await fetch(`${sidecar.ops}/metrics`)).text();
+  // A row the app commits, which the relay publishes to the subscribed topic, back to the app.
+  await insertRows(db, table, [{ topic, payload: '{"celsius": 22}' }]);
+  const page = await until(
+    'the relay to count its row',
+    async () => {
+      const text = await (await fetch(`${sidecar.ops}/metrics`)).text();
+      return /^outrigger_outbox_messages_total\{outcome="published"\} 1$/m.test(text) ? text : undefined;
+    },
+    { timeoutMs: 20_000 },
+  );
+  t.match(page, /^outrigger_outbox_connected 1$/m, "the relay is connected: the outbox's gauges are its own, not 0s");
   const series = seriesOf(await parseExposition(page));
-  // Families without samples yet (Prometheus's parser leaves them out) are still declared on the page.
+  // Families without samples yet (Prometheus's parser leaves them out) are still declared on the page;
+  // their labels are unknown, unlike those of a series sampled without labels (a gauge such as the outbox's).
+  const declaredOnly = new Set<string>();
   for (const [, name, type] of page.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
     const names = type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => `${name}${s}`) : [name as string];
-    for (const declared of names) if (!series.has(declared)) series.set(declared, new Set());
+    for (const declared of names) {
+      if (series.has(declared)) continue;
+      series.set(declared, new Set());
+      declaredOnly.add(declared);
+    }
   }
   await sidecar.stop();
 
@@ -477,7 +500,7 @@ t.test("the dashboard's queries name only series a real sidecar exports, grouped
     for (const name of names) {
       const labels = series.get(name) ?? rabbitmq.get(name);
       t.ok(labels, `${panel}: ${name} is exported`);
-      if (!labels || labels.size === 0) continue;
+      if (!labels || declaredOnly.has(name)) continue;
       for (const label of groupings(expr)) {
         t.ok(labels.has(label) || targetLabels.has(label), `${panel}: ${name} has the label "${label}"`);
       }
@@ -487,6 +510,9 @@ t.test("the dashboard's queries name only series a real sidecar exports, grouped
     'outrigger_publishes_total',
     'outrigger_deliveries_total',
     'outrigger_outbound_requests_total',
+    'outrigger_outbound_in_flight',
+    'outrigger_outbound_queued',
+    'outrigger_outbox_messages_total',
   ]) {
     t.ok(series.get(labelled)?.size, `${labelled} had samples, so its groupings were checked`);
   }
