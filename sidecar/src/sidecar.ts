@@ -121,7 +121,10 @@ export class Sidecar {
       config.outbox === undefined
         ? undefined
         : new OutboxRelay({ config: config.outbox, broker, metrics, logger, appId: config.appId });
-    if (outbox !== undefined) readiness.register(outbox.health);
+    if (outbox !== undefined) {
+      readiness.register(outbox.health);
+      metrics.showOutbox();
+    }
     if (config.subscriptions.length > 0 || config.kubernetes.watch) readiness.register(subscriptions.health);
     let resources: ResourceSync | undefined;
     if (config.kubernetes.watch) {

@@ -256,6 +256,11 @@ t.test("the whole /metrics page parses as Prometheus text, with the sidecar's fa
     families.some((parsed) => !/^(outrigger|process|nodejs|app)_/.test(parsed.name)),
     'every family is the sidecar’s, the process’s or the app’s',
   );
+  t.same(
+    families.filter((parsed) => parsed.name.startsWith('outrigger_outbox_')).map((parsed) => parsed.name),
+    [],
+    'no outbox series without an outbox: its gauges would read as a relay down',
+  );
 });
 
 t.test('the parser is a real check: a malformed page is refused', async (t) => {

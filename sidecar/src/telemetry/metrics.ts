@@ -171,31 +171,42 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // The outbox relay (outbox/relay.ts); its publishes also count in outrigger_publishes_total.
+  // The outbox relay (outbox/relay.ts); its publishes also count in outrigger_publishes_total. In the registry only
+  // once showOutbox() is called, by a sidecar that relays an outbox.
   readonly outboxMessages = new Counter({
     name: 'outrigger_outbox_messages_total',
     help: 'Outbox rows by outcome, once their pass committed: published (deleted), unroutable (no queue bound; parked, or deleted), parked (can never be published), failed (not confirmed; left for the next pass)',
     labelNames: ['outcome'] as const,
-    registers: [this.registry],
+    registers: [],
   });
 
   readonly outboxLag = new Gauge({
     name: 'outrigger_outbox_lag_seconds',
     help: 'Age of the oldest pending outbox row, as last seen (0 when there was none)',
-    registers: [this.registry],
+    registers: [],
   });
 
   readonly outboxParkedRows = new Gauge({
     name: 'outrigger_outbox_parked_rows',
     help: "Parked rows in the outbox table (every replica's: that can never be published, or that no queue took), as last counted",
-    registers: [this.registry],
+    registers: [],
   });
 
   readonly outboxConnected = new Gauge({
     name: 'outrigger_outbox_connected',
     help: '1 while the outbox relay holds a connection to its database',
-    registers: [this.registry],
+    registers: [],
   });
+
+  /**
+   * The outbox relay's series join the registry: only a sidecar that relays an outbox shows them. Elsewhere its
+   * gauges would read 0, a relay down (outrigger_outbox_connected) to any alert or dashboard.
+   */
+  showOutbox(): void {
+    for (const metric of [this.outboxMessages, this.outboxLag, this.outboxParkedRows, this.outboxConnected]) {
+      this.registry.registerMetric(metric);
+    }
+  }
 
   /** Set gauges that mirror state kept elsewhere (readiness, consumers) right before a scrape. */
   private readonly refreshers: (() => void)[] = [];
