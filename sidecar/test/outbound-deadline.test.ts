@@ -527,3 +527,36 @@ t.test('a retry that is the half-open trial counts once it is sent, not when the
     timeoutMs: 6_000,
   });
 });
+
+t.test(
+  'a streamed upload whose attempt is still connecting when the deadline passes: 504, the connection kept',
+  async (t) => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket)); // takes the connection, never answers TLS
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    t.teardown(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+    const upstream = await startUpstream(t, reply(200, {}, 'fine'));
+    const { api } = await sidecarWith(t, [
+      { name: 'mute', baseUrl: `https://127.0.0.1:${(silent.address() as { port: number }).port}`, timeout: '5s' },
+      { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` },
+    ]);
+    // The rest is large: a small one would be read by the app's connection anyway, whatever became of the upload.
+    const [first, rest] = [Buffer.alloc(100 * 1024, 'u'), Buffer.alloc(2 * 1024 * 1024, 'r')];
+    const connection = new RawConnection(t, Number(new URL(api).port));
+    connection.write(
+      `PUT /v1/outbound/mute/up HTTP/1.1\r\nhost: sidecar\r\ncontent-length: ${first.length + rest.length}\r\noutrigger-timeout: 300ms\r\n\r\n`,
+    );
+    connection.write(first);
+    isTimeout(t, await connection.answer(), '1');
+    connection.write(rest);
+    connection.write('GET /v1/outbound/api/ok HTTP/1.1\r\nhost: sidecar\r\n\r\n');
+    const started = Date.now();
+    const next = await connection.answer();
+    const took = Date.now() - started;
+    t.equal(next.text, 'fine', 'the next request on the same connection is served');
+    t.ok(took < 2_500, `at once: the upload's rest was dropped, not held until the 5 s connect timeout (${took} ms)`);
+  },
+);

@@ -233,7 +233,9 @@ t.test(
     const chunk = Buffer.alloc(100 * 1024, 'u'); // past 64 KiB: the upload now streams, and the circuit refuses it
     connection.write(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]));
     await new Promise((resolve) => setTimeout(resolve, 300));
-    connection.close(); // with the upload's answer still waiting behind the held call's
+    // Closed with the upload's answer still waiting behind the held call's: the request breaks off after its body
+    // stream was closed (attempts()) or, were it not, with that stream unread (request-body.ts listens for its error).
+    connection.close();
     await new Promise((resolve) => setTimeout(resolve, 300));
     t.equal(
       (await call('/v1/outbound/api/x')).status,
