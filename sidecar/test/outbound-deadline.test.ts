@@ -35,6 +35,18 @@ async function holdingUpstream(t: Test, other: UpstreamHandler = reply(200, {}, 
   return { upstream, held, closed };
 }
 
+/** A server that takes connections and never says a word: a TLS handshake with it never ends. */
+async function silentServer(t: Test): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => void sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  });
+  return { port: (silent.address() as { port: number }).port, sockets };
+}
+
 const metricsOf = async (ops: string) => (await fetch(`${ops}/metrics`)).text();
 
 /**
@@ -127,14 +139,7 @@ t.test(
 );
 
 t.test('the deadline cuts an attempt still connecting (a TLS handshake that never ends)', async (t) => {
-  const sockets: Socket[] = [];
-  const silent = createServer((socket) => void sockets.push(socket)); // takes the connection, never answers TLS
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => silent.close(resolve));
-  });
-  const port = (silent.address() as { port: number }).port;
+  const { port, sockets } = await silentServer(t);
   const { call } = await sidecarWith(t, [
     { name: 'mute', baseUrl: `https://127.0.0.1:${port}`, timeout: '5s', deadline: '300ms' },
   ]);
@@ -531,16 +536,10 @@ t.test('a retry that is the half-open trial counts once it is sent, not when the
 t.test(
   'a streamed upload whose attempt is still connecting when the deadline passes: 504, the connection kept',
   async (t) => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => void sockets.push(socket)); // takes the connection, never answers TLS
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    t.teardown(async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    });
+    const { port } = await silentServer(t);
     const upstream = await startUpstream(t, reply(200, {}, 'fine'));
     const { api } = await sidecarWith(t, [
-      { name: 'mute', baseUrl: `https://127.0.0.1:${(silent.address() as { port: number }).port}`, timeout: '5s' },
+      { name: 'mute', baseUrl: `https://127.0.0.1:${port}`, timeout: '5s' },
       { name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` },
     ]);
     // The rest is large: a small one would be read by the app's connection anyway, whatever became of the upload.

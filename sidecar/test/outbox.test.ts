@@ -56,6 +56,22 @@ async function scene(t: Test) {
   return { db, table, topic, channel, queue };
 }
 
+/** A scene whose table holds `count` rows (ids `prefix-0`...), and the ids of the messages reaching its queue. */
+async function backlog(t: Test, count: number, prefix: string) {
+  const { db, table, topic, channel, queue } = await scene(t);
+  const ids = Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
+  await ensureOutboxTable(db, table);
+  await db.query(`INSERT INTO ${quoted(table)} (id, topic, payload) SELECT unnest($1::text[]), $2, '\\x7b7d'::bytea`, [
+    ids,
+    topic,
+  ]);
+  const got: string[] = [];
+  await channel.consume(queue, (message) => message && got.push(message.properties.messageId as string), {
+    noAck: true,
+  });
+  return { db, table, ids, got };
+}
+
 /** An in-process sidecar relaying `outbox.table` of the local database, once it relays. */
 async function relaying(t: Test, appId: string, outbox: { table: string } & Record<string, unknown>) {
   const started = await startInProcess(t, { appId, outbox: { url: DATABASE_URL, ...outbox } });
@@ -501,17 +517,7 @@ interface ConnectionCut {
  * once `heal`ed every row goes out, at most the pass that was cut (one batch) twice.
  */
 async function cutMidBacklog(t: Test, { cut, heal, detail, foundWithinMs }: ConnectionCut) {
-  const { db, table, topic, channel, queue } = await scene(t);
-  const ids = Array.from({ length: 5_000 }, (_, index) => `backlog-${index}`);
-  await ensureOutboxTable(db, table);
-  await db.query(`INSERT INTO ${quoted(table)} (id, topic, payload) SELECT unnest($1::text[]), $2, '\\x7b7d'::bytea`, [
-    ids,
-    topic,
-  ]);
-  const got: string[] = [];
-  await channel.consume(queue, (message) => message && got.push(message.properties.messageId as string), {
-    noAck: true,
-  });
+  const { db, table, ids, got } = await backlog(t, 5_000, 'backlog');
   const toxiproxy = await startToxiproxy(t);
   const proxy = await toxiproxy.proxy('postgres', 5432);
   const url = DATABASE_URL.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`);
@@ -661,17 +667,7 @@ t.test("the relay's unconfirmed messages take up room under publish.maxInFlight,
 });
 
 t.test('a relay killed mid-pass loses nothing: the next one publishes what it had not deleted', async (t) => {
-  const { db, table, topic, channel, queue } = await scene(t);
-  const ids = Array.from({ length: 20_000 }, (_, index) => `kill-${index}`);
-  await ensureOutboxTable(db, table);
-  await db.query(`INSERT INTO ${quoted(table)} (id, topic, payload) SELECT unnest($1::text[]), $2, '\\x7b7d'::bytea`, [
-    ids,
-    topic,
-  ]);
-  const got: string[] = [];
-  await channel.consume(queue, (message) => message && got.push(message.properties.messageId as string), {
-    noAck: true,
-  });
+  const { db, table, ids, got } = await backlog(t, 20_000, 'kill');
 
   const config = { appId: 'outbox-kill', broker: { url: BROKER_URL }, outbox: { url: DATABASE_URL, table } };
   const first = await startSidecar(t, config);
