@@ -52,6 +52,8 @@ function fakeApi() {
     stored: resource(),
     gate: undefined as Promise<void> | undefined,
     failing: false,
+    /** Deleted after it was read: a patch finds it gone. */
+    deleted: false,
     reads: 0,
     /** The message of each patch tried, failed or not. */
     patches: [] as string[],
@@ -65,6 +67,7 @@ function fakeApi() {
         const status = operations[0]?.value as OutriggerResource['status'];
         fake.patches.push(status?.conditions?.[0]?.message ?? '');
         if (fake.failing) throw new KubeApiError(500, { message: 'failed calling webhook' });
+        if (fake.deleted) throw new KubeApiError(404, { reason: 'NotFound' });
         fake.stored = { ...fake.stored, status };
         return structuredClone(fake.stored) as T;
       },
@@ -131,4 +134,20 @@ t.test('the back-off doubles up to its cap, with full jitter', async (t) => {
     }),
     `each wait anywhere up to its longest (${waits.join(', ')})`,
   );
+});
+
+t.test('a resource deleted between the read and the write: said so, not retried', async (t) => {
+  const fake = fakeApi();
+  const lines: { level: string; msg: string }[] = [];
+  const logger = createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) });
+  const statuses = new StatusWriter({ api: fake.api, namespace: 'shop', logger, retry: { initialMs: 1, maxMs: 1 } });
+  t.teardown(() => statuses.stop());
+  fake.failing = true;
+  await statuses.write('Subscription', [verdict('first')]);
+  fake.failing = false;
+  fake.deleted = true; // the retry reads it, then finds it gone when it writes
+  await until('the retry given up', () => statuses.retrying === 0 && fake.patches.length === 2);
+  await sleep(20);
+  t.equal(fake.patches.length, 2, 'not tried again');
+  t.match(lines.at(-1), { level: 'info', msg: 'not writing the status of a resource: it was deleted' });
 });

@@ -182,6 +182,10 @@ export class StatusWriter {
         if (this.stopped) return;
         slot.base = undefined; // a call that failed may still have been carried out (a timeout): read again
         if (slot.verdict !== verdict) continue; // a newer verdict came meanwhile: try it at once
+        if (isKubeApiError(error) && error.code === 404) {
+          this.logger.info(log, 'not writing the status of a resource: it was deleted'); // since it was read
+          return done();
+        }
         if (!isRetryable(error)) {
           // No permission, or the request itself is wrong: the next change tries again; the sidecar runs on.
           this.logger.warn(
