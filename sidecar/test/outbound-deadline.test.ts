@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { RawConnection } from './support/raw-connection.ts';
-import { type Answer, reply, sidecarWith, startUpstream, type UpstreamHandler } from './support/upstream.ts';
+import { type Answer, circuitOf, reply, sidecarWith, startUpstream, type UpstreamHandler } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 const isTimeout = (t: Test, answer: Answer, attempts: string) => {
@@ -118,9 +118,7 @@ t.test(
       },
       { name: 'asked', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '5s', circuitBreaker: breaker },
     ]);
-    const circuit = async (name: string) =>
-      ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[]).find((x) => x.name === name)
-        ?.circuit;
+    const circuit = (name: string) => circuitOf(call, name);
     isTimeout(t, await call('/v1/outbound/hung/hold'), '1');
     t.equal(await circuit('hung'), 'closed', 'one timeout: still closed');
     isTimeout(t, await call('/v1/outbound/hung/hold'), '1');
@@ -353,8 +351,7 @@ t.test('a half-open trial is not cut: the call ends at its deadline, the trial d
       circuitBreaker: { consecutiveFailures: 1, halfOpenAfter: '500ms' },
     },
   ]);
-  const circuit = async () =>
-    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const circuit = () => circuitOf(call);
   t.equal((await call('/v1/outbound/weak/fail')).status, 500);
   t.equal(await circuit(), 'open');
   await new Promise((resolve) => setTimeout(resolve, 550));

@@ -10,6 +10,7 @@ import { RawConnection } from './support/raw-connection.ts';
 import {
   type Answer,
   apiClient,
+  circuitOf,
   reply,
   sidecarWith,
   startHoldingUpstream,
@@ -325,8 +326,7 @@ t.test('the breaker opens after consecutive failures, lets one trial through, an
       circuitBreaker: { consecutiveFailures: 3, halfOpenAfter: '1s' },
     },
   ]);
-  const circuit = async () =>
-    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const circuit = () => circuitOf(call);
   for (let i = 0; i < 3; i++)
     t.equal((await call('/v1/outbound/weak/x')).status, 500, 'the upstream 500 passes through');
   t.equal(await circuit(), 'open');
@@ -360,8 +360,7 @@ t.test('the sampling breaker opens on a failure ratio over its window, not on fa
       circuitBreaker: { sampling: { failureRatio: 0.4, window: '5s', minimumRps: 1 }, halfOpenAfter: '1s' },
     },
   ]);
-  const circuit = async () =>
-    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const circuit = () => circuitOf(call);
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) statuses.push((await call('/v1/outbound/flaky/x')).status);
   t.same(statuses, [200, 500, 200, 500], 'every other attempt fails: never two in a row');
@@ -392,8 +391,7 @@ t.test('the sampling breaker forgets failures older than its window, however qui
       circuitBreaker: { sampling: { failureRatio: 0.5, window: '2s', minimumRps: 2 } },
     },
   ]);
-  const circuit = async () =>
-    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const circuit = () => circuitOf(call);
   for (let i = 0; i < 3; i++) t.equal((await call('/v1/outbound/flaky/x')).status, 500);
   t.equal(await circuit(), 'closed', '3 attempts are too few to judge');
   await new Promise((resolve) => setTimeout(resolve, 2_500));
@@ -436,8 +434,7 @@ async function breakerWithHeldCalls(t: Test) {
       circuitBreaker: { consecutiveFailures: 2, halfOpenAfter: '500ms' },
     },
   ]);
-  const circuit = async () =>
-    ((await call('/v1/metadata')).json().targets as { name: string; circuit: string }[])[0]?.circuit;
+  const circuit = () => circuitOf(call);
   const abandoned = async () => {
     const leaving = request(`${api}/v1/outbound/weak/hold`);
     leaving.on('error', () => {});

@@ -101,6 +101,12 @@ export function apiClient(t: Test, api: string) {
   };
 }
 
+/** A target's circuit as GET /v1/metadata shows it: `name`'s, or the first target's. */
+export async function circuitOf(call: ReturnType<typeof apiClient>, name?: string): Promise<string | undefined> {
+  const targets = (await call('/v1/metadata')).json().targets as { name: string; circuit: string }[];
+  return (name === undefined ? targets[0] : targets.find((target) => target.name === name))?.circuit;
+}
+
 /** A sidecar in this process with these outbound targets (no broker needed), and a client of its app API. */
 export async function sidecarWith(t: Test, targets: TargetInput[], extra: Partial<ConfigInput> = {}) {
   const { api, ops, sidecar } = await startInProcess(
