@@ -10,7 +10,7 @@ import { type Channel, type ConfirmChannel, connect } from 'amqplib';
 import pg from 'pg';
 import { dropDdl, ensureTable } from '../sidecar/src/outbox/table.ts';
 import { forkListening } from './floor-process.ts';
-import { percentiles, type Row } from './report.ts';
+import { median, percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
 
 const DATABASE = process.env.OUTRIGGER_DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
@@ -71,8 +71,6 @@ export async function benchOutbox({ latencyRows = 500, drainRows = 20_000, runs 
     },
   ];
 }
-
-const median = (values: number[]) => percentiles(values).p50;
 
 /** When each message id reached the queue (performance.now()). */
 class Arrivals {

@@ -95,54 +95,44 @@ async function outboxSeen(api: string, ops: string) {
   };
 }
 
-t.test('a committed row is published with its topic, payload, headers and id, then deleted', async (t) => {
-  const { db, table, topic, channel, queue } = await scene(t);
-  const { api } = await relaying(t, 'outbox-basic', { table });
-  const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as { outbox?: unknown };
-  t.same(metadata.outbox, { table, state: 'relaying', detail: `relaying ${table}` }, 'metadata shows the relay');
+t.test(
+  'a committed row is published with its topic, payload, headers and id, then deleted; a rolled-back one never',
+  async (t) => {
+    const { db, table, topic, channel, queue } = await scene(t);
+    const { api } = await relaying(t, 'outbox-basic', { table });
+    const metadata = (await (await fetch(`${api}/v1/metadata`)).json()) as { outbox?: unknown };
+    t.same(metadata.outbox, { table, state: 'relaying', detail: `relaying ${table}` }, 'metadata shows the relay');
 
-  await db.query('BEGIN');
-  await insertRows(db, table, [
-    {
-      topic,
-      id: 'order-42-created',
-      payload: '{"order":42}',
-      headers: { 'ce-type': 'order.created', 'ce-source': '/orders', 'x-private': 'not carried' },
-    },
-    { topic, payload: Buffer.from([0, 1, 2, 255]), contentType: 'application/octet-stream' },
-  ]);
-  await db.query('COMMIT');
+    await db.query('BEGIN');
+    await insertRows(db, table, [{ topic, id: 'rolled-back', payload: '{}' }]);
+    await db.query('ROLLBACK');
+    await db.query('BEGIN');
+    await insertRows(db, table, [
+      {
+        topic,
+        id: 'order-42-created',
+        payload: '{"order":42}',
+        headers: { 'ce-type': 'order.created', 'ce-source': '/orders', 'x-private': 'not carried' },
+      },
+      { topic, payload: Buffer.from([0, 1, 2, 255]), contentType: 'application/octet-stream' },
+    ]);
+    await db.query('COMMIT');
 
-  const [first, second] = await collect(channel, queue, 2);
-  t.equal(first?.properties.messageId, 'order-42-created', 'the row id is the message id');
-  t.equal(first?.content.toString(), '{"order":42}');
-  t.equal(first?.properties.contentType, 'application/json');
-  t.equal(first?.properties.headers?.['ce-type'], 'order.created');
-  t.equal(first?.properties.headers?.['ce-source'], '/orders');
-  t.notOk(first?.properties.headers?.['x-private'], 'headers the publish API does not keep are not carried');
-  t.equal(first?.properties.deliveryMode, 2, 'persistent');
-  t.same([...(second?.content ?? [])], [0, 1, 2, 255], 'a binary payload, byte for byte');
-  t.equal(second?.properties.contentType, 'application/octet-stream');
-  t.match(second?.properties.messageId, /^[0-9a-f-]{36}$/, 'the default id is a UUID');
-  await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
-});
-
-t.test('a rolled-back row is never published', async (t) => {
-  const { db, table, topic, channel, queue } = await scene(t);
-  await relaying(t, 'outbox-rollback', { table });
-
-  await db.query('BEGIN');
-  await insertRows(db, table, [{ topic, id: 'rolled-back', payload: '{}' }]);
-  await db.query('ROLLBACK');
-  await insertRows(db, table, [{ topic, id: 'committed', payload: '{}' }]);
-
-  const got = await collect(channel, queue, 1);
-  t.same(
-    got.map((message) => message.properties.messageId),
-    ['committed'],
-  );
-  t.same(await drain(channel, queue), [], 'nothing else arrives');
-});
+    const [first, second] = await collect(channel, queue, 2);
+    t.equal(first?.properties.messageId, 'order-42-created', 'the row id is the message id');
+    t.equal(first?.content.toString(), '{"order":42}');
+    t.equal(first?.properties.contentType, 'application/json');
+    t.equal(first?.properties.headers?.['ce-type'], 'order.created');
+    t.equal(first?.properties.headers?.['ce-source'], '/orders');
+    t.notOk(first?.properties.headers?.['x-private'], 'headers the publish API does not keep are not carried');
+    t.equal(first?.properties.deliveryMode, 2, 'persistent');
+    t.same([...(second?.content ?? [])], [0, 1, 2, 255], 'a binary payload, byte for byte');
+    t.equal(second?.properties.contentType, 'application/octet-stream');
+    t.match(second?.properties.messageId, /^[0-9a-f-]{36}$/, 'the default id is a UUID');
+    await until('the rows deleted', async () => (await rowCount(db, table)) === 0);
+    t.same(await drain(channel, queue), [], 'nothing else arrives: the rolled-back row is never published');
+  },
+);
 
 t.test('an insert wakes the relay at once (NOTIFY), not at the next poll', async (t) => {
   const { db, table, topic, channel, queue } = await scene(t);
@@ -168,6 +158,8 @@ t.test('a row that can never be published is parked with why; the rows after it 
   ]);
   const got = await collect(channel, queue, 1);
   t.equal(got[0]?.properties.messageId, 'good');
+  // Confirmed, it is on the queue before its pass commits: until then the row is still there.
+  await until('the pass committed', async () => (await rowCount(db, table, "id = 'good'")) === 0);
   const { rows } = await db.query<{ id: string; last_error: string; parked: boolean }>(
     `SELECT id, last_error, parked_at IS NOT NULL AS parked FROM ${quoted(table)} ORDER BY seq`,
   );
@@ -501,6 +493,22 @@ t.test(
     );
   },
 );
+
+t.test('a connection ended while the relay is idle: the reason PostgreSQL gave is reported', async (t) => {
+  const { db, table } = await scene(t);
+  const { sidecar } = await relaying(t, 'outbox-terminated', { table, pollInterval: '10m' });
+  const details: string[] = [];
+  const watching = setInterval(() => {
+    const status = sidecar.outbox?.status;
+    if (status?.state === 'failed') details.push(status.detail);
+  }, 5);
+  t.teardown(() => clearInterval(watching));
+  await db.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outrigger-outbox-terminated'",
+  );
+  await until('the relay failed, and back', () => details.length > 0 && sidecar.outbox?.status.state === 'relaying');
+  t.match(details.at(-1), /terminating connection due to administrator command/, 'not pg\'s "not queryable"');
+});
 
 interface ConnectionCut {
   cut(proxy: ToxicProxy): Promise<void>;

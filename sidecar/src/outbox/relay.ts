@@ -19,7 +19,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { messageOf } from './row.ts';
 import { channelOf, ensureTable, missingPrivileges, type OutboxRow, OutboxStatements, tableExists } from './table.ts';
 
-export const OUTBOX_CHECK = 'outbox';
+const OUTBOX_CHECK = 'outbox';
 /** The longest wait for a pass's confirms: what is confirmed by then is deleted, the rest taken again later. */
 const CONFIRM_WAIT_MS = 10_000;
 /** Any one statement: a connection that went silent (no RST) fails here, not after TCP's own retries. */
@@ -81,6 +81,8 @@ export class OutboxRelay {
   private wake: (() => void) | undefined;
   /** The connection in use, ended by stop() when its deadline passes. */
   private client: pg.Client | undefined;
+  /** The first error the current client reported on its own (a connection lost while idle): why it failed. */
+  private clientError: Error | undefined;
   /** When the oldest pending row was written (ms since the epoch), as last seen; undefined when none was. */
   private oldestPending: number | undefined;
   /** The table's parked rows, as last counted, and when they are counted next (Date.now() terms). */
@@ -142,6 +144,7 @@ export class OutboxRelay {
     while (!this.stopping) {
       const client = this.newClient();
       this.client = client;
+      this.clientError = undefined;
       try {
         await this.open(client);
         await this.relayOn(client, () => {
@@ -151,8 +154,9 @@ export class OutboxRelay {
         if (this.stopping) break;
         failures += 1;
         this.state = 'failed';
-        this.detail = `the database: ${describe(error)}`;
-        this.logger.warn({ err: describe(error), failures }, 'outbox relay: cannot use the database; trying again');
+        const cause = describe(this.clientError ?? error);
+        this.detail = `the database: ${cause}`;
+        this.logger.warn({ err: cause, failures }, 'outbox relay: cannot use the database; trying again');
         await this.wait(backoffMs(RECONNECT, failures));
       } finally {
         this.client = undefined;
@@ -170,10 +174,12 @@ export class OutboxRelay {
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
     });
-    // A connection lost while idle: without a listener it would be an uncaught error.
+    // A connection lost while idle: without a listener it would be an uncaught error. Its cause is kept: the
+    // next query on the client fails only with pg's "not queryable", which says nothing.
     client.on('error', (error) => {
+      this.clientError ??= error;
       this.state = 'failed';
-      this.detail = `the database connection failed: ${describe(error)}`;
+      this.detail = `the database connection failed: ${describe(this.clientError)}`;
       this.notify();
     });
     client.on('notification', () => this.notify());

@@ -194,7 +194,7 @@ export class Metrics {
 
   readonly outboxConnected = new Gauge({
     name: 'outrigger_outbox_connected',
-    help: '1 while the outbox relay holds a connection to its database',
+    help: '1 while the outbox relay relays: connected, with its table and the rights it needs (its outbox check passes)',
     registers: [],
   });
 
