@@ -191,6 +191,21 @@ t.test('bad input gets its code and publishes nothing', async (t) => {
     { code: 'REQUEST_INVALID', detail: /^body\[1\]: / },
     'the detail names the entry',
   );
+
+  // The limit is AMQP's 255 bytes, for a batch entry as for a single publish.
+  const long = `text/${'x'.repeat(240)}`;
+  t.equal((await post(`${api}/v1/publish/${topic}`, 'x', { 'content-type': long })).status, 202, 'single: 245 bytes');
+  const batch = await post(`${api}/v1/publish/${topic}/batch`, `[{"data": 1, "contentType": "${long}"}]`, asJson);
+  t.equal(batch.status, 202, 'batch entry: 245 bytes');
+  const arrived: Awaited<ReturnType<typeof drain>> = [];
+  await until('the two messages', async () => {
+    arrived.push(...(await drain(channel, queue)));
+    return arrived.length === 2;
+  });
+  t.same(
+    arrived.map((message) => message.properties.contentType),
+    [long, long],
+  );
 });
 
 t.test('with the broker away, 503 BROKER_UNAVAILABLE with retry-after', async (t) => {

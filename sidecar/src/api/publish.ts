@@ -36,7 +36,7 @@ const DelayQuery = z.object({
 
 const BatchEntry = z.strictObject({
   data: z.union([z.strictObject({ base64: z.base64() }), z.json()]),
-  contentType: z.string().max(200).optional(),
+  contentType: z.string().optional(), // checked as a single publish's is (checkContentType)
   id: z.string().min(1).max(MAX_ID_LENGTH).optional(),
   delay: z.string().optional(),
   deliverAt: z.string().optional(),
@@ -72,10 +72,9 @@ export const publishRoutes: FastifyPluginAsyncZod<PublishDeps> = async (app, { c
         },
       );
     }
-    const plain = publishTo(broker, message);
     const publish = keyed
       ? () => dedupe.run(`${message.topic}\u0000${message.id}`, () => broker.publish(message))
-      : plain;
+      : publishTo(broker, message);
     try {
       const { routed, duplicate } = await send(message, metrics, publish);
       return {

@@ -19,10 +19,10 @@ export const KEPT_HEADERS: readonly string[] = [
 export const MAX_ID_LENGTH = 200;
 
 /** AMQP's short strings (message id, content type) hold at most 255 bytes: more and the client cannot encode the message. */
-export const MAX_SHORT_STRING_BYTES = 255;
+const MAX_SHORT_STRING_BYTES = 255;
 
 /** Whether `text` fits an AMQP short string. */
-export const fitsShortString = (text: string): boolean => Buffer.byteLength(text) <= MAX_SHORT_STRING_BYTES;
+const fitsShortString = (text: string): boolean => Buffer.byteLength(text) <= MAX_SHORT_STRING_BYTES;
 
 const TopicName = topic();
 
