@@ -36,7 +36,7 @@ function operation(withPath: boolean) {
     summary: 'Call a configured target through the sidecar: its policies apply and its secret headers are added',
     // In the description rather than as a header parameter: the parameters are the path's (app.test.ts).
     description:
-      "An `outrigger-timeout` header (a duration above 0, such as 1500ms or 2s) sets a deadline for the whole call, or shortens the target's: past it, 504 UPSTREAM_TIMEOUT. Not a duration above 0: 400 REQUEST_INVALID.",
+      "An `outrigger-timeout` header (a duration above 0, such as 1500ms or 2s) sets a deadline for the whole call, or shortens the target's: past it, 504 UPSTREAM_TIMEOUT. Not a duration above 0 and at most 24d: 400 REQUEST_INVALID.",
     tags: ['outbound'],
     parameters: [
       { name: 'target', in: 'path', required: true, schema: { type: 'string' }, description: 'A configured target' },

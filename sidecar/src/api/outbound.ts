@@ -3,7 +3,7 @@
 // hands it every request first). The proxy is the hottest path of the API and
 // takes nothing from fastify: no body parsing (bodies stream to the target),
 // no validation, no serialisation. Going through fastify's request lifecycle
-// cost some 12 µs of CPU per call, a fifth of all the sidecar spends on it
+// cost some 13 µs of CPU per call, a fifth of all the sidecar spends on it
 // (docs/benchmarks.md, "Outbound calls"). What fastify's hooks do for the
 // other routes it does with the same functions: the shutdown check, the API
 // token, the SERVER span, the request metric, problem details for errors.

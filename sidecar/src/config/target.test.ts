@@ -41,6 +41,14 @@ t.test('deadline: anything but a duration above 0 is refused, naming the field',
   t.equal(refusal({ deadline: 'P3W3D' }), undefined, '24d as ISO 8601');
 });
 
+t.test('the timeout and the back-off, timers too, are at most 24d', async (t) => {
+  // Longer than setTimeout's reach, a CONNECT through a proxy would time out at once, a back-off not wait at all.
+  t.match(refusal({ timeout: '25d' }), /targets\[0\]\.timeout: expected at most 24d/);
+  t.match(refusal({ retry: { initial: '25d' } }), /targets\[0\]\.retry\.initial: expected at most 24d/);
+  t.match(refusal({ retry: { max: '2147483648ms' } }), /targets\[0\]\.retry\.max: expected at most 24d/);
+  t.equal(refusal({ timeout: '24d', retry: { initial: '24d', max: '24d' } }), undefined, '24d is the most');
+});
+
 t.test("an OutboundTarget resource's spec takes the deadline the same way", async (t) => {
   const spec = { appId: 'orders', baseUrl: target.baseUrl };
   t.equal(OutboundTargetSpecSchema.parse({ ...spec, deadline: '750ms' }).deadline, 750);

@@ -8,10 +8,19 @@ const RetryOn = z.union([
   z.enum(['connect-error', 'reset', 'timeout'], RETRY_ON_ERROR),
 ]);
 
+/**
+ * The longest wait a target's settings can ask for (its timeout, back-off, deadline; the outrigger-timeout
+ * header): 24 days, within setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer timer fires at once.
+ */
+export const LONGEST_DEADLINE_MS = 24 * 86_400_000;
+
+/** A duration a timer waits out: at most LONGEST_DEADLINE_MS. */
+const timed = () => duration().refine((ms) => ms <= LONGEST_DEADLINE_MS, { error: 'expected at most 24d' });
+
 export const TargetRetrySchema = z.strictObject({
   maxAttempts: positiveInt().default(3),
-  initial: duration().prefault('100ms'),
-  max: duration().prefault('2s'),
+  initial: timed().prefault('100ms'),
+  max: timed().prefault('2s'),
   jitter: z.union([z.literal('full'), ratio()]).default('full'),
   on: z.array(RetryOn).default([502, 503, 504, 429, 'connect-error', 'reset']),
 });
@@ -24,12 +33,6 @@ const HeaderValue = z.union(
   ],
   { error: 'expected {value: ...}, {secretEnv: NAME} or {secretFile: PATH}' },
 );
-
-/**
- * The longest deadline, for targets[].deadline and the outrigger-timeout header: 24 days, within
- * setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer timer would fire at once.
- */
-export const LONGEST_DEADLINE_MS = 24 * 86_400_000;
 
 const FAILURE_RATIO_ERROR = { error: 'expected a number greater than 0 and less than 1' };
 
@@ -108,10 +111,9 @@ export const TargetFields = z.strictObject({
   baseUrl: z
     .url({ protocol: /^https?$/, error: 'expected an absolute http:// or https:// URL' })
     .describe('Every call goes to this origin and path prefix'),
-  timeout: duration().prefault('10s').describe('One attempt'),
-  deadline: duration()
+  timeout: timed().prefault('10s').describe('One attempt'),
+  deadline: timed()
     .refine((ms) => ms > 0, { error: 'expected a duration above 0' })
-    .refine((ms) => ms <= LONGEST_DEADLINE_MS, { error: 'expected at most 24d' })
     .optional()
     .describe(
       "A whole call, from its arrival until its answer's headers go back: the bulkhead's queue, every attempt and back-off; an outrigger-timeout header can shorten it. Default: none",

@@ -98,12 +98,12 @@ export const outcomeOf = (result: AttemptResult): string =>
 export const isBreakerFailure = (result: AttemptResult): boolean =>
   result.kind === 'failure' ? !(result.proxyStatus !== undefined && result.proxyStatus < 500) : result.status >= 500;
 
-/** What the app is told when the last attempt had no answer; `deadline` names the call's deadline, when it has one. */
-export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number, deadline = ''): string {
+/** What the app is told when the last attempt had no answer (not DEADLINE_PASSED: the call names its deadline). */
+export function describeFailure(result: AttemptResult & { kind: 'failure' }, timeoutMs: number): string {
   if (result.proxyStatus !== undefined) return `the proxy refused the tunnel (${result.proxyStatus})`;
   switch (result.failure) {
     case 'timeout':
-      return result === DEADLINE_PASSED ? `no answer within ${deadline}` : `no answer within ${timeoutMs} ms`;
+      return `no answer within ${timeoutMs} ms`;
     case 'connect-error':
       return isTls(result.code) ? `TLS failed (${result.code})` : `could not connect (${result.code})`;
     case 'reset':

@@ -168,9 +168,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
       stream.settled = true;
       stream.destroy(error);
     }
-    // As undici's request() does: the request body will not be read to its end.
-    const body = this.options.body;
-    if (body instanceof Readable && !body.destroyed) body.on('error', noop).destroy(error);
+    this.closeBody(error); // as undici's request() does: the request body will not be read to its end
   }
 
   private readonly onAbort = (): void => {
@@ -184,11 +182,16 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
       // undici has no way to take the request out of its queue, so onRequestStart aborts it when its turn comes.
       // A body that streams is closed now, so that the rest of the app's body is dropped (request-body.ts).
       this.stopListening();
-      const body = this.options.body;
-      if (body instanceof Readable && !body.destroyed) body.on('error', noop).destroy(reason);
+      this.closeBody(reason);
       this.reject(reason);
     }
   };
+
+  /** Closes a request body that streams: it will not be sent, or not to its end. */
+  private closeBody(reason: Error): void {
+    const body = this.options.body;
+    if (body instanceof Readable && !body.destroyed) body.on('error', noop).destroy(reason);
+  }
 
   private stopListening(): void {
     this.hangup.unwatch(this.onAbort);

@@ -9,9 +9,6 @@
 // is made only when a call waits (a back-off, a full bulkhead), and the
 // deadline's one timer only for a call that has a deadline: off the common path.
 
-/** setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer one would fire at once. */
-const LONGEST_TIMER_MS = 2 ** 31 - 1;
-
 /** Who set a call's deadline: the target's `deadline`, or the app's outrigger-timeout (the shorter of the two wins). */
 export type DeadlineSetter = 'target' | 'app';
 
@@ -79,7 +76,7 @@ export class Hangup {
     this.deadlineMs = ms;
     this.deadlineBy = setBy;
     this.deadlineAt = performance.now() + ms;
-    this.timer = setTimeout(expireHangup, Math.min(ms, LONGEST_TIMER_MS), this);
+    this.timer = setTimeout(expireHangup, ms, this); // at most 24d (LONGEST_DEADLINE_MS), within setTimeout's reach
   }
 
   /** True when `ms` from now is at or past the deadline. */

@@ -17,7 +17,7 @@ export type RequestBody = { kind: 'none' } | { kind: 'buffered'; data: Buffer } 
 export const NO_BODY: RequestBody = { kind: 'none' };
 
 /** Why readRequestBody gave up: the call was cut (the app went away, or the deadline passed) while the body arrived. */
-export class BodyCut extends Error {}
+class BodyCut extends Error {}
 
 export function hasBody(request: IncomingMessage): boolean {
   const length = request.headers['content-length'];

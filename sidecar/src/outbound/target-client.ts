@@ -144,6 +144,11 @@ export class TargetClient {
    * request line is in absolute form (`GET http://host:port/path`), as the proxy forwards it.
    */
   private readonly pathPrefix: string;
+  /**
+   * Forwarded over plain http, the proxy reads its credentials from each request (the app's own proxy-* are gone):
+   * the proxy's Proxy-Authorization, when it has credentials.
+   */
+  private readonly proxyAuthorization: string | undefined;
   /** The name TLS asks for and checks, when `tls.serverName` sets one. */
   private readonly servername: string | undefined;
   private readonly bulkhead: Bulkhead;
@@ -172,6 +177,7 @@ export class TargetClient {
     // Tunneled (https), the pool's connections are to the target through the proxy; forwarded (http), to the proxy.
     const forwarded = proxy !== undefined && this.base.protocol === 'http:';
     this.pathPrefix = forwarded ? this.base.origin : '';
+    this.proxyAuthorization = forwarded ? proxy.authorization : undefined;
     let connect: buildConnector.BuildOptions | buildConnector.connector = deps.tls?.connector ?? {
       timeout: target.timeout,
     };
@@ -380,10 +386,7 @@ export class TargetClient {
     body: RequestBody,
   ): Promise<{ result: AttemptResult; attempts: number }> {
     const headers = requestHeaders(call.headers, this.host, this.headers.current());
-    // Forwarded over plain http, the proxy reads its credentials from each request (the app's own proxy-* are gone).
-    if (this.pathPrefix !== '' && this.proxy?.authorization !== undefined) {
-      headers['proxy-authorization'] = this.proxy.authorization;
-    }
+    if (this.proxyAuthorization !== undefined) headers['proxy-authorization'] = this.proxyAuthorization;
     if (body.kind === 'buffered') delete headers['content-length'];
     const retryable =
       body.kind !== 'stream' && (IDEMPOTENT.has(call.method) || call.headers['idempotency-key'] !== undefined);
@@ -404,10 +407,10 @@ export class TargetClient {
         // it or, once halfOpenAfter has passed, makes it the half-open trial.
         const trial = this.breaker.state !== CircuitState.Closed;
         try {
-          const progress = { sent: false };
+          const progress = trial ? { sent: false } : undefined;
           const sent = this.breaker.execute(this.sender(call, headers, body, attempt, last, trial, progress));
           result =
-            trial && call.hangup.deadline !== undefined
+            progress !== undefined
               ? await unlessCut(sent, call.hangup, () => (progress.sent ? attempt : attempt - 1))
               : await sent;
         } catch (error) {
@@ -468,9 +471,11 @@ export class TargetClient {
     attempt: number,
     previous: AttemptResult | undefined,
     trial: boolean,
-    progress: { sent: boolean },
+    /** A trial's: whether it was sent (unlessCut() counts it in the call's attempts only then). */
+    progress: { sent: boolean } | undefined,
   ): () => Promise<AttemptResult> {
     if (previous?.kind !== 'answer') {
+      if (progress === undefined) return () => this.send(call, headers, body, attempt, trial);
       return () => {
         progress.sent = true;
         return this.send(call, headers, body, attempt, trial);
@@ -486,7 +491,7 @@ export class TargetClient {
         await discard(previous.body, call.hangup);
         if (call.hangup.cut) throw new NotSent();
       }
-      progress.sent = true;
+      if (progress !== undefined) progress.sent = true;
       return this.send(call, headers, body, attempt, trial);
     };
   }
@@ -609,9 +614,11 @@ export class TargetClient {
 
   /** The problem for a call whose last attempt had no answer. */
   private failed(result: AttemptResult & { kind: 'failure' }, attempts: number, call: OutboundCall): ProblemError {
+    if (result === DEADLINE_PASSED) {
+      return this.unanswered('UPSTREAM_TIMEOUT', `no answer within ${this.describeDeadline(call)}`, attempts);
+    }
     const code = result.failure === 'timeout' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_UNREACHABLE';
-    const deadline = result === DEADLINE_PASSED ? this.describeDeadline(call) : undefined;
-    return this.unanswered(code, describeFailure(result, this.target.timeout, deadline), attempts);
+    return this.unanswered(code, describeFailure(result, this.target.timeout), attempts);
   }
 
   private refuseWhileOpen(): void {

@@ -21,7 +21,8 @@ export type PathCheck = { ok: true; path: string } | { ok: false; reason: string
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const ENCODED_FORBIDDEN = /%(?:[01][0-9a-f]|7f|5c)/i;
 const BAD_PERCENT = /%(?![0-9a-f]{2})/i;
-const DOT_SEGMENT = /^\.{1,2}$/;
+/** `.` or `..`, alone or with path parameters (`..;x`). */
+const DOT_SEGMENT = /^\.{1,2}(?:;|$)/;
 
 /**
  * `rest` is the raw path after `/v1/outbound/{target}` (empty or starting
@@ -52,7 +53,7 @@ function checkRest(rest: string): string | undefined {
       return 'the path has an empty segment ("//")';
     }
     for (const piece of decodeStructural(segment).split('/')) {
-      if (DOT_SEGMENT.test(piece.split(';', 1)[0] as string)) return 'the path has a "." or ".." segment';
+      if (DOT_SEGMENT.test(piece)) return 'the path has a "." or ".." segment';
     }
   }
   if (/[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(decodeStructural(rest))) return 'the path has an absolute URL in it';
