@@ -58,7 +58,8 @@ export function isRetryable(error: unknown): boolean {
 /** One resource whose verdict is being written, or waits for its next try. */
 interface Slot {
   kind: Kind;
-  name: string;
+  /** Its key in the writer's slots: kind/name (the name is its verdicts' resource's). */
+  key: string;
   /** The newest verdict: a write in progress for an older one goes on with this one. */
   verdict: Verdict;
   /** What to compare with and write over; undefined: read the resource first (a write failed, or landed). */
@@ -124,7 +125,7 @@ export class StatusWriter {
     const key = `${kind}/${name}`;
     let slot = this.slots.get(key);
     if (slot === undefined) {
-      slot = { kind, name, verdict, base: verdict.resource, failures: 0 };
+      slot = { kind, key, verdict, base: verdict.resource, failures: 0 };
       this.slots.set(key, slot);
     } else {
       // The same verdict again (another change of the app's resources): its retry is coming, at its own pace.
@@ -136,11 +137,11 @@ export class StatusWriter {
       clearTimeout(slot.timer);
       slot.timer = undefined;
     }
-    return this.run(key, slot);
+    return this.run(slot);
   }
 
-  private run(key: string, slot: Slot): Promise<void> {
-    const running = this.attempt(key, slot).finally(() => {
+  private run(slot: Slot): Promise<void> {
+    const running = this.attempt(slot).finally(() => {
       slot.running = undefined;
     });
     slot.running = running;
@@ -148,11 +149,11 @@ export class StatusWriter {
   }
 
   /** Writes the slot's verdict, and then any newer one that came meanwhile, until done or a failure. */
-  private async attempt(key: string, slot: Slot): Promise<void> {
+  private async attempt(slot: Slot): Promise<void> {
     const done = () => {
-      if (this.slots.get(key) === slot) this.slots.delete(key);
+      if (this.slots.get(slot.key) === slot) this.slots.delete(slot.key);
     };
-    const log = { kind: slot.kind, name: slot.name };
+    const log = { kind: slot.kind, name: slot.verdict.resource.metadata.name };
     for (;;) {
       if (this.stopped) return;
       const verdict = slot.verdict;
@@ -163,10 +164,6 @@ export class StatusWriter {
           // it (what was just read may be of the spec before the newer verdict's).
           slot.base = undefined;
           continue;
-        }
-        if (base === undefined) {
-          this.logger.info(log, 'not writing the status of a resource: it was deleted');
-          return done();
         }
         if (base.metadata.generation !== verdict.resource.metadata.generation) {
           // Its spec changed since the verdict: the watch brings the new one, and a verdict of its own.
@@ -183,7 +180,8 @@ export class StatusWriter {
         slot.base = undefined; // a call that failed may still have been carried out (a timeout): read again
         if (slot.verdict !== verdict) continue; // a newer verdict came meanwhile: try it at once
         if (isKubeApiError(error) && error.code === 404) {
-          this.logger.info(log, 'not writing the status of a resource: it was deleted'); // since it was read
+          // Gone: when read, or when written (deleted since it was read).
+          this.logger.info(log, 'not writing the status of a resource: it was deleted');
           return done();
         }
         if (!isRetryable(error)) {
@@ -203,7 +201,7 @@ export class StatusWriter {
         this.logger.warn({ ...log, err: error, retryInMs }, 'cannot write the status of a resource');
         slot.timer = setTimeout(() => {
           slot.timer = undefined;
-          void this.run(key, slot);
+          void this.run(slot);
         }, retryInMs);
         slot.timer.unref();
         return;
@@ -211,14 +209,9 @@ export class StatusWriter {
     }
   }
 
-  /** The resource as stored now; undefined when it is gone. */
-  private async read(slot: Slot): Promise<OutriggerResource | undefined> {
-    try {
-      return await this.api.get<OutriggerResource>(this.pathOf(slot.kind, slot.name));
-    } catch (error) {
-      if (isKubeApiError(error) && error.code === 404) return undefined;
-      throw error;
-    }
+  /** The resource as stored now (a KubeApiError 404 when it is gone). */
+  private read(slot: Slot): Promise<OutriggerResource> {
+    return this.api.get<OutriggerResource>(this.pathOf(slot.kind, slot.verdict.resource.metadata.name));
   }
 
   /** Patches the verdict's Ready condition over `base`'s status, unless `base` already has it. */
