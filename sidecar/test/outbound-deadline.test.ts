@@ -2,11 +2,10 @@
 // outrigger-timeout bound a whole call (the bulkhead's queue, every attempt
 // and back-off) until its answer's headers go back. A real upstream on
 // loopback, an in-process sidecar.
-import type { ServerResponse } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { RawConnection } from './support/raw-connection.ts';
-import { type Answer, circuitOf, reply, sidecarWith, startUpstream, type UpstreamHandler } from './support/upstream.ts';
+import { type Answer, circuitOf, reply, sidecarWith, startHoldingUpstream, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 const isTimeout = (t: Test, answer: Answer, attempts: string) => {
@@ -16,24 +15,8 @@ const isTimeout = (t: Test, answer: Answer, attempts: string) => {
   t.equal(answer.headers['outrigger-attempts'], attempts, `outrigger-attempts: ${attempts}`);
 };
 
-/** An upstream that holds every request to /hold (until the test ends it), and answers the rest with `other`. */
-async function holdingUpstream(t: Test, other: UpstreamHandler = reply(200, {}, 'fine')) {
-  const held: ServerResponse[] = [];
-  /** Held answers whose connection the sidecar closed. */
-  const closed: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (request, response, hit) => {
-    if (request.url !== '/hold') return other(request, response, hit);
-    request.resume();
-    held.push(response);
-    response.on('close', () => {
-      if (!response.writableFinished) closed.push(response);
-    });
-  });
-  t.teardown(() => {
-    for (const response of held) response.destroy();
-  });
-  return { upstream, held, closed };
-}
+/** The holding upstream's answer to requests other than /hold. */
+const elsewhere = reply(200, {}, 'fine');
 
 /** A server that takes connections and never says a word: a TLS handshake with it never ends. */
 async function silentServer(t: Test): Promise<{ port: number; sockets: Socket[] }> {
@@ -72,7 +55,7 @@ async function answeredMidBody(
 }
 
 t.test('outrigger-timeout cuts an attempt: 504, the request aborted, and the breaker does not count it', async (t) => {
-  const { upstream, held, closed } = await holdingUpstream(t);
+  const { upstream, held, closed } = await startHoldingUpstream(t, elsewhere);
   const { call, ops } = await sidecarWith(t, [
     {
       name: 'slow',
@@ -106,7 +89,7 @@ t.test('outrigger-timeout cuts an attempt: 504, the request aborted, and the bre
 t.test(
   'a hung target cut by its own deadline is a timeout for the breaker; cut by outrigger-timeout, it is not',
   async (t) => {
-    const { upstream, held } = await holdingUpstream(t);
+    const { upstream, held } = await startHoldingUpstream(t, elsewhere);
     const breaker = { consecutiveFailures: 2, halfOpenAfter: '1m' };
     const { call } = await sidecarWith(t, [
       {
@@ -152,7 +135,7 @@ t.test('the deadline cuts an attempt still connecting (a TLS handshake that neve
 });
 
 t.test('the per-attempt timeout, when it comes first, is a timeout the breaker counts', async (t) => {
-  const { upstream } = await holdingUpstream(t);
+  const { upstream } = await startHoldingUpstream(t, elsewhere);
   const { call, ops } = await sidecarWith(t, [
     {
       name: 'slow',
@@ -169,7 +152,7 @@ t.test('the per-attempt timeout, when it comes first, is a timeout the breaker c
 });
 
 t.test('the deadline passing in the bulkhead queue: 504, nothing sent, the line left', async (t) => {
-  const { upstream, held } = await holdingUpstream(t);
+  const { upstream, held } = await startHoldingUpstream(t, elsewhere);
   const { call, ops } = await sidecarWith(t, [
     {
       name: 'narrow',
@@ -253,7 +236,7 @@ t.test('a back-off that fits in the deadline is waited out', async (t) => {
 });
 
 t.test('outrigger-timeout shortens the target deadline, or sets one alone; it is never forwarded', async (t) => {
-  const { upstream, closed } = await holdingUpstream(t);
+  const { upstream, closed } = await startHoldingUpstream(t, elsewhere);
   const { call } = await sidecarWith(t, [
     { name: 'bounded', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '10s', deadline: '5s' },
     { name: 'open-ended', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '10s' },
@@ -324,13 +307,10 @@ t.test("a streamed answer's body is not cut by the deadline once its headers wen
 });
 
 t.test('an answer read whole (up to 64 KiB) is part of its attempt: a late body is cut', async (t) => {
-  const { upstream, closed } = await holdingUpstream(t, (request, response) => {
+  const { upstream, closed } = await startHoldingUpstream(t, (request, response) => {
     request.resume();
     response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
     response.write('the first part');
-    response.on('close', () => {
-      if (!response.writableFinished) closed.push(response);
-    });
   });
   const { call } = await sidecarWith(t, [
     { name: 'small', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '5s', deadline: '300ms' },
@@ -342,7 +322,7 @@ t.test('an answer read whole (up to 64 KiB) is part of its attempt: a late body 
 });
 
 t.test('a half-open trial is not cut: the call ends at its deadline, the trial decides the circuit', async (t) => {
-  const { upstream, held } = await holdingUpstream(t, reply(500));
+  const { upstream, held } = await startHoldingUpstream(t, reply(500));
   const { call, ops } = await sidecarWith(t, [
     {
       name: 'weak',
@@ -401,7 +381,7 @@ t.test("the deadline cuts the wait for the app's request body: 504, nothing sent
 });
 
 t.test('a streamed upload (over 64 KiB) cut by the deadline is answered with 504 on a connection kept', async (t) => {
-  const { upstream, held, closed } = await holdingUpstream(t);
+  const { upstream, held, closed } = await startHoldingUpstream(t, elsewhere);
   const { api } = await sidecarWith(t, [{ name: 'slow', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '5s' }]);
   const half = Buffer.alloc(100 * 1024, 'u');
   const framings = {
@@ -433,13 +413,10 @@ t.test('a streamed upload (over 64 KiB) cut by the deadline is answered with 504
 
 t.test('a retried answer still streaming is dropped at the deadline, and the retry is not sent', async (t) => {
   const SIZE = 200 * 1024; // over 64 KiB: it streams, and is discarded before a retry
-  const { upstream, closed } = await holdingUpstream(t, (request, response) => {
+  const { upstream, closed } = await startHoldingUpstream(t, (request, response) => {
     request.resume();
     response.writeHead(503, { 'content-type': 'text/plain', 'content-length': String(SIZE) });
     response.write('x'.repeat(SIZE / 2)); // the rest never comes
-    response.on('close', () => {
-      if (!response.writableFinished) closed.push(response);
-    });
   });
   const { call, ops } = await sidecarWith(t, [
     {
@@ -471,13 +448,10 @@ t.test(
   "a followed redirect's answer still streaming is dropped at the deadline, and the next hop not sent",
   async (t) => {
     const SIZE = 200 * 1024; // over 64 KiB: it streams, and is discarded before the next hop
-    const { upstream, closed } = await holdingUpstream(t, (request, response) => {
+    const { upstream, closed } = await startHoldingUpstream(t, (request, response) => {
       request.resume();
       response.writeHead(302, { location: '/elsewhere', 'content-length': String(SIZE) });
       response.write('x'.repeat(SIZE / 2)); // the rest never comes
-      response.on('close', () => {
-        if (!response.writableFinished) closed.push(response);
-      });
     });
     const { call } = await sidecarWith(t, [
       {

@@ -6,23 +6,18 @@
 // Basic credentials, a proxy that is down, and proxy URLs the sidecar cannot
 // use, refused at startup.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
-import { isConfigError, parseConfig } from '../src/config/load.ts';
 import type { TargetInput } from '../src/config/target.ts';
-import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
-import { BROKER_URL, startInProcess } from './support/in-process.ts';
 import { freePort } from './support/ports.ts';
 import { callUntil, secretVolume } from './support/secret-volume.ts';
 import { runCli } from './support/sidecar-process.ts';
 import { startTinyproxy } from './support/tinyproxy.ts';
-import { apiClient, startUpstream } from './support/upstream.ts';
+import { closeEach, startTlsUpstream, type TlsAnswer } from './support/tls-upstream.ts';
+import { configProblems, sidecarWith, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-proxy-'));
@@ -50,92 +45,15 @@ const SECRET = 'secret-value-42';
 const PASSWORD = 'pass-word.42';
 const ENCODED_PASSWORD = 'pass%2Dword%2E42';
 
-/** The status and headers of an answer of the https upstream (its body names the path). */
-interface TlsAnswer {
-  status: number;
-  headers?: Record<string, string>;
-}
-
-interface TlsUpstreamOptions {
-  /** Require a client certificate signed by the test CA. */
-  requireClient?: boolean;
-  /** The answer to each path; 200 without. */
-  answer?: (url: string) => TlsAnswer;
-}
-
-/** What the https upstream saw of each request. */
-interface Seen {
-  url: string | undefined;
-  servername: string | false | null;
-  apiKey: string | string[] | undefined;
-  host?: string;
-}
-
-/** How each request's connection was: its client certificate's CN, the issuer of the certificate it was shown. */
-interface Handshake {
-  client: string | string[] | undefined;
-  issuer: string | string[] | undefined;
-  socket: TLSSocket;
-}
-
-async function startTlsUpstream(t: Test, { requireClient = false, answer }: TlsUpstreamOptions = {}) {
-  const seen: Seen[] = [];
-  const handshakes: Handshake[] = [];
-  const contextOf = (certificate: { certPem: string; keyPem: string }) => ({
-    cert: certificate.certPem,
-    key: certificate.keyPem,
-    // The CA that clients' certificates must chain to.
-    ...(requireClient ? { ca: ca.certPem } : {}),
-  });
-  const upstream: Server = createServer(
-    { ...contextOf(named), requestCert: requireClient, rejectUnauthorized: requireClient },
-    (request, response) => {
-      const socket = request.socket as TLSSocket;
-      seen.push({
-        url: request.url,
-        servername: socket.servername,
-        apiKey: request.headers['x-api-key'],
-        host: request.headers.host,
-      });
-      handshakes.push({
-        client: socket.getPeerCertificate()?.subject?.CN,
-        issuer: (socket.getCertificate() as PeerCertificate | null)?.issuer?.CN,
-        socket,
-      });
-      request.resume();
-      const { status, headers = {} } = answer?.(request.url ?? '') ?? { status: 200 };
-      response
-        .writeHead(status, { 'content-type': 'text/plain', ...headers })
-        .end(`through the tunnel at ${request.url}`);
-    },
-  );
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    upstream.closeAllConnections();
-    await new Promise((resolve) => upstream.close(resolve));
-  });
-  return {
-    port: (upstream.address() as AddressInfo).port,
-    seen,
-    handshakes,
-    /** The certificate shown to new connections from now on. */
-    show: (certificate: { certPem: string; keyPem: string }) => upstream.setSecureContext(contextOf(certificate)),
-  };
-}
-
 /** A sidecar in this process with one attempt per call to each target, these variables as its environment. */
 async function sidecarWithEnv(t: Test, env: NodeJS.ProcessEnv, targets: TargetInput[]) {
   const lines: Record<string, unknown>[] = [];
-  const { api } = await startInProcess(
+  const { call } = await sidecarWith(
     t,
-    { appId: 'proxy', targets: targets.map((target) => ({ retry: { maxAttempts: 1 }, ...target })) },
-    {
-      waitForBroker: false,
-      env,
-      logger: createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) }),
-    },
+    targets.map((target) => ({ retry: { maxAttempts: 1 }, ...target })),
+    { appId: 'proxy' },
+    { env, logger: createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line)) }) },
   );
-  const call = apiClient(t, api);
   const metadataTargets = async () => (await call('/v1/metadata')).json().targets;
   return { call, lines, metadataTargets };
 }
@@ -148,16 +66,16 @@ const tlsTarget = (port: number): Omit<TargetInput, 'name'> => ({
 
 t.test('an https:// target through the CONNECT tunnel, with its own TLS settings', async (t) => {
   const proxy = await startTinyproxy(t);
-  const upstream = await startTlsUpstream(t);
+  const upstream = await startTlsUpstream(t, named);
   const { call, metadataTargets } = await sidecarWithEnv(t, { HTTPS_PROXY: proxy.url() }, [
     { name: 'api', ...tlsTarget(upstream.port) },
   ]);
 
   const answer = await call('/v1/outbound/api/orders');
   t.equal(answer.status, 200);
-  t.equal(answer.text, 'through the tunnel at /orders');
+  t.equal(answer.text, 'over TLS at /orders');
   t.same(upstream.seen, [
-    { url: '/orders', servername: 'api.test.example', apiKey: SECRET, host: `127.0.0.1:${upstream.port}` },
+    { url: '/orders', servername: 'api.test.example', host: `127.0.0.1:${upstream.port}`, apiKey: SECRET },
   ]);
   await until('the CONNECT in the proxy log', () => proxy.requests().length > 0);
   t.same(proxy.requests(), [`CONNECT 127.0.0.1:${upstream.port} HTTP/1.1`], 'the proxy saw the tunnel only');
@@ -218,7 +136,7 @@ t.test('followRedirects, http:// target: each request of the chain is forwarded,
 
 t.test('followRedirects, https:// target: the redirects are followed over the tunnel', async (t) => {
   const proxy = await startTinyproxy(t);
-  const upstream = await startTlsUpstream(t, {
+  const upstream = await startTlsUpstream(t, named, {
     answer: (url): TlsAnswer =>
       url === '/old'
         ? // Its connection closes: the next request needs a tunnel of its own.
@@ -233,7 +151,7 @@ t.test('followRedirects, https:// target: the redirects are followed over the tu
 
   const answer = await call('/v1/outbound/api/old');
   t.equal(answer.status, 200);
-  t.equal(answer.text, 'through the tunnel at /new');
+  t.equal(answer.text, 'over TLS at /new');
   t.same(
     upstream.seen,
     ['/old', '/moved', '/new'].map((url) => ({
@@ -257,11 +175,8 @@ t.test('followRedirects, https:// target: the redirects are followed over the tu
 
 t.test('TLS files rotated in place: new tunnels use the new ones, every call goes through', async (t) => {
   const proxy = await startTinyproxy(t);
-  const upstream = await startTlsUpstream(t, {
-    requireClient: true,
-    // Each call on a connection of its own, so a tunnel of its own.
-    answer: () => ({ status: 200, headers: { connection: 'close' } }),
-  });
+  // Each call on a connection of its own, so a tunnel of its own.
+  const upstream = await startTlsUpstream(t, named, { clientCa: ca, answer: closeEach });
   // As cert-manager writes a Certificate's Secret: the CA, the client's certificate and key.
   const volume = secretVolume(dir, { 'ca.crt': ca.certPem, 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const { call } = await sidecarWithEnv(t, { HTTPS_PROXY: proxy.url() }, [
@@ -373,7 +288,7 @@ t.test('NO_PROXY: matching targets go direct, the others through the proxy', asy
 
 t.test('the proxy’s Basic credentials come from the URL; wrong or none, the proxy’s refusal', async (t) => {
   const proxy = await startTinyproxy(t, { basicAuth: `user ${PASSWORD}` });
-  const tls = await startTlsUpstream(t);
+  const tls = await startTlsUpstream(t, named);
   const plain = await startUpstream(t);
   const targets: TargetInput[] = [
     {
@@ -409,11 +324,17 @@ t.test('the proxy’s Basic credentials come from the URL; wrong or none, the pr
   t.match(forwarded.text, /tinyproxy/i);
 
   const none = await proxied();
-  t.match((await none.call('/v1/outbound/tls/a')).json(), {
+  // The app cannot supply the proxy's credentials: its proxy-* headers stop at the sidecar, valid ones too.
+  const fromApp = { 'proxy-authorization': `Basic ${Buffer.from(`user:${PASSWORD}`).toString('base64')}` };
+  t.match((await none.call('/v1/outbound/tls/a', { headers: fromApp })).json(), {
     code: 'UPSTREAM_UNREACHABLE',
     detail: 'target "tls": the proxy refused the tunnel (407) (1 attempt)',
   });
-  t.equal((await none.call('/v1/outbound/plain/a')).status, 407);
+  t.equal(
+    (await none.call('/v1/outbound/plain/a', { headers: fromApp })).status,
+    407,
+    "http: the app's own valid proxy-authorization is not forwarded",
+  );
 
   t.equal(tls.seen.length, 1, 'only the call with the credentials reached the https target');
   t.equal(plain.hits.length, 1);
@@ -436,7 +357,7 @@ t.test('the proxy’s Basic credentials come from the URL; wrong or none, the pr
 
 t.test('a proxy that is down: 502 UPSTREAM_UNREACHABLE, as a connect-error', async (t) => {
   const port = await freePort();
-  const tls = await startTlsUpstream(t);
+  const tls = await startTlsUpstream(t, named);
   const plain = await startUpstream(t);
   const { call } = await sidecarWithEnv(
     t,
@@ -462,20 +383,7 @@ t.test('a proxy that is down: 502 UPSTREAM_UNREACHABLE, as a connect-error', asy
 
 t.test('proxy URLs the sidecar cannot use stop it at startup, naming the variable, never the password', async (t) => {
   const problems = (env: NodeJS.ProcessEnv) =>
-    Sidecar.create(
-      parseConfig({
-        appId: 'proxy',
-        broker: { url: BROKER_URL },
-        targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1' }],
-      }),
-      { logger: createLogger('silent'), env },
-    ).then(
-      async (sidecar) => {
-        await sidecar.stop();
-        return [];
-      },
-      (error: unknown) => (isConfigError(error) ? error.problems : Promise.reject(error)),
-    );
+    configProblems({ appId: 'proxy', targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1' }] }, env);
   const expected = 'expected http://[user:password@]host[:port]';
   t.same(
     await problems({

@@ -4,9 +4,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { download } from './support/download.ts';
-import { startInProcess } from './support/in-process.ts';
 import { startSidecar } from './support/sidecar-process.ts';
-import { apiClient, startHoldingUpstream, startUpstream } from './support/upstream.ts';
+import { sidecarWith, startHoldingUpstream, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 /** Long enough for a stop that did not wait for the call to have finished (it takes a few ms with nothing to wait for). */
@@ -16,12 +15,7 @@ t.test(
   'stop() with a call in flight: the call is answered with connection: close, and stop waits for it',
   async (t) => {
     const { upstream, held } = await startHoldingUpstream(t);
-    const { api, sidecar } = await startInProcess(
-      t,
-      { appId: 'outbound', targets: [{ name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` }] },
-      { waitForBroker: false },
-    );
-    const call = apiClient(t, api);
+    const { call, sidecar } = await sidecarWith(t, [{ name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` }]);
     const pending = call('/v1/outbound/api/slow');
     await until('the call reaches the upstream', () => held.length === 1);
 

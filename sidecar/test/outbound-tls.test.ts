@@ -4,21 +4,15 @@
 // (serverName), a rotated client certificate picked up without a restart, and
 // TLS files that are missing or wrong refused at startup, naming the field.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import t, { type Test } from 'tap';
-import { isConfigError, parseConfig } from '../src/config/load.ts';
 import type { TargetInput } from '../src/config/target.ts';
-import { Sidecar } from '../src/sidecar.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { issueCertificate } from './support/certificates.ts';
-import { BROKER_URL, startInProcess } from './support/in-process.ts';
 import { callUntil, secretVolume } from './support/secret-volume.ts';
-import { testEnv } from './support/sidecar-process.ts';
-import { apiClient, sidecarWith } from './support/upstream.ts';
+import { closeEach, startTlsUpstream } from './support/tls-upstream.ts';
+import { configProblems, sidecarWith } from './support/upstream.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'outrigger-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,48 +43,6 @@ const signed = {
 const client1 = await issueCertificate(dir, 'client-1', '/CN=client-1', clientLeaf, 'ca');
 const client2 = await issueCertificate(dir, 'client-2', '/CN=client-2', clientLeaf, 'ca');
 
-/** What the TLS server saw of each request: the SNI name, the client certificate's CN, the host header. */
-interface Seen {
-  servername: string | false | null;
-  client: string | string[] | undefined;
-  host: string | undefined;
-}
-
-async function startTlsUpstream(
-  t: Test,
-  certificate: { certPem: string; keyPem: string },
-  { requireClient = false, closeEach = false } = {},
-): Promise<{ port: number; seen: Seen[]; sockets: unknown[] }> {
-  const seen: Seen[] = [];
-  /** The connection each request came on. */
-  const sockets: unknown[] = [];
-  const upstream: Server = createServer(
-    {
-      cert: certificate.certPem,
-      key: certificate.keyPem,
-      // The CA that clients' certificates must chain to (a server with `ca` would also send it in its own chain).
-      ...(requireClient ? { ca: ca.certPem } : {}),
-      requestCert: requireClient,
-      rejectUnauthorized: requireClient,
-    },
-    (request, response) => {
-      const socket = request.socket as TLSSocket;
-      const peer = socket.getPeerCertificate();
-      seen.push({ servername: socket.servername, client: peer?.subject?.CN, host: request.headers.host });
-      sockets.push(socket);
-      request.resume();
-      response.writeHead(200, { 'content-type': 'text/plain', ...(closeEach ? { connection: 'close' } : {}) });
-      response.end('over TLS');
-    },
-  );
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    upstream.closeAllConnections();
-    await new Promise((resolve) => upstream.close(resolve));
-  });
-  return { port: (upstream.address() as AddressInfo).port, seen, sockets };
-}
-
 /** A sidecar whose target `api` makes one attempt per call; its client. */
 async function sidecarFor(t: Test, target: Omit<TargetInput, 'name'>) {
   return (await sidecarWith(t, [{ name: 'api', retry: { maxAttempts: 1 }, ...target }])).call;
@@ -103,7 +55,7 @@ t.test('a target signed by a private CA: trusted with tls.caFile, refused withou
   const trusting = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const ok = await trusting('/v1/outbound/api/orders');
   t.equal(ok.status, 200, 'the call goes through over TLS');
-  t.equal(ok.text, 'over TLS');
+  t.equal(ok.text, 'over TLS at /orders');
 
   const plain = await sidecarFor(t, { baseUrl });
   const refused = await plain('/v1/outbound/api/orders');
@@ -126,14 +78,14 @@ t.test('a target signed by a private CA: trusted with tls.caFile, refused withou
 });
 
 t.test('mutual TLS: the client certificate from certFile and keyFile is shown to the target', async (t) => {
-  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true });
+  const upstream = await startTlsUpstream(t, signed.server, { clientCa: ca });
   const baseUrl = `https://127.0.0.1:${upstream.port}`;
   const call = await sidecarFor(t, {
     baseUrl,
     tls: { caFile: ca.certPath, certFile: client1.certPath, keyFile: client1.keyPath },
   });
   t.equal((await call('/v1/outbound/api/orders')).status, 200);
-  t.equal(upstream.seen[0]?.client, 'client-1', 'the target authenticated the client certificate');
+  t.equal(upstream.handshakes[0]?.client, 'client-1', 'the target authenticated the client certificate');
 
   const anonymous = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const refused = await anonymous('/v1/outbound/api/orders');
@@ -149,7 +101,7 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
   t.equal((await named('/v1/outbound/api/orders')).status, 200, 'the certificate matches the configured name');
   t.same(
     upstream.seen[0],
-    { servername: 'api.test.example', client: undefined, host: `127.0.0.1:${upstream.port}` },
+    { url: '/orders', servername: 'api.test.example', host: `127.0.0.1:${upstream.port}`, apiKey: undefined },
     'SNI says the name; the host header stays the URL’s',
   );
 
@@ -159,7 +111,17 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
     tls: { caFile: ca.certPath, serverName: 'api.test.example' },
   });
   t.equal((await byHostName('/v1/outbound/api/orders')).status, 200, 'also when the URL names another host');
-  t.same(upstream.seen[1], { servername: 'api.test.example', client: undefined, host: `localhost:${upstream.port}` });
+  t.same(upstream.seen[1], {
+    url: '/orders',
+    servername: 'api.test.example',
+    host: `localhost:${upstream.port}`,
+    apiKey: undefined,
+  });
+  t.same(
+    upstream.handshakes.map(({ client }) => client),
+    [undefined, undefined],
+    'no client certificate was shown',
+  );
 
   const unnamed = await sidecarFor(t, { baseUrl, tls: { caFile: ca.certPath } });
   const refused = await unnamed('/v1/outbound/api/orders');
@@ -168,48 +130,45 @@ t.test('tls.serverName: the name sent as SNI and checked, when the URL names an 
 });
 
 t.test('a rotated client certificate is used for new connections, without a restart', async (t) => {
-  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
+  const upstream = await startTlsUpstream(t, signed.server, { clientCa: ca, answer: closeEach });
   const volume = secretVolume(dir, { 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const call = await sidecarFor(t, {
     baseUrl: `https://127.0.0.1:${upstream.port}`,
     tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
   });
   t.equal((await call('/v1/outbound/api/a')).status, 200);
-  t.equal(upstream.seen[0]?.client, 'client-1');
+  t.equal(upstream.handshakes[0]?.client, 'client-1');
 
   volume.update({ 'tls.crt': client2.certPem, 'tls.key': client2.keyPem });
   const statuses = await callUntil(
     call,
     'a call made with the new certificate',
-    () => upstream.seen.at(-1)?.client === 'client-2',
+    () => upstream.handshakes.at(-1)?.client === 'client-2',
   );
   t.ok(
     statuses.every((status) => status === 200),
     'every call succeeded, with the old pair until the new one was read',
   );
-  const { sockets } = upstream;
+  const sockets = upstream.handshakes.map(({ socket }) => socket);
   t.ok(sockets.length >= 3 && new Set(sockets).size === sockets.length, 'each call made a connection of its own');
 });
 
 t.test('TLS files that turn unusable leave the last good ones in use, with a warning', async (t) => {
-  const upstream = await startTlsUpstream(t, signed.server, { requireClient: true, closeEach: true });
+  const upstream = await startTlsUpstream(t, signed.server, { clientCa: ca, answer: closeEach });
   const volume = secretVolume(dir, { 'tls.crt': client1.certPem, 'tls.key': client1.keyPem });
   const lines: Record<string, unknown>[] = [];
-  const { api } = await startInProcess(
+  const { call } = await sidecarWith(
     t,
-    {
-      appId: 'tls',
-      targets: [
-        {
-          name: 'api',
-          baseUrl: `https://127.0.0.1:${upstream.port}`,
-          tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
-        },
-      ],
-    },
-    { waitForBroker: false, logger: createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) }) },
+    [
+      {
+        name: 'api',
+        baseUrl: `https://127.0.0.1:${upstream.port}`,
+        tls: { caFile: ca.certPath, certFile: join(volume.dir, 'tls.crt'), keyFile: join(volume.dir, 'tls.key') },
+      },
+    ],
+    { appId: 'tls' },
+    { logger: createLogger('warn', { write: (line: string) => lines.push(JSON.parse(line)) }) },
   );
-  const call = apiClient(t, api);
   t.equal((await call('/v1/outbound/api/a')).status, 200);
 
   // A key that is not the certificate's: as a half-made rotation would leave them.
@@ -220,7 +179,7 @@ t.test('TLS files that turn unusable leave the last good ones in use, with a war
     'calls go on',
   );
   t.ok(
-    upstream.seen.every((seen) => seen.client === 'client-1'),
+    upstream.handshakes.every(({ client }) => client === 'client-1'),
     'with the last good pair',
   );
   t.match(lines[0], {
@@ -233,7 +192,7 @@ t.test('TLS files that turn unusable leave the last good ones in use, with a war
 
   const warnings = lines.length;
   t.equal((await call('/v1/outbound/api/b')).status, 200, 'and the next call too');
-  t.equal(upstream.seen.at(-1)?.client, 'client-1');
+  t.equal(upstream.handshakes.at(-1)?.client, 'client-1');
   t.equal(lines.length, warnings, 'no warning per connection: the files are tried again after 2 s');
 });
 
@@ -241,20 +200,7 @@ t.test('TLS files that are missing or wrong stop the sidecar at startup, naming 
   const notPem = join(dir, 'not.pem');
   writeFileSync(notPem, 'not a certificate\n');
   const create = (tls: TargetInput['tls']) =>
-    Sidecar.create(
-      parseConfig({
-        appId: 'tls',
-        broker: { url: BROKER_URL },
-        targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1', tls }],
-      }),
-      { logger: createLogger('silent'), env: testEnv() },
-    ).then(
-      async (sidecar) => {
-        await sidecar.stop();
-        return [];
-      },
-      (error: unknown) => (isConfigError(error) ? error.problems : Promise.reject(error)),
-    );
+    configProblems({ appId: 'tls', targets: [{ name: 'api', baseUrl: 'https://127.0.0.1:1', tls }] });
 
   t.same(await create({ caFile: join(dir, 'missing.pem') }), [
     `targets[0].tls.caFile: cannot read ${join(dir, 'missing.pem')} (ENOENT)`,

@@ -5,11 +5,9 @@ import { request, type ServerResponse } from 'node:http';
 import t, { type Test } from 'tap';
 import { TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
-import { startInProcess } from './support/in-process.ts';
 import { RawConnection } from './support/raw-connection.ts';
 import {
   type Answer,
-  apiClient,
   circuitOf,
   reply,
   sidecarWith,
@@ -501,12 +499,7 @@ t.test(
     const lines: string[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
     const target = { name: 'narrow', baseUrl: `http://127.0.0.1:${upstream.port}`, bulkhead: { maxConcurrent: 2 } };
-    const { api, ops } = await startInProcess(
-      t,
-      { appId: 'outbound', targets: [target] },
-      { waitForBroker: false, logger },
-    );
-    const call = apiClient(t, api);
+    const { api, ops, call } = await sidecarWith(t, [target], {}, { logger });
     const first = call('/v1/outbound/narrow/1');
     await until('the first call reaches the upstream', () => upstream.hits.length === 1);
     // The second place: an upload that stops half way.

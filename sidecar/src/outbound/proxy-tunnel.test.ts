@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import t, { type Test } from 'tap';
 import { buildConnector } from 'undici';
 import { issueCertificate } from '../../test/support/certificates.ts';
+import { until } from '../../test/support/wait.ts';
 import type { EgressProxy } from './egress-proxy.ts';
 import { openTunnel, TunnelFailed, tunnelConnector } from './proxy-tunnel.ts';
 
@@ -188,9 +189,9 @@ t.test('what follows the final head is the tunnel’s first bytes', async (t) =>
     read += chunk;
   });
   socket.resume();
-  await until(() => read === 'first bytes\r\n\r\n');
+  await until('the tunnel’s first bytes', () => read === 'first bytes\r\n\r\n');
   socket.write('ping');
-  await until(() => read === 'first bytes\r\n\r\n and after');
+  await until('the bytes after the ping', () => read === 'first bytes\r\n\r\n and after');
   t.equal(read, 'first bytes\r\n\r\n and after', 'none lost, none read as a head');
 });
 
@@ -242,16 +243,9 @@ t.test('TLS over a tunnel whose answer had an interim head and bare LFs', async 
   socket.setEncoding('utf8').on('data', (chunk: string) => {
     read += chunk;
   });
-  await until(() => read === 'over TLS');
+  await until('the target’s bytes through the tunnel', () => read === 'over TLS');
   t.equal(read, 'over TLS', 'the handshake and the target’s bytes came through the tunnel');
 });
-
-async function until(done: () => boolean): Promise<void> {
-  for (let waited = 0; !done(); waited += 5) {
-    if (waited > 2_000) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 t.test('a proxy that does not answer in time, or hangs up', async (t) => {
   const silent = await scripted(t, () => {});

@@ -5,9 +5,13 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { Pool } from 'undici';
+import { isConfigError, parseConfig } from '../../src/config/load.ts';
 import type { ConfigInput } from '../../src/config/schema.ts';
 import type { TargetInput } from '../../src/config/target.ts';
-import { startInProcess } from './in-process.ts';
+import { Sidecar } from '../../src/sidecar.ts';
+import { createLogger } from '../../src/telemetry/logger.ts';
+import { BROKER_URL, startInProcess } from './in-process.ts';
+import { testEnv } from './sidecar-process.ts';
 
 export interface Hit {
   method: string;
@@ -61,14 +65,29 @@ export async function startUpstream(t: Test, handler: UpstreamHandler = reply(20
   };
 }
 
-/** An upstream that answers nothing until the test ends a held response (`held.shift()?.end(...)`). */
-export async function startHoldingUpstream(t: Test): Promise<{ upstream: Upstream; held: ServerResponse[] }> {
+/**
+ * An upstream that answers nothing until the test ends a held response (`held.shift()?.end(...)`): every request, or
+ * with `other`, those to /hold only, `other` answering the rest. `closed` lists the responses (held or not) whose
+ * connection closed before they finished; the held ones left are destroyed when the test ends.
+ */
+export async function startHoldingUpstream(
+  t: Test,
+  other?: UpstreamHandler,
+): Promise<{ upstream: Upstream; held: ServerResponse[]; closed: ServerResponse[] }> {
   const held: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (request, response) => {
+  const closed: ServerResponse[] = [];
+  const upstream = await startUpstream(t, (request, response, hit) => {
+    response.on('close', () => {
+      if (!response.writableFinished) closed.push(response);
+    });
+    if (other !== undefined && request.url !== '/hold') return other(request, response, hit);
     request.resume();
     held.push(response);
   });
-  return { upstream, held };
+  t.teardown(() => {
+    for (const response of held) response.destroy();
+  });
+  return { upstream, held, closed };
 }
 
 export interface Answer {
@@ -107,12 +126,37 @@ export async function circuitOf(call: ReturnType<typeof apiClient>, name?: strin
   return (name === undefined ? targets[0] : targets.find((target) => target.name === name))?.circuit;
 }
 
-/** A sidecar in this process with these outbound targets (no broker needed), and a client of its app API. */
-export async function sidecarWith(t: Test, targets: TargetInput[], extra: Partial<ConfigInput> = {}) {
+/**
+ * A sidecar in this process with these outbound targets (no broker needed), and a client of its app API; `options`
+ * (a logger, the environment) go to startInProcess.
+ */
+export async function sidecarWith(
+  t: Test,
+  targets: TargetInput[],
+  extra: Partial<ConfigInput> = {},
+  options: Parameters<typeof startInProcess>[2] = {},
+) {
   const { api, ops, sidecar } = await startInProcess(
     t,
     { appId: 'outbound', targets, ...extra },
-    { waitForBroker: false },
+    { waitForBroker: false, ...options },
   );
   return { api, ops, sidecar, call: apiClient(t, api) };
+}
+
+/** The problems that stop a sidecar with this configuration and environment at startup: none, if it starts. */
+export function configProblems(
+  input: Partial<ConfigInput> & { appId: string },
+  env: NodeJS.ProcessEnv = testEnv(),
+): Promise<string[]> {
+  return Sidecar.create(parseConfig({ broker: { url: BROKER_URL }, ...input }), {
+    logger: createLogger('silent'),
+    env,
+  }).then(
+    async (sidecar) => {
+      await sidecar.stop();
+      return [];
+    },
+    (error: unknown) => (isConfigError(error) ? error.problems : Promise.reject(error)),
+  );
 }
