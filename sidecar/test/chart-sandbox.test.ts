@@ -21,14 +21,12 @@ import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/load.ts';
 import { parseAdmissionReview } from '../src/k8s/injector/admission-review.ts';
-import { readSettings } from '../src/k8s/injector/annotations.ts';
 import { loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
 import { decide } from '../src/k8s/injector/mutate.ts';
-import type { Pod } from '../src/k8s/injector/pod.ts';
-import { sidecarContainer } from '../src/k8s/injector/sidecar-container.ts';
 import { startApp } from './support/app-server.ts';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
+import { type EnvVar, patchOf, sidecarOf } from './support/injected-sidecar.ts';
 import { startControlPlane } from './support/kube.ts';
 import { freePort } from './support/ports.ts';
 import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
@@ -217,11 +215,8 @@ t.test('the broker Secret, Toxiproxy and RabbitMQ agree: apps reach the broker t
   }
 });
 
-type EnvVar = {
-  name: string;
-  value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string } };
-};
+/** A volume of the injector's patch: a ConfigMap's for the sidecar's configuration file. */
+type Volume = { name: string; configMap?: { name: string; items: { key: string; path: string }[] } };
 type DemoContainer = Container & { env?: EnvVar[] };
 
 /** The injector's configuration file as charts/outrigger renders it with k8s/outrigger-values.yaml (the sandbox's). */
@@ -272,9 +267,10 @@ t.test(
       const decision = decide(review, injector);
       t.equal(decision.result, 'injected', `${name}: injected (${decision.reason})`);
       t.equal(decision.response.warnings, undefined, `${name}: no warnings (unknown annotations, ports)`);
-      const read = readSettings(pod as unknown as Pod, injector);
-      if ('problems' in read) throw new Error(read.problems.join('; '));
-      const sidecarEnv = sidecarContainer(read.settings, injector).env as EnvVar[];
+      // The sidecar and its volumes as the injector's patch adds them.
+      const patch = patchOf(decision.response.patch);
+      const sidecar = sidecarOf(patch);
+      const sidecarEnv = sidecar.env;
       // Every Secret the pod reads, the app's and the sidecar's, is rendered with that key.
       const containers = template.spec.containers as DemoContainer[];
       for (const variable of [...sidecarEnv, ...containers.flatMap((container) => container.env ?? [])]) {
@@ -292,28 +288,42 @@ t.test(
             ? fields[fieldRef.fieldPath]
             : variable.value;
       }
+      // The file its --config names: an item of the ConfigMap volume the patch adds, where the sidecar mounts it.
+      const configAt = sidecar.args.indexOf('--config');
+      const configPath = configAt === -1 ? undefined : sidecar.args[configAt + 1];
+      const volumes = patch.flatMap(({ path, value }) =>
+        path === '/spec/volumes' ? (value as Volume[]) : path === '/spec/volumes/-' ? [value as Volume] : [],
+      );
+      let configMap: string | undefined;
       let file: string | undefined;
-      if (read.settings.configMap !== undefined) {
+      if (configPath !== undefined) {
+        const mount = sidecar.volumeMounts.find(({ mountPath }) => configPath.startsWith(`${mountPath}/`));
+        const source = volumes.find((volume) => volume.name === mount?.name)?.configMap;
+        const item = source?.items.find(({ path }) => `${mount?.mountPath}/${path}` === configPath);
+        if (source === undefined || item === undefined) {
+          throw new Error(`${name}: ${configPath} is mounted from no ConfigMap`);
+        }
+        configMap = source.name;
         file = join(dir, `${name}.yaml`);
-        await writeFile(file, find(objects, 'ConfigMap', read.settings.configMap).data?.['outrigger.yaml'] ?? '');
+        await writeFile(file, find(objects, 'ConfigMap', configMap).data?.[item.key] ?? '');
       }
       const { config } = loadConfig({ file, env });
       t.equal(config.appId, template.metadata.annotations?.['outrigger.dev/app-id'], `${name}: its app id`);
-      return { template, containers, sidecarEnv, config, settings: read.settings };
+      return { template, containers, sidecarEnv, config, configMap };
     };
 
     const [ingestion, sensorSim, calibration] = await Promise.all(DEMO_DEPLOYMENTS.map(admit));
     if (!ingestion || !sensorSim || !calibration) throw new Error('a demo Deployment is missing');
-    t.equal(sensorSim.settings.configMap, undefined, 'sensor-sim needs no configuration file');
+    t.equal(sensorSim.configMap, undefined, 'sensor-sim needs no configuration file');
 
     const app = calibration.containers.find((container) => container.name === 'calibration');
     const appEnv = new Map((app?.env ?? []).map((variable) => [variable.name, variable]));
-    t.same(
-      calibration.settings.outboxUrlSecret,
+    const outboxUrl = calibration.sidecarEnv.find((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL');
+    t.match(
+      outboxUrl?.valueFrom?.secretKeyRef,
       { name: 'sandbox-postgres', key: 'url' },
       'outrigger.dev/outbox-url-secret names the sandbox database',
     );
-    const outboxUrl = calibration.sidecarEnv.find((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL');
     t.same(
       outboxUrl?.valueFrom?.secretKeyRef,
       { ...appEnv.get('DATABASE_URL')?.valueFrom?.secretKeyRef, optional: false },

@@ -15,6 +15,7 @@ import { KUBERNETES_CHECK, NO_TOKEN } from '../src/k8s/cluster.ts';
 import { loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
 import { PodSchema } from '../src/k8s/injector/pod.ts';
 import { podPatch } from '../src/k8s/injector/pod-patch.ts';
+import { sidecarOf } from './support/injected-sidecar.ts';
 import { configFile, exitFailure, runCli } from './support/sidecar-process.ts';
 import { statusOf, until } from './support/wait.ts';
 
@@ -32,10 +33,8 @@ function injectedEnv(): Record<string, string> {
     spec: { automountServiceAccountToken: false, containers: [{ name: 'app', image: 'orders:1' }] },
   });
   const patch = podPatch(pod, { appId: 'orders', logLevel: 'info', resources: config.resources }, config);
-  const added = patch.find((operation) => operation.path === '/spec/initContainers');
-  const [sidecar] = (added?.value ?? []) as { env: { name: string; value?: string }[] }[];
   return Object.fromEntries(
-    (sidecar?.env ?? []).flatMap(({ name, value }) => (value === undefined ? [] : [[name, value]])),
+    sidecarOf(patch).env.flatMap(({ name, value }) => (value === undefined ? [] : [[name, value]])),
   );
 }
 

@@ -27,6 +27,9 @@ export const ANNOTATIONS = {
 } as const;
 
 const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
+// outrigger.dev/app-port read as the sidecar reads OUTRIGGER_APP_PORT, checked as its app.port; made once,
+// not per review (building it was most of a review's reading of the annotations).
+const APP_PORT = port();
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -82,8 +85,7 @@ export function readSettings(pod: Pod, config: InjectorConfig): SettingsResult {
   let appPort: number | undefined;
   const portText = annotations[ANNOTATIONS.appPort];
   if (portText !== undefined) {
-    // Read as the sidecar reads OUTRIGGER_APP_PORT, checked as its app.port.
-    const parsed = port().safeParse(typed(portText, 'integer'));
+    const parsed = APP_PORT.safeParse(typed(portText, 'integer'));
     if (!parsed.success) bad(ANNOTATIONS.appPort, parsed.error.issues[0]?.message as string);
     else if (parsed.data === config.httpPort || parsed.data === config.opsPort) {
       bad(ANNOTATIONS.appPort, `the sidecar listens on ${config.httpPort} and ${config.opsPort} in the pod`);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { patchOf, sidecarOf } from '../../../test/support/injected-sidecar.ts';
 import { isProblemError } from '../../api/problems.ts';
 import { parseAdmissionReview } from './admission-review.ts';
 import { loadInjectorConfig } from './injector-config.ts';
@@ -26,17 +27,12 @@ const pod = (annotations?: Record<string, string>, spec: Record<string, unknown>
   spec: { containers: [{ name: 'app', image: 'app:1' }], ...spec },
 });
 const inject = { 'outrigger.dev/inject': 'true' };
-const patchOf = (patch: string | undefined) => JSON.parse(Buffer.from(patch ?? '', 'base64').toString('utf8'));
 
 t.test('an annotated pod: allowed with a JSON Patch, the uid echoed', async (t) => {
   const decision = decide(review(pod(inject)), config);
   t.equal(decision.result, 'injected');
   t.match(decision.response, { uid: 'c0ffee', allowed: true, patchType: 'JSONPatch' });
-  const patch = patchOf(decision.response.patch);
-  t.ok(
-    patch.some((op: { path: string; value: { name?: string }[] }) => op.path === '/spec/initContainers'),
-    'the sidecar is added',
-  );
+  t.equal(sidecarOf(patchOf(decision.response.patch)).name, 'outrigger', 'the sidecar is added');
   t.equal(decision.response.warnings, undefined, 'no warnings when there is nothing to warn of');
   t.equal(decision.reason, 'app id web from the pod name "web"', 'the log line says where the app id came from');
 });
@@ -86,9 +82,7 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
   const volumes = [{ name: 'weather-token', secret: { secretName: 'weather-api' } }];
   const injected = decide(review(pod(mounts, { volumes })), config);
   t.equal(injected.result, 'injected');
-  const [sidecar] = patchOf(injected.response.patch).find(
-    (op: { path: string }) => op.path === '/spec/initContainers',
-  ).value;
+  const sidecar = sidecarOf(patchOf(injected.response.patch));
   t.same(sidecar.volumeMounts.at(-1), {
     name: 'weather-token',
     mountPath: '/var/run/secrets/weather',
@@ -148,11 +142,9 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
 t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, naming it', async (t) => {
   const injected = decide(review(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'orders-db:url' })), config);
   t.equal(injected.result, 'injected');
-  const [sidecar] = patchOf(injected.response.patch).find(
-    (op: { path: string }) => op.path === '/spec/initContainers',
-  ).value;
+  const sidecar = sidecarOf(patchOf(injected.response.patch));
   t.same(
-    sidecar.env.filter((variable: { name: string }) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
+    sidecar.env.filter((variable) => variable.name === 'OUTRIGGER_OUTBOX_URL'),
     [{ name: 'OUTRIGGER_OUTBOX_URL', valueFrom: { secretKeyRef: { name: 'orders-db', key: 'url', optional: false } } }],
   );
   t.equal(injected.response.warnings, undefined, 'a known annotation: no warning');
