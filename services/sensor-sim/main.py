@@ -44,11 +44,13 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     sensor = os.environ.get("SENSOR_ID", "sensor-1")
+    # Reading ids are <prefix>-<n>: replicas of one sensor each need their own prefix.
+    prefix = os.environ.get("READING_ID_PREFIX") or sensor
     sequence = 0
     while running:
         sequence += 1
         reading = {
-            "id": f"{sensor}-{sequence}",
+            "id": f"{prefix}-{sequence}",
             "sensor": sensor,
             "celsius": round(random.gauss(21.0, 1.5), 2),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

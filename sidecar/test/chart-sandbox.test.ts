@@ -352,6 +352,22 @@ t.test(
     t.equal(appEnv.get('ROLLBACK_EVERY')?.value, '5', 'ROLLBACK_EVERY from demo.calibration.rollbackEvery');
     t.equal(appEnv.get('CALIBRATION_INTERVAL_SECONDS')?.value, '3', 'from demo.calibration.intervalSeconds');
 
+    // Calibrations are of the sensor the readings are of (ingestion applies them by sensor), and each
+    // sensor-sim replica has reading ids of its own (a shared prefix would make one replica's readings
+    // duplicates of another's idempotency keys).
+    const simulator = sensorSim.containers.find((container) => container.name === 'sensor-sim');
+    const simEnv = new Map((simulator?.env ?? []).map((variable) => [variable.name, variable]));
+    t.equal(simEnv.get('SENSOR_ID')?.value, 'sensor-1', 'sensor-sim: SENSOR_ID from demo.sensorId');
+    t.equal(appEnv.get('SENSOR_ID')?.value, simEnv.get('SENSOR_ID')?.value, 'calibration calibrates that sensor');
+    t.same(
+      simEnv.get('READING_ID_PREFIX')?.valueFrom,
+      { fieldRef: { fieldPath: 'metadata.name' } },
+      'reading ids start with the pod name',
+    );
+    const simulatorScript = read('services/sensor-sim/main.py');
+    const simReads = new Set([...simulatorScript.matchAll(/os\.environ\.get\("([A-Z_]+)"/g)].map((match) => match[1]));
+    for (const variable of simEnv.keys()) t.ok(simReads.has(variable), `main.py reads ${variable}`);
+
     // What calibration publishes, ingestion subscribes to: otherwise the relay parks every row as unroutable.
     const topic = /VALUES \(:'id', '([a-z.]+)'/.exec(script)?.[1];
     t.equal(topic, 'sensor.calibrations', "main.sh's topic");
