@@ -120,6 +120,35 @@ t.test(
       t.same(named(verdict.helm, /at '\/sidecar\/env\/(\d+)\/name'/g).sort(), [...refused].sort(), `${secret}: helm`);
       t.same(named(verdict.injector, /: env\[(\d+)\]\.name: /g).sort(), [...refused].sort(), `${secret}: the injector`);
     }
+    // A name set twice: a schema cannot say "unique by name", the template says it; the injector, given the
+    // config helm renders for the first two entries with the third added, refuses it the same.
+    const env2 = [
+      { name: 'HTTPS_PROXY', value: 'http://a:3128' },
+      { name: 'NO_PROXY', value: '.svc' },
+    ];
+    const twice = await helm.run([
+      'template',
+      'outrigger',
+      CHART,
+      '--namespace',
+      NS,
+      ...(await helm.values({ sidecar: { env: [...env2, { name: 'HTTPS_PROXY', value: 'http://b:3128' }] } })),
+    ]);
+    t.match(twice.stderr, /sidecar\.env: "HTTPS_PROXY" is set twice/, 'a name set twice: helm refuses it');
+    const once = await helm.run([
+      'template',
+      'outrigger',
+      CHART,
+      '--namespace',
+      NS,
+      ...(await helm.values({ sidecar: { env: env2 } })),
+    ]);
+    const config = parseYaml(one<V1ConfigMap>(parseObjects(once.stdout), 'ConfigMap').data?.['config.yaml'] ?? '');
+    config.env.push({ name: 'HTTPS_PROXY', value: 'http://b:3128' });
+    const file = join(mkdtempSync(join(tmpdir(), 'outrigger-chart-')), 'config.yaml');
+    t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
+    writeFileSync(file, JSON.stringify(config));
+    t.throws(() => loadInjectorConfig(file), /duplicate variable "HTTPS_PROXY"/, 'and so does the injector');
     const keys = [
       'url',
       'uri.txt',
