@@ -26,7 +26,6 @@ t.test('publishes in flight together; routed or not, as the broker says; the exc
   const queue = unique('queue');
   let declarations = 0;
   const declaration: Declaration = {
-    key: `topic:${exchange}`,
     declare: async (channel) => {
       declarations += 1;
       await channel.assertExchange(exchange, 'topic', { durable: false, autoDelete: false });
@@ -126,62 +125,61 @@ t.test('the same message id routed and returned at once: each publish gets its o
   t.equal((await setup.checkQueue(queue)).messageCount, 100);
 });
 
-t.test('past the cap the oldest declaration is forgotten, even one under way; racing publishes arrive', async (t) => {
-  // An app publishing to a new topic per tenant, for ever: the publisher remembers two declarations here.
+t.test('a declaration is made once per channel, waited for while under way; a failed one is made again', async (t) => {
   const model = await connect(BROKER_URL);
   t.teardown(() => model.close().catch(() => {}));
   const setup = await model.createChannel();
-  const [x, a, b] = ['x', 'a', 'b'].map((name) => unique(`cap-${name}`)) as [string, string, string];
+  const name = unique('declared');
   t.teardown(async () => {
-    for (const name of [x, a, b]) {
-      await setup.deleteQueue(name).catch(() => {});
-      await setup.deleteExchange(name).catch(() => {});
-    }
+    await setup.deleteQueue(name).catch(() => {});
+    await setup.deleteExchange(name).catch(() => {});
   });
-  const declares = new Map<string, number>();
+  let declares = 0;
+  let failNext = false;
   // Nothing exists until the declaration runs: an exchange, and a queue bound to it. A publish sent
   // before it would fail (no exchange) or be returned (no queue yet).
-  const declaration = (name: string): Declaration => ({
-    key: `topic:${name}`,
+  const declaration: Declaration = {
     declare: async (channel) => {
-      declares.set(name, (declares.get(name) ?? 0) + 1);
+      declares += 1;
       await sleep(50); // still under way while the publishes after it go out
+      if (failNext) {
+        failNext = false;
+        throw new Error('test: the declaration failed');
+      }
       await channel.assertExchange(name, 'topic', { durable: false });
       await channel.assertQueue(name, { durable: false });
       await channel.bindQueue(name, name, '#');
     },
-  });
-  const publisher = new ConfirmPublisher(logger, { maxDeclarations: 2 });
+  };
+  const publisher = new ConfirmPublisher(logger);
   await publisher.attach(model);
-  const publish = (name: string, id: string) =>
-    publisher.publish(name, 'k', Buffer.from(id), properties(id), declaration(name));
+  const publish = (id: string) => publisher.publish(name, 'k', Buffer.from(id), properties(id), declaration);
 
-  // In one tick: x's declaration starts, b's pushes it out while under way, x's second publish declares
-  // x again (pushing out a's, also under way).
-  const racing = await Promise.all([publish(x, 'x1'), publish(a, 'a1'), publish(b, 'b1'), publish(x, 'x2')]);
+  const racing = await Promise.all([publish('a1'), publish('a2'), publish('a3')]);
   t.same(
     racing.map((outcome) => outcome.routed),
-    [true, true, true, true],
-    'every publish went out after its declaration, into the queue it made',
+    [true, true, true],
+    'every publish went out after the declaration, into the queue it made',
   );
-  t.equal(publisher.declarationsRemembered, 2, 'two remembered: the cap, full');
-  t.same(Object.fromEntries(declares), { [x]: 2, [a]: 1, [b]: 1 }, 'x forgotten under way, so declared again');
+  t.equal(declares, 1, 'declared once for the three');
+  t.same(await publish('a4'), { routed: true });
+  t.equal(declares, 1, 'and not again on the same channel');
 
-  t.same(await publish(x, 'x3'), { routed: true });
-  t.equal(declares.get(x), 2, 'x remembered since: not declared again');
-  t.same(await publish(a, 'a2'), { routed: true }, 'a publish to a forgotten topic arrives');
-  t.equal(declares.get(a), 2, 'a forgotten: declared again');
-  t.equal(publisher.declarationsRemembered, 2, 'still two');
+  await publisher.attach(model); // a new channel (as after a reconnect)
+  failNext = true;
+  await publish('lost').then(
+    () => t.fail('published without its declaration'),
+    (error: unknown) => t.type(error, BrokerUnavailableError, 'a failed declaration fails its publish'),
+  );
+  t.same(await publish('b1'), { routed: true }, 'the next publish declares again');
+  t.equal(declares, 3, 'on the new channel: the failed declaration, then the one that held');
+  t.same(await publish('b2'), { routed: true });
+  t.equal(declares, 3);
   t.equal(publisher.publishesInFlight, 0);
 
-  const bodies = async (queue: string) => {
-    const got: string[] = [];
-    for (let message = await setup.get(queue); message !== false; message = await setup.get(queue)) {
-      got.push(message.content.toString());
-    }
-    return got.sort();
-  };
-  t.same(await bodies(x), ['x1', 'x2', 'x3']);
-  t.same(await bodies(a), ['a1', 'a2']);
-  t.same(await bodies(b), ['b1']);
+  const bodies: string[] = [];
+  for (let message = await setup.get(name); message !== false; message = await setup.get(name)) {
+    bodies.push(message.content.toString());
+  }
+  t.same(bodies.sort(), ['a1', 'a2', 'a3', 'a4', 'b1', 'b2']);
 });

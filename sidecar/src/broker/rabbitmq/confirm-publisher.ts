@@ -10,12 +10,11 @@
 // full) goes straight to the channel: no await before the write, so a publish
 // costs one promise. Everything else waits its turn on the slow path.
 //
-// What was declared on the channel is remembered for the most recently added
-// declarations only (an app may publish to a new topic per tenant, for ever):
-// past the cap the oldest is forgotten, and declared again (idempotent, one
-// round trip) by the next publish that needs it.
+// A declaration carries whether it was made on the channel: the publisher
+// keeps no list of them, so what is remembered is bounded by whoever holds the
+// declarations (the broker's topics, rabbit-broker.ts); a declaration made anew
+// is declared again (idempotent, one round trip) by the next publish needing it.
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
-import { CappedMap } from '../../messaging/capped-map.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
 
@@ -34,18 +33,17 @@ export type PublishProperties = Options.Publish & {
 export const PUBLISH_TAG = 'outrigger-publish-tag';
 /** Tags wrap here: unique among the publishes of one channel still waiting for a confirm. */
 const MAX_TAG = 2 ** 31 - 1;
-/** Declarations remembered per channel by default: 10,000 topics, each its exchange and its delay binding. */
-export const MAX_DECLARATIONS = 20_000;
-
 /** Something a publish needs on the broker first (its exchange), declared once per channel. */
 export interface Declaration {
-  key: string;
-  declare: (channel: ConfirmChannel) => Promise<unknown>;
+  readonly declare: (channel: ConfirmChannel) => Promise<unknown>;
+  /** The publisher's: where this was declared last. */
+  on?: DeclaredOn | undefined;
 }
 
-export interface ConfirmPublisherOptions {
-  /** Declarations remembered per channel, at most (default MAX_DECLARATIONS); the oldest go first. */
-  maxDeclarations?: number | undefined;
+/** The channel (its number) a declaration was made on: true when done, the promise while under way. */
+interface DeclaredOn {
+  channel: number;
+  declared: true | Promise<void>;
 }
 
 export class ConfirmPublisher {
@@ -53,8 +51,8 @@ export class ConfirmPublisher {
   private opening: Promise<ConfirmChannel> | undefined;
   /** The channel once open: what the fast path publishes on. */
   private open: ConfirmChannel | undefined;
-  /** Declarations made on the current channel: true when done, the promise while under way. */
-  private declared: CappedMap<true | Promise<void>>;
+  /** The number of the current channel: a declaration made on an earlier one is made again. */
+  private channel = 0;
   /** The last tag given to a publish. */
   private tag = 0;
   /** Tags of publishes the broker returned as unroutable; read when their confirm arrives. */
@@ -63,22 +61,14 @@ export class ConfirmPublisher {
   private drained: Promise<void> | undefined;
   private inFlight = 0;
   private readonly logger: Logger;
-  private readonly maxDeclarations: number;
 
-  constructor(logger: Logger, { maxDeclarations = MAX_DECLARATIONS }: ConfirmPublisherOptions = {}) {
+  constructor(logger: Logger) {
     this.logger = logger;
-    this.maxDeclarations = maxDeclarations;
-    this.declared = new CappedMap(maxDeclarations);
   }
 
   /** Publishes written or waiting to be, not yet confirmed. */
   get publishesInFlight(): number {
     return this.inFlight;
-  }
-
-  /** Declarations remembered on the current channel, done or under way (at most maxDeclarations). */
-  get declarationsRemembered(): number {
-    return this.declared.size;
   }
 
   /** A new connection: open the channel on it (part of the connection's setup). */
@@ -106,7 +96,7 @@ export class ConfirmPublisher {
     if (
       channel !== undefined &&
       this.drained === undefined &&
-      (declaration === undefined || this.declared.get(declaration.key) === true)
+      (declaration === undefined || isDeclared(declaration, this.channel))
     ) {
       return this.send(channel, exchange, routingKey, body, properties);
     }
@@ -182,25 +172,22 @@ export class ConfirmPublisher {
 
   /**
    * Runs the declaration once on this channel; a failed one is forgotten, so the next publish tries again.
-   * Past the cap the oldest entry is forgotten, even one under way: whoever waits for it still holds its
-   * promise, and its outcome is recorded only if the entry is still its own (the key may since have been
-   * forgotten, or be declared again by a later publish), so the map never grows past the cap.
+   * Its outcome is recorded only on its own record: a later channel's declaration replaces it.
    */
-  private ensureDeclared(channel: ConfirmChannel, { key, declare }: Declaration): Promise<void> | undefined {
-    const declared = this.declared;
-    const state = declared.get(key);
-    if (state === true) return undefined;
-    if (state !== undefined) return state;
-    const declaring: Promise<void> = declare(channel).then(
+  private ensureDeclared(channel: ConfirmChannel, declaration: Declaration): Promise<void> | undefined {
+    const { on } = declaration;
+    if (on?.channel === this.channel) return on.declared === true ? undefined : on.declared;
+    const declaring: Promise<void> = declaration.declare(channel).then(
       () => {
-        if (declared.get(key) === declaring) declared.set(key, true);
+        record.declared = true;
       },
       (error: unknown) => {
-        if (declared.get(key) === declaring) declared.delete(key);
+        if (declaration.on === record) declaration.on = undefined;
         throw error;
       },
     );
-    declared.set(key, declaring);
+    const record: DeclaredOn = { channel: this.channel, declared: declaring };
+    declaration.on = record;
     return declaring;
   }
 
@@ -226,7 +213,7 @@ export class ConfirmPublisher {
       });
       if (this.opening === opening) {
         this.open = channel;
-        this.declared = new CappedMap(this.maxDeclarations);
+        this.channel += 1;
         this.returned.clear(); // tags of the channel before, whose confirms will never come
       }
       return channel;
@@ -237,6 +224,11 @@ export class ConfirmPublisher {
     this.opening = opening;
     return opening;
   }
+}
+
+/** Whether the declaration was made on the channel numbered `channel`. */
+function isDeclared(declaration: Declaration, channel: number): boolean {
+  return declaration.on?.channel === channel && declaration.on.declared === true;
 }
 
 /** Resolves when the channel's socket has room again, or the channel closed (its publishes then fail). */

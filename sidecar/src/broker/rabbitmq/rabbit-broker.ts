@@ -15,7 +15,7 @@ import {
   type PublishOutcome,
   type SubscriptionQueue,
 } from '../broker.ts';
-import { ConfirmPublisher, type Declaration, MAX_DECLARATIONS } from './confirm-publisher.ts';
+import { ConfirmPublisher, type Declaration } from './confirm-publisher.ts';
 import { RabbitConnection } from './connection.ts';
 import { RabbitDeadLetterStore } from './dead-letter-store.ts';
 import {
@@ -43,16 +43,16 @@ export interface RabbitBrokerOptions {
   maxRememberedTopics?: number | undefined;
 }
 
-/** Each topic has two declarations: its exchange, and its binding to the delay cascade. */
-const DECLARATIONS_PER_TOPIC = 2;
-const MAX_REMEMBERED_TOPICS = MAX_DECLARATIONS / DECLARATIONS_PER_TOPIC;
+/** Topics remembered by default, with whether each was declared on the publisher's channel. */
+const MAX_REMEMBERED_TOPICS = 10_000;
 
 export class RabbitBroker implements Broker {
   private readonly connection: RabbitConnection;
   private readonly publisher: ConfirmPublisher;
   /**
-   * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade.
-   * The most recently added topics only; a forgotten one gets new (equal) declarations.
+   * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade;
+   * each notes whether it was made on the publisher's channel. The most recently added topics only: a
+   * forgotten one gets new (equal) declarations, made again. This is all that publishing to many topics keeps.
    */
   private readonly declarations: CappedMap<{ now: Declaration; delayed: Declaration }>;
   private readonly consumers = new Set<RabbitConsumer>();
@@ -73,9 +73,7 @@ export class RabbitBroker implements Broker {
       logger: options.logger,
       metrics: options.metrics,
     });
-    this.publisher = new ConfirmPublisher(options.logger, {
-      maxDeclarations: maxRememberedTopics * DECLARATIONS_PER_TOPIC,
-    });
+    this.publisher = new ConfirmPublisher(options.logger);
     this.connection.onConnected(async (model) => {
       model.once('close', () => {
         if (this.model === model) this.model = undefined;
@@ -111,9 +109,9 @@ export class RabbitBroker implements Broker {
     return this.publisher.publishesInFlight;
   }
 
-  /** Topics and declarations remembered (each at most its cap): what publishing to many topics keeps. */
-  get remembered(): { topics: number; declarations: number } {
-    return { topics: this.declarations.size, declarations: this.publisher.declarationsRemembered };
+  /** Topics whose declarations are remembered (at most maxRememberedTopics). */
+  get rememberedTopics(): number {
+    return this.declarations.size;
   }
 
   start(): Promise<void> {
@@ -177,8 +175,8 @@ export class RabbitBroker implements Broker {
     let declarations = this.declarations.get(topic);
     if (declarations === undefined) {
       declarations = {
-        now: { key: `topic:${topic}`, declare: (channel) => declareTopic(channel, topic) },
-        delayed: { key: `delayed:${topic}`, declare: (channel) => bindTopicToCascade(channel, topic) },
+        now: { declare: (channel) => declareTopic(channel, topic), on: undefined },
+        delayed: { declare: (channel) => bindTopicToCascade(channel, topic), on: undefined },
       };
       this.declarations.set(topic, declarations);
     }
