@@ -1,7 +1,6 @@
 // Keys remembered for a window, at most `maxKeys` of them (the oldest go
 // first): the publish dedupe window and the consumer inbox both stand on it.
-// Expiry order lives in an array beside the Map: evicting from the front of a
-// Map that is full and churning gets slow (V8 walks past deleted entries).
+import { EvictionQueue } from './eviction-queue.ts';
 
 export interface RecentKeysOptions {
   windowMs: number;
@@ -10,16 +9,14 @@ export interface RecentKeysOptions {
 }
 
 interface Entry<V> {
-  key: string;
-  expires: number;
-  value: V;
+  readonly key: string;
+  readonly expires: number;
+  readonly value: V;
 }
 
 export class RecentKeys<V> {
-  private readonly entries = new Map<string, Entry<V>>();
-  /** Every entry ever set, in expiry order, live ones from `head` on. */
-  private order: Entry<V>[] = [];
-  private head = 0;
+  /** In expiry order: every entry has the same window. */
+  private readonly queue = new EvictionQueue<Entry<V>>();
   private readonly windowMs: number;
   private readonly maxKeys: number;
   private readonly now: () => number;
@@ -31,36 +28,28 @@ export class RecentKeys<V> {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.queue.size;
   }
 
   /** The value set under `key` within the window. */
   get(key: string): V | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.queue.get(key);
     return entry !== undefined && entry.expires > this.now() ? entry.value : undefined;
   }
 
   /** Remembers `value` under `key` for a new window, forgetting what is too old or too many. */
   set(key: string, value: V): void {
     const now = this.now();
-    const entry = { key, expires: now + this.windowMs, value };
-    this.entries.set(key, entry);
-    this.order.push(entry);
-    while (this.head < this.order.length) {
-      const oldest = this.order[this.head] as Entry<V>;
-      if (oldest.expires > now && this.entries.size <= this.maxKeys) break;
-      this.head += 1;
-      // Only the newest entry of a key removes it: setting a key again starts its window over.
-      if (this.entries.get(oldest.key) === oldest) this.entries.delete(oldest.key);
-    }
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
+    // Setting a key again starts its window over: its earlier entry is passed over when it comes up.
+    this.queue.push({ key, expires: now + this.windowMs, value });
+    for (let oldest = this.queue.oldest(); oldest !== undefined; oldest = this.queue.oldest()) {
+      if (oldest.expires > now && this.queue.size <= this.maxKeys) break;
+      this.queue.dropOldest();
     }
   }
 
   /** Forgets `key`, if `value` is still what it holds. */
   forget(key: string, value: V): void {
-    if (this.entries.get(key)?.value === value) this.entries.delete(key);
+    if (this.queue.get(key)?.value === value) this.queue.delete(key);
   }
 }
