@@ -15,6 +15,16 @@ export class EvictionQueue<E extends { readonly key: string }> {
     return this.entries.size;
   }
 
+  /** Entries in line, the passed-over ones too: what the order array holds (bounded by its compaction). */
+  get queued(): number {
+    return this.order.length - this.head;
+  }
+
+  /** The order array's own length, compaction's to bound. */
+  get capacity(): number {
+    return this.order.length;
+  }
+
   get(key: string): E | undefined {
     return this.entries.get(key);
   }
