@@ -107,6 +107,8 @@ t.test('values.schema.json refuses a misspelt key, an unpinned image and unknown
     ['demo.calibration.intervalSeconds=0', /calibration\/intervalSeconds/],
     ['demo.calibration.image.tag=0.1.0:latest', /calibration\/image\/tag/],
     ['demo.calibration.image.pullPolicy=Sometimes', /calibration\/image\/pullPolicy/],
+    ['demo.sensorId=null', /missing property 'sensorId'/],
+    ['demo.sensorId=a/b', /demo\/sensorId/],
   ] as const) {
     const result = await helm.run(['template', 'sandbox', SANDBOX, '--set', set]);
     t.not(result.code, 0, `--set ${set} is refused`);

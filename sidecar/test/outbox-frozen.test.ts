@@ -1,9 +1,8 @@
 // A relay replica frozen in the middle of a pass (its process stopped: SIGSTOP
-// here; a node paused by its hypervisor, a long GC pause) holds its rows'
-// FOR UPDATE locks only until PostgreSQL ends its session, 60 s idle inside
-// the transaction (the relay sets idle_in_transaction_session_timeout). TCP
-// keep-alive cannot see it: the frozen process's kernel still answers the
-// probes. Then another replica publishes the rows, and the frozen one, once
+// here; a long GC pause) holds its rows' FOR UPDATE locks only until
+// PostgreSQL ends its session, 60 s idle inside the transaction (the relay
+// sets idle_in_transaction_session_timeout). TCP keep-alive cannot see it: the
+// frozen process's kernel still answers the probes. Then another replica publishes the rows, and the frozen one, once
 // it runs again, connects again; no row is lost.
 import t from 'tap';
 import { ensureTable, quoted } from '../src/outbox/table.ts';
@@ -48,16 +47,6 @@ t.test('a replica frozen mid-pass: PostgreSQL ends its session after 60 s, and a
   // The broker's answers held back: the pass waits for them inside its transaction, the row locked.
   await proxy.addToxic('held-answers', { type: 'latency', attributes: { latency: 300_000, jitter: 0 } });
   await insertRows(db, table, [{ topic, id: 'order-7-placed', payload: '{}' }]);
-  const { pid } = await until('the pass waiting for its confirms', async () => {
-    const { rows } = await db.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity
-        WHERE application_name = $1 AND state = 'idle in transaction' AND query LIKE '%FOR UPDATE SKIP LOCKED'`,
-      [`outrigger-${appId}`],
-    );
-    return rows[0];
-  });
-  frozen.child.kill('SIGSTOP');
-  const frozenAt = Date.now();
   const locked = async () => {
     await db.query('BEGIN');
     try {
@@ -70,6 +59,18 @@ t.test('a replica frozen mid-pass: PostgreSQL ends its session after 60 s, and a
       await db.query('ROLLBACK');
     }
   };
+  // The row locked first: an empty pass that began before the insert is idle in its transaction too, briefly.
+  const { pid } = await until('the pass waiting for its confirms, the row locked', async () => {
+    if (!(await locked())) return undefined;
+    const { rows } = await db.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity
+        WHERE application_name = $1 AND state = 'idle in transaction' AND query LIKE '%FOR UPDATE SKIP LOCKED'`,
+      [`outrigger-${appId}`],
+    );
+    return rows[0];
+  });
+  frozen.child.kill('SIGSTOP');
+  const frozenAt = Date.now();
   t.ok(await locked(), 'the frozen pass holds its row');
 
   // Another replica of the app: it skips the held row while the replica is frozen, and takes it once the session is gone.
