@@ -1,6 +1,8 @@
 // `make demo`: runs the demo services, each beside its own Outrigger sidecar
 // (`outrigger run`, the local equivalent of a pod), against the local RabbitMQ
-// and, for the calibration service and its outbox relay, PostgreSQL.
+// and, for the calibration service and its outbox relay, PostgreSQL; and,
+// first, the external weather API ingestion calls through its sidecar, as a
+// plain process (a third party has no sidecar).
 // Prints what happens, one line per event, prefixed by who said it.
 // Ctrl-C (or --for DURATION) stops everything cleanly.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -13,13 +15,15 @@ const cli = `${root}sidecar/bin/outrigger`;
 
 interface Service {
   name: string;
-  /** Folder under services/, holding outrigger.yaml. */
+  /** Folder under services/, holding outrigger.yaml (unless `plain`). */
   dir: string;
+  /** A plain process, without a sidecar: `command` runs as it is. */
+  plain?: boolean;
   command: string[];
   color: number;
   /** Environment for the app and its sidecar, beside the demo's own. */
   env?: Record<string, string>;
-  /** Its sidecar's readiness, waited for before the next service starts (its queues exist then). */
+  /** Its readiness (a sidecar's: its queues exist then), waited for before the next service starts. */
   ready?: string;
 }
 
@@ -30,6 +34,15 @@ interface Service {
 const database = process.env.DATABASE_URL ?? 'postgres://outrigger:outrigger@127.0.0.1:5432/outrigger';
 
 const SERVICES: Service[] = [
+  {
+    name: 'weather-api',
+    dir: 'services/weather-api',
+    plain: true,
+    command: ['python3', '-u', 'main.py'],
+    color: 32,
+    // Ingestion's first readings call it.
+    ready: 'http://127.0.0.1:8090/healthz',
+  },
   {
     name: 'ingestion',
     dir: 'services/ingestion',
@@ -78,7 +91,10 @@ function render(line: string): { text: string; fromSidecar: boolean; level: stri
 }
 
 function start(service: Service): ChildProcess {
-  const child = spawn(cli, ['run', '--config', 'outrigger.yaml', '--', ...service.command], {
+  const [file = '', ...args] = service.plain
+    ? service.command
+    : [cli, 'run', '--config', 'outrigger.yaml', '--', ...service.command];
+  const child = spawn(file, args, {
     cwd: `${root}${service.dir}`,
     stdio: ['ignore', 'pipe', 'pipe'],
     // A process group of its own: Ctrl-C (or `timeout`) signals the whole foreground group, and a second
@@ -120,15 +136,19 @@ if (problem !== undefined) {
   process.exit(1);
 }
 
-console.log(`Outrigger demo: ${SERVICES.map((service) => service.name).join(', ')}, each with its own sidecar.`);
+const withSidecars = SERVICES.filter((service) => !service.plain).map((service) => service.name);
+console.log(`Outrigger demo: ${withSidecars.join(', ')}, each with its own sidecar, and weather-api without one.`);
 console.log('  sensor-sim publishes a reading a second to sensor.readings through http://127.0.0.1:3600');
 console.log('  ingestion subscribes to sensor.readings; its sidecar pushes each reading to POST /events/readings');
+console.log('    for each, it asks weather-api (127.0.0.1:8090, no sidecar) through its own sidecar for the weather;');
+console.log('    every 4th request answers 503: the sidecar retries it, and the app gets the 200 (2 attempts)');
 console.log('  calibration (bash + psql) commits a calibration and its outbox row in one transaction every 3 s;');
 console.log(
   '    its sidecar relays each committed row to sensor.calibrations, pushed to ingestion at /events/calibrations;',
 );
 console.log('    every 5th, from the 2nd, rolls back: that one is never published');
 console.log('  try: curl -s 127.0.0.1:9465/readyz   curl -s 127.0.0.1:9464/metrics | grep outrigger_');
+console.log('       curl -si 127.0.0.1:3601/v1/outbound/weather/v1/conditions/sensor-1');
 console.log(
   `       curl -s 127.0.0.1:9466/metrics | grep outrigger_outbox_   ` +
     `psql ${process.env.DATABASE_URL === undefined ? database : '"$DATABASE_URL"'} -c 'table calibrations'`,
@@ -172,8 +192,16 @@ async function stopAll(code: number): Promise<never> {
     killAll();
   } else {
     stopping = true;
-    console.log('\ndemo: stopping (apps first, then their sidecars); Ctrl-C again stops at once');
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    console.log('\ndemo: stopping (apps first, then their sidecars, then weather-api); Ctrl-C again stops at once');
+    // The plain processes last: the apps' calls still in flight find them up.
+    const plain = (index: number) => SERVICES[index]?.plain === true;
+    const stop = (last: boolean) => {
+      for (const [index, child] of children.entries())
+        if (plain(index) === last && child.exitCode === null) child.kill('SIGTERM');
+    };
+    stop(false);
+    await Promise.all(exits.filter((_, index) => !plain(index)));
+    stop(true);
   }
   const results = await Promise.all(exits);
   const unclean = results.filter(([exitCode]) => exitCode !== 0).length;
