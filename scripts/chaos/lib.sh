@@ -20,7 +20,8 @@ toxiproxy() {
   fi
 }
 
-# The proxies: "rabbitmq" (AMQP, what OUTRIGGER_BROKER_URL points at) and "postgres".
+# The proxies: "rabbitmq" (AMQP, what OUTRIGGER_BROKER_URL points at), "postgres"
+# and, with the demo's weather API, "weather" (ingestion's outbound target).
 proxy_names() { toxiproxy list | awk -F'\t' 'NF >= 4 { print $1 }'; }
 proxy_state() { toxiproxy list | awk -F'\t' -v name="$1" '$1 == name { print $4 }'; }
 

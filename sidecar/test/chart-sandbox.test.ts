@@ -3,7 +3,8 @@
 // refusing typos; labels, security and least-privilege RBAC on every object;
 // the demo pods admitted by the real injector as the sandbox configures it,
 // their sidecars' configuration loaded by the real loader, the apps' env
-// what their programs read;
+// what their programs read; the weather API left without a sidecar, behind
+// Toxiproxy, and ingestion's target for it riding out the chaos scripts;
 // the dashboard's PromQL naming only series a real sidecar process (one relaying
 // an outbox) exports;
 // both charts installed into a real kube-apiserver (and a server-side dry run
@@ -33,7 +34,7 @@ import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postg
 import { type ParsedFamily, parseExposition } from './support/promparse.ts';
 import { startSidecar } from './support/sidecar-process.ts';
 import { TOXIPROXY_SERVER } from './support/toxiproxy.ts';
-import { reply, startUpstream } from './support/upstream.ts';
+import { circuitOf, reply, sidecarWith, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
 
 // promparse may need building, and the API server takes a few seconds to start.
@@ -79,7 +80,16 @@ const podTemplate = (object: Obj) =>
   object.spec?.template as
     | { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec }
     | undefined;
-const portsOf = (service: Obj) => (service.spec?.ports ?? []) as { port: number; nodePort?: number }[];
+const portsOf = (service: Obj) =>
+  (service.spec?.ports ?? []) as { name: string; port: number; targetPort: string | number; nodePort?: number }[];
+
+/** The sandbox's Toxiproxy proxies, as its ConfigMap loads them. */
+const sandboxProxies = (objects: Obj[]) =>
+  JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '') as {
+    name: string;
+    listen: string;
+    upstream: string;
+  }[];
 
 t.test('helm lint --strict passes with the defaults, the kind values and other values', async (t) => {
   const helm = await createHelm(t);
@@ -107,6 +117,16 @@ t.test('values.schema.json refuses a misspelt key, an unpinned image and unknown
     ['demo.calibration.intervalSeconds=0', /calibration\/intervalSeconds/],
     ['demo.calibration.image.tag=0.1.0:latest', /calibration\/image\/tag/],
     ['demo.calibration.image.pullPolicy=Sometimes', /calibration\/image\/pullPolicy/],
+    ['demo.weatherApi.enabeld=false', /enabeld/],
+    ['demo.weatherApi.enabled=maybe', /weatherApi\/enabled/],
+    ['demo.weatherApi.failEvery=-1', /weatherApi\/failEvery/],
+    ['demo.weatherApi.failEvery=often', /weatherApi\/failEvery/],
+    ['demo.weatherApi.replicas=1.5', /weatherApi\/replicas/],
+    ['demo.weatherApi.image.repository=', /weatherApi\/image\/repository/],
+    ['demo.weatherApi.image.tag=0.1.0:latest', /weatherApi\/image\/tag/],
+    ['demo.weatherApi.image.pullPolicy=Sometimes', /weatherApi\/image\/pullPolicy/],
+    ['demo.weatherApi.resources.requests.cpu=lots', /weatherApi\/resources\/requests\/cpu/],
+    ['demo.weatherApi.resources.limit.memory=1Gi', /limit/],
     ['demo.sensorId=null', /missing property 'sensorId'/],
     ['demo.sensorId=a/b', /demo\/sensorId/],
   ] as const) {
@@ -154,12 +174,20 @@ t.test('every object: app.kubernetes.io labels, restricted pod security, nothing
   t.same(nodePorts(renders.defaults), [], 'by default every Service stays inside the cluster');
   t.same(nodePorts(renders.other).sort(), ['lab-prometheus', 'lab-rabbitmq'], 'NodePorts only where asked');
   const demo = (objects: Obj[]) =>
-    objects.filter((object) => /ingestion|sensor-sim|calibration/.test(object.metadata?.name ?? ''));
+    objects.filter((object) => /ingestion|sensor-sim|calibration|weather/.test(object.metadata?.name ?? ''));
   t.equal(demo(renders.other).length, 0, 'demo.enabled=false leaves the demo services out');
   for (const name of DEMO_DEPLOYMENTS) {
     const annotations = podTemplate(find(renders.defaults, 'Deployment', name))?.metadata.annotations ?? {};
     t.equal(annotations['outrigger.dev/inject'], 'true', `${name} is annotated for injection`);
   }
+  // The weather API stands for a third party: no sidecar, nothing of Kubernetes' API.
+  const weather = podTemplate(find(renders.defaults, 'Deployment', 'sandbox-weather-api'));
+  t.same(weather?.metadata.annotations ?? {}, {}, 'the weather API is not annotated for injection');
+  t.equal(
+    (weather?.spec as { automountServiceAccountToken?: boolean } | undefined)?.automountServiceAccountToken,
+    false,
+    'nor given a service account token',
+  );
 });
 
 const prometheusName = (values: { fullnameOverride?: string }) => `${values.fullnameOverride ?? 'sandbox'}-prometheus`;
@@ -205,15 +233,29 @@ t.test('the broker Secret, Toxiproxy and RabbitMQ agree: apps reach the broker t
     t.equal(db.host, `${prefix}-toxiproxy:5432`, 'the database URL is the proxy too');
     t.equal(db.password, stringData(`${prefix}-postgres`).password);
     const proxies = JSON.parse(find(objects, 'ConfigMap', `${prefix}-toxiproxy`).data?.['proxies.json'] ?? '');
+    // The weather API is a demo service: without the demo, no proxy for it.
+    const demo = values !== OTHER_VALUES;
     t.same(
       proxies.map((proxy: { name: string; upstream: string }) => [proxy.name, proxy.upstream]),
       [
         ['rabbitmq', `${prefix}-rabbitmq:5672`],
         ['postgres', `${prefix}-postgres:5432`],
+        ...(demo ? [['weather', `${prefix}-weather-api:8090`]] : []),
       ],
     );
     const ports = portsOf(find(objects, 'Service', `${prefix}-toxiproxy`)).map((p) => p.port);
-    t.same(ports, [5672, 5432], 'the proxy Service exposes the proxies, not the Toxiproxy API');
+    t.same(
+      ports,
+      [5672, 5432, ...(demo ? [8090] : [])],
+      'the proxy Service exposes the proxies, not the Toxiproxy API',
+    );
+    if (demo) {
+      t.same(
+        portsOf(find(objects, 'Service', `${prefix}-weather-api`)).map((p) => p.port),
+        [8090],
+        "the weather proxy's upstream is the weather API's Service",
+      );
+    }
   }
 });
 
@@ -248,13 +290,13 @@ t.test(
     const dir = await mkdtemp(join(tmpdir(), 'outrigger-demo-config-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-    /** The pod of a Deployment as the injector reads it, its sidecar's env and configuration as the sidecar loads them. */
-    const admit = async (name: string) => {
+    /** What the injector decides for a pod of a Deployment. */
+    const review = (name: string) => {
       const template = podTemplate(find(objects, 'Deployment', name));
       if (!template) throw new Error(`${name} has no pod template`);
       const podName = `${name}-7d9f8-x1y2z`;
       const pod = { metadata: { ...template.metadata, name: podName, namespace: NAMESPACE }, spec: template.spec };
-      const review = parseAdmissionReview({
+      const admission = parseAdmissionReview({
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
         request: {
@@ -266,7 +308,12 @@ t.test(
           object: pod,
         },
       });
-      const decision = decide(review, injector);
+      return { template, podName, decision: decide(admission, injector) };
+    };
+
+    /** The pod of a Deployment as the injector reads it, its sidecar's env and configuration as the sidecar loads them. */
+    const admit = async (name: string) => {
+      const { template, podName, decision } = review(name);
       t.equal(decision.result, 'injected', `${name}: injected (${decision.reason})`);
       t.equal(decision.response.warnings, undefined, `${name}: no warnings (unknown annotations, ports)`);
       // The sidecar and its volumes as the injector's patch adds them.
@@ -381,6 +428,68 @@ t.test(
       ],
       "ingestion's sidecar subscribes to the readings and the calibrations",
     );
+
+    // The weather API: a third party, so the injector lets its pods through untouched.
+    const weatherApi = review('sandbox-weather-api');
+    t.equal(weatherApi.decision.result, 'skipped', `the weather API gets no sidecar (${weatherApi.decision.reason})`);
+    t.equal(weatherApi.decision.response.patch, undefined, 'its pod is not patched');
+    const weatherContainer = weatherApi.template.spec.containers[0] as DemoContainer & {
+      ports: { name: string; containerPort: number }[];
+    };
+    const weatherEnv = new Map((weatherContainer.env ?? []).map((variable) => [variable.name, variable.value]));
+    const weatherScript = read('services/weather-api/main.py');
+    const weatherReads = new Set(
+      [...weatherScript.matchAll(/os\.environ\.get\("([A-Z_]+)"/g)].map((match) => match[1]),
+    );
+    for (const variable of weatherEnv.keys())
+      t.ok(weatherReads.has(variable), `weather-api's main.py reads ${variable}`);
+    t.equal(weatherEnv.get('FAIL_EVERY'), '4', 'FAIL_EVERY from demo.weatherApi.failEvery');
+    const weatherPort = Number(weatherEnv.get('WEATHER_PORT'));
+    t.same(weatherContainer.ports, [{ name: 'http', containerPort: weatherPort }], 'it listens where its port says');
+
+    // Ingestion's sidecar reaches it through Toxiproxy's "weather" proxy, never directly: the target's host is
+    // Toxiproxy's Service, its port one the Service sends to the container port the proxy listens on.
+    t.same(
+      ingestion.config.targets.map((target) => target.name),
+      ['weather'],
+      "ingestion's sidecar has the weather target",
+    );
+    const target = new URL(ingestion.config.targets[0]?.baseUrl ?? '');
+    const weatherProxy = sandboxProxies(objects).find((proxy) => proxy.name === 'weather');
+    t.equal(target.protocol, 'http:');
+    t.equal(target.hostname, 'sandbox-toxiproxy', "the target's host is Toxiproxy's Service");
+    const toxiproxyPort = portsOf(find(objects, 'Service', 'sandbox-toxiproxy')).find(
+      (port) => port.port === Number(target.port),
+    );
+    const toxiproxyContainer = podTemplate(find(objects, 'Deployment', 'sandbox-toxiproxy'))?.spec.containers[0] as {
+      ports: { name: string; containerPort: number }[];
+    };
+    const containerPort = toxiproxyContainer.ports.find((port) => port.name === toxiproxyPort?.targetPort);
+    t.equal(
+      `0.0.0.0:${containerPort?.containerPort}`,
+      weatherProxy?.listen,
+      `port ${target.port} of the Service reaches the weather proxy's listen port`,
+    );
+    const upstream = weatherProxy?.upstream.split(':') ?? [];
+    const weatherService = find(objects, 'Service', upstream[0] ?? '');
+    const servicePort = portsOf(weatherService).find((port) => port.port === Number(upstream[1]));
+    t.equal(servicePort?.targetPort, 'http', "the proxy's upstream is the weather API Service's port");
+    t.match(weatherApi.template.metadata.labels, weatherService.spec?.selector, 'which selects the weather API pods');
+    // And with the policies `make demo` gives it (services/ingestion/outrigger.yaml), but the base URL.
+    const policies = (file: string) => {
+      const { baseUrl, ...rest } =
+        (parseYaml(file) as { targets?: { name: string; baseUrl: string }[] }).targets?.find(
+          (entry) => entry.name === 'weather',
+        ) ?? {};
+      t.ok(baseUrl, 'a weather target');
+      return rest;
+    };
+    const ingestionFile = find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '';
+    t.same(
+      policies(ingestionFile),
+      policies(read('services/ingestion/outrigger.yaml')),
+      "the weather target's timeout, retries and circuit breaker are make demo's",
+    );
   },
 );
 
@@ -402,6 +511,40 @@ t.test('demo.calibration.enabled=false: no calibration, and ingestion subscribes
     'ingestion subscribes to the readings only',
   );
 });
+
+t.test(
+  'demo.weatherApi.enabled=false: no weather API, no proxy for it, and ingestion has no weather target',
+  async (t) => {
+    const helm = await createHelm(t);
+    const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE, {
+      demo: { weatherApi: { enabled: false } },
+    })) as Obj[];
+    t.same(
+      objects.filter((object) => /weather/.test(object.metadata?.name ?? '')),
+      [],
+      'no weather API objects',
+    );
+    for (const name of DEMO_DEPLOYMENTS) t.ok(find(objects, 'Deployment', name), name);
+    const proxies = JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '');
+    t.same(
+      proxies.map((proxy: { name: string }) => proxy.name),
+      ['rabbitmq', 'postgres'],
+      'Toxiproxy proxies the broker and the database only',
+    );
+    t.same(
+      portsOf(find(objects, 'Service', 'sandbox-toxiproxy')).map((port) => port.port),
+      [5672, 5432],
+      'and its Service exposes no weather port',
+    );
+    t.notMatch(
+      JSON.stringify(podTemplate(find(objects, 'Deployment', 'sandbox-toxiproxy'))?.spec.containers[0]?.ports),
+      /weather/,
+      'nor its container',
+    );
+    const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+    t.equal(config.targets, undefined, "ingestion's sidecar has no outbound target");
+  },
+);
 
 /** Every metric name a PromQL expression reads (functions, keywords, labels and strings removed). */
 function metricNames(expr: string): string[] {
@@ -631,6 +774,7 @@ t.test('skaffold.yaml, kind-config.yaml and k8s/ agree with the charts and the f
     'ghcr.io/outrigger/demo-calibration',
     'ghcr.io/outrigger/demo-ingestion',
     'ghcr.io/outrigger/demo-sensor-sim',
+    'ghcr.io/outrigger/demo-weather-api',
     'ghcr.io/outrigger/outrigger',
   ]);
   const releases = skaffold.deploy.helm.releases;
@@ -758,6 +902,7 @@ t.test('Dockerfiles: pinned bases, multi-stage or psql, production dependencies 
     ['Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
     ['services/ingestion/Dockerfile', /^node:24\.\d+\.\d+-[a-z]+-slim$/],
     ['services/sensor-sim/Dockerfile', /^python:3\.\d+\.\d+-slim-[a-z]+$/],
+    ['services/weather-api/Dockerfile', /^python:3\.\d+\.\d+-slim-[a-z]+$/],
   ] as const) {
     const all = stages(path);
     t.ok(all.length >= 2, `${path} is multi-stage`);
@@ -770,6 +915,13 @@ t.test('Dockerfiles: pinned bases, multi-stage or psql, production dependencies 
       `${path}: exec form, no shell`,
     );
   }
+  // The weather API's image listens on every interface (the chart sets only WEATHER_PORT), on the chart's port.
+  const weatherApi = stages('services/weather-api/Dockerfile').at(-1)?.lines ?? [];
+  t.ok(
+    weatherApi.some((line) => /^ENV .*\bWEATHER_HOST=0\.0\.0\.0\b/.test(line)),
+    'services/weather-api/Dockerfile: WEATHER_HOST=0.0.0.0',
+  );
+  t.ok(weatherApi.includes('EXPOSE 8090'), "services/weather-api/Dockerfile: the chart's port 8090");
   const sidecar = stages('Dockerfile');
   const final = sidecar.at(-1)?.lines ?? [];
   t.ok(
@@ -822,15 +974,20 @@ t.test('Dockerfiles: pinned bases, multi-stage or psql, production dependencies 
   for (const path of copied) t.ok(included.includes(path.replace(/\/$/, '')), `${path} (copied) is in the context`);
 });
 
-t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxies", async (t) => {
-  const helm = await createHelm(t);
-  const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE)) as Obj[];
-  const proxies = JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '') as {
-    listen: string;
-  }[];
+type ToxiproxyProxy = {
+  name: string;
+  listen: string;
+  enabled: boolean;
+  toxics: { name: string; type: string; stream: string; attributes: Record<string, number> }[];
+};
+
+/**
+ * A real Toxiproxy loaded with these proxies, each listening on a loopback port of its own, and the chaos scripts
+ * aimed at it (through a local toxiproxy-cli, as lib.sh allows).
+ */
+async function sandboxToxiproxy(t: Test, proxies: { name: string; listen: string; upstream: string }[]) {
   const dir = await mkdtemp(join(tmpdir(), 'outrigger-chaos-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  // The same proxies, listening on loopback ports of their own.
   await writeFile(
     join(dir, 'proxies.json'),
     JSON.stringify(proxies.map((proxy) => ({ ...proxy, listen: '127.0.0.1:0' }))),
@@ -848,35 +1005,44 @@ t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxi
     await exited;
   });
   const api = `http://127.0.0.1:${port}`;
-  type Proxy = {
-    name: string;
-    enabled: boolean;
-    toxics: { name: string; type: string; stream: string; attributes: Record<string, number> }[];
-  };
   const state = async () => {
-    const all = (await (await fetch(`${api}/proxies`)).json()) as Record<string, Proxy>;
+    const all = (await (await fetch(`${api}/proxies`)).json()) as Record<string, ToxiproxyProxy>;
     return Object.fromEntries(Object.values(all).map((proxy) => [proxy.name, proxy]));
   };
   await until(
     'toxiproxy-server with the proxies',
-    async () => Object.keys(await state().catch(() => ({}))).length === 2,
-    {
-      timeoutMs: 10_000,
-    },
+    async () => Object.keys(await state().catch(() => ({}))).length === proxies.length,
+    { timeoutMs: 10_000 },
   );
   const chaos = (script: string, ...args: string[]) =>
     run(join(ROOT, 'scripts/chaos', script), args, {
       timeout: 20_000,
       env: { ...process.env, TOXIPROXY_CLI: join(ROOT, '.tools/bin/toxiproxy-cli'), TOXIPROXY_URL: api },
     });
+  return { state, chaos };
+}
+
+t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxies", async (t) => {
+  const helm = await createHelm(t);
+  const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE)) as Obj[];
+  const proxies = sandboxProxies(objects);
+  t.same(
+    proxies.map((proxy) => proxy.name),
+    ['rabbitmq', 'postgres', 'weather'],
+  );
+  const { state, chaos } = await sandboxToxiproxy(t, proxies);
 
   await chaos('broker-latency.sh', '500', '100');
   await chaos('broker-latency.sh', '300'); // again: replaces, never fails
   await chaos('postgres-latency.sh', '200');
   await chaos('cut-broker.sh');
   await chaos('cut-broker.sh'); // idempotent: still cut
+  await chaos('weather-latency.sh', '800', '100');
+  await chaos('weather-latency.sh', '1000'); // again: replaces
+  await chaos('cut-weather.sh');
+  await chaos('cut-weather.sh'); // idempotent: still cut
   // t.same on the toxics: t.match would take an array as a prefix (and [] as anything).
-  const toxics = (proxy?: Proxy) =>
+  const toxics = (proxy?: ToxiproxyProxy) =>
     proxy?.toxics.map(({ name, type, stream, attributes }) => ({ name, type, stream, attributes }));
   const latency = (ms: number) => ({
     name: 'latency',
@@ -889,7 +1055,10 @@ t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxi
   t.same(toxics(now.rabbitmq), [latency(300)], 'one latency toxic on the broker: the second replaced the first');
   t.equal(now.postgres?.enabled, true);
   t.same(toxics(now.postgres), [latency(200)]);
+  t.equal(now.weather?.enabled, false, 'the weather API is cut');
+  t.same(toxics(now.weather), [latency(1000)], 'one latency toxic on the weather API');
   await t.rejects(chaos('broker-latency.sh', 'soon'), 'a latency that is not a number is refused');
+  await t.rejects(chaos('weather-latency.sh'), 'weather-latency.sh without a latency is refused');
 
   await chaos('reset.sh');
   now = await state();
@@ -897,11 +1066,103 @@ t.test("the chaos scripts drive a real Toxiproxy loaded with the sandbox's proxi
   t.same(now.rabbitmq?.toxics, [], 'reset removes the broker toxics');
   t.equal(now.postgres?.enabled, true);
   t.same(now.postgres?.toxics, [], 'reset removes the postgres toxics');
+  t.equal(now.weather?.enabled, true, 'reset reconnects the weather API');
+  t.same(now.weather?.toxics, [], 'reset removes the weather toxics');
 });
+
+t.test(
+  "ingestion's weather target, as the chart sets it, through the weather proxy: the chaos scripts open its circuit, reset.sh lets it close",
+  async (t) => {
+    const helm = await createHelm(t);
+    const objects = (await helm.template(SANDBOX, 'sandbox', NAMESPACE)) as Obj[];
+    // The weather API's stand-in: every answer a 200 (its every-4th 503 would make the half-open trial a gamble).
+    const weatherApi = await startUpstream(t, (request, response) => {
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"sensor": "sensor-1", "ambientC": 19.4}');
+    });
+    const proxy = sandboxProxies(objects).find((entry) => entry.name === 'weather');
+    if (!proxy) throw new Error('no weather proxy');
+    const { state, chaos } = await sandboxToxiproxy(t, [{ ...proxy, upstream: `127.0.0.1:${weatherApi.port}` }]);
+    const listen = (await state()).weather?.listen;
+    const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+    const { call, ops } = await sidecarWith(t, [{ ...config.targets[0], baseUrl: `http://${listen}` }]);
+    // A call as ingestion makes it: the whole call within 2 s.
+    const conditions = async () => {
+      const started = performance.now();
+      const answer = await call('/v1/outbound/weather/v1/conditions/sensor-1', {
+        headers: { 'outrigger-timeout': '2s' },
+      });
+      const code = answer.headers['content-type']?.toString().startsWith('application/problem+json')
+        ? answer.json().code
+        : undefined;
+      return { ...answer, code, attempts: answer.headers['outrigger-attempts'], ms: performance.now() - started };
+    };
+    const circuitGauge = async () =>
+      /^outrigger_outbound_circuit_state\{target="weather"\} (\d)$/m.exec(
+        await (await fetch(`${ops}/metrics`)).text(),
+      )?.[1];
+    /** Calls until one gets a 200: the half-open trial, once the circuit has been open halfOpenAfter (5 s). */
+    const closes = async (what: string) => {
+      const started = performance.now();
+      const refused = new Set<string>();
+      await until(
+        what,
+        async () => {
+          const answer = await conditions();
+          if (answer.status !== 200) refused.add(`${answer.status} ${answer.code}`);
+          return answer.status === 200;
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      );
+      t.same([...refused], ['503 CIRCUIT_OPEN'], `${what}: refused at once meanwhile`);
+      t.ok(performance.now() - started < 7_000, `${what}: within the 5 s before the trial`);
+      t.equal(await circuitOf(call, 'weather'), 'closed', `${what}: closed`);
+      t.equal(await circuitGauge(), '0', `${what}: outrigger_outbound_circuit_state 0`);
+    };
+
+    t.match(await conditions(), { status: 200, attempts: '1' }, 'through the proxy, the weather API answers');
+
+    // Well over the per-attempt timeout: each call's one attempt times out (timeouts are not retried), its
+    // answer cut off long before the weather API's could come.
+    const latency = 3_000;
+    await chaos('weather-latency.sh', String(latency));
+    for (let failed = 1; failed <= 5; failed += 1) {
+      const answer = await conditions();
+      t.match(answer, { status: 504, code: 'UPSTREAM_TIMEOUT', attempts: '1' }, `call ${failed}: timed out, once`);
+      t.ok(answer.ms < latency - 500, `call ${failed}: cut off by the timeout (${Math.round(answer.ms)} ms)`);
+    }
+    t.equal(await circuitOf(call, 'weather'), 'open', 'five timed-out attempts in a row open the circuit');
+    t.equal(await circuitGauge(), '2', 'outrigger_outbound_circuit_state 2 (open)');
+    const refused = await conditions();
+    t.match(refused, { status: 503, code: 'CIRCUIT_OPEN' }, 'then calls are refused');
+    t.ok(refused.headers['retry-after'], 'with a retry-after');
+    t.ok(refused.ms < 200, `at once (${Math.round(refused.ms)} ms)`);
+    await chaos('reset.sh');
+    await closes('after reset.sh, the half-open trial');
+
+    // Cut: refused connections, retried, until the circuit opens.
+    await chaos('cut-weather.sh');
+    const first = await conditions();
+    t.match(first, { status: 502, code: 'UPSTREAM_UNREACHABLE', attempts: '3' }, 'a refused connection is retried');
+    const answers = [first];
+    while (answers.length < 4 && answers.at(-1)?.code !== 'CIRCUIT_OPEN') answers.push(await conditions());
+    t.equal(answers.at(-1)?.code, 'CIRCUIT_OPEN', `the circuit opens (${answers.map((a) => a.code).join(', ')})`);
+    t.equal(await circuitGauge(), '2', 'outrigger_outbound_circuit_state 2 (open)');
+    await chaos('reset.sh');
+    await closes('after the cut, reset.sh and the half-open trial');
+  },
+);
 
 t.test('the chaos scripts and the docs they point to exist', async (t) => {
   const names = readdirSync(join(ROOT, 'scripts/chaos')).filter((name) => name.endsWith('.sh') && name !== 'lib.sh');
-  t.same(names.sort(), ['broker-latency.sh', 'cut-broker.sh', 'postgres-latency.sh', 'reset.sh']);
+  t.same(names.sort(), [
+    'broker-latency.sh',
+    'cut-broker.sh',
+    'cut-weather.sh',
+    'postgres-latency.sh',
+    'reset.sh',
+    'weather-latency.sh',
+  ]);
   const docs = read('docs/kubernetes.md');
   for (const name of names) t.match(docs, `scripts/chaos/${name}`, `docs/kubernetes.md documents ${name}`);
 });

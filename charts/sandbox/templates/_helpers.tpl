@@ -57,6 +57,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
+"true" when the demo's weather API is deployed (else ""): its Deployment, its
+Toxiproxy proxy and ingestion's weather target go together.
+*/}}
+{{- define "sandbox.weatherApi.enabled" -}}
+{{- if and .Values.demo.enabled .Values.demo.weatherApi.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The port the weather API and Toxiproxy's "weather" proxy in front of it listen on. */}}
+{{- define "sandbox.weatherApi.port" -}}8090{{- end -}}
+
+{{/*
 The pod security every sandbox workload runs with (the restricted Pod Security
 Standard): non-root, no privilege escalation, no capabilities, the runtime's
 seccomp profile. Call with the user id.
