@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatPath } from '../config/load.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { isProblemError, ProblemError } from './problems.ts';
 
 export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -27,6 +28,40 @@ export function writeProblem(response: ServerResponse, problem: ProblemError): v
     'content-length': Buffer.byteLength(body),
   });
   response.end(body);
+}
+
+/**
+ * Logs a problem the API answered, by what it says about the sidecar: an
+ * INTERNAL one is a fault of the sidecar's (error, with its stack); a target
+ * that timed out or could not be reached is the target's (warn, with why, as a
+ * proxy logs an upstream error); the other refusals are states already logged
+ * when they begin and end (an open circuit, the broker away, shutdown) and
+ * counted in the metrics, so each answer is debug only: one line per refused
+ * call at error level, with a stack, flooded the log while a circuit was open.
+ * 4xx are the caller's: not logged.
+ */
+export function logProblem(
+  logger: Pick<Logger, 'error' | 'warn' | 'debug'>,
+  problem: ProblemError,
+  error: unknown,
+  request: RequestFields,
+): void {
+  switch (problem.code) {
+    case 'INTERNAL':
+      logger.error({ err: error, ...request }, 'request failed');
+      return;
+    case 'UPSTREAM_TIMEOUT':
+    case 'UPSTREAM_UNREACHABLE':
+      logger.warn({ code: problem.code, detail: problem.detail, ...request }, 'outbound call failed');
+      return;
+    default:
+      if (problem.status >= 500) logger.debug({ code: problem.code, detail: problem.detail, ...request }, 'refused');
+  }
+}
+
+interface RequestFields {
+  method: string;
+  route: string | undefined;
 }
 
 /** Turns any error thrown while handling a request into a ProblemError. */
@@ -68,9 +103,7 @@ function describeValidation(error: FastifyError): string {
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toProblem(error);
-    if (problem.status >= 500) {
-      request.log.error({ err: error, method: request.method, route: request.routeOptions.url }, 'request failed');
-    }
+    logProblem(request.log, problem, error, { method: request.method, route: request.routeOptions.url });
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>

@@ -15,13 +15,24 @@ import { ApiServer } from './server.ts';
 
 const TOKEN = 'correct-horse-battery-staple';
 
-async function proxyWith(t: Test, options: { closing?: boolean; token?: string } = {}) {
+interface LogLine {
+  level: string;
+  msg: string;
+  err?: unknown;
+  code?: string;
+}
+
+async function proxyWith(t: Test, options: { closing?: boolean; token?: string; lines?: LogLine[] } = {}) {
   const config = parseConfig({
     appId: 'orders',
-    // Never called: nothing listens there, and every request below is refused first.
-    targets: [{ name: 'payments', baseUrl: 'http://127.0.0.1:9/api' }],
+    // Nothing listens there: a call that gets past the checks is UPSTREAM_UNREACHABLE, and opens the circuit.
+    targets: [{ name: 'payments', baseUrl: 'http://127.0.0.1:9/api', circuitBreaker: { consecutiveFailures: 1 } }],
   });
-  const logger = createLogger('silent');
+  const { lines } = options;
+  const logger =
+    lines === undefined
+      ? createLogger('silent')
+      : createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
   const metrics = new Metrics({ version: VERSION, appId: config.appId });
   const outbound = Outbound.create(config.targets, { metrics, logger, env: testEnv() });
   const isClosing = () => options.closing === true;
@@ -89,6 +100,28 @@ t.test('a path that leaves the base is PATH_INVALID, and nothing is sent', async
   const response = await raw(port, 'GET', '/v1/outbound/payments/%2e%2e/admin');
   t.equal(response.status, 400);
   t.match(JSON.parse(response.body), { code: 'PATH_INVALID', detail: /nothing was sent/ });
+});
+
+t.test('a failing target is logged at warn with why; the refusals of its open circuit at debug only', async (t) => {
+  const lines: LogLine[] = [];
+  const { call } = await proxyWith(t, { lines });
+  t.equal((await problemOf(t, await call('/v1/outbound/payments/x'))).code, 'UPSTREAM_UNREACHABLE');
+  for (let i = 0; i < 20; i++)
+    t.equal((await problemOf(t, await call('/v1/outbound/payments/x'))).code, 'CIRCUIT_OPEN');
+  const failed = lines.filter((line) => line.msg === 'outbound call failed');
+  t.equal(failed.length, 1, 'the failed call: one line');
+  t.match(failed[0], { level: 'warn', code: 'UPSTREAM_UNREACHABLE' });
+  t.equal(failed[0]?.err, undefined, 'no stack: the target failed, not the sidecar');
+  t.equal(
+    lines.filter((line) => line.msg === 'refused' && line.level === 'debug' && line.code === 'CIRCUIT_OPEN').length,
+    20,
+    'each refusal at debug',
+  );
+  t.same(
+    lines.filter((line) => line.level === 'error' || line.level === 'fatal'),
+    [],
+    'nothing at error level: the sidecar did what it should',
+  );
 });
 
 t.test('during shutdown calls are refused with 503 SHUTTING_DOWN', async (t) => {

@@ -21,7 +21,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { startServerSpan } from '../telemetry/server-spans.ts';
 import { endHttpSpan, withSpan } from '../telemetry/spans.ts';
 import type { RequestCheck } from './auth.ts';
-import { writeProblem } from './errors.ts';
+import { logProblem, writeProblem } from './errors.ts';
 import { isProblemError, ProblemError } from './problems.ts';
 
 const PREFIX = '/v1/outbound/';
@@ -184,8 +184,7 @@ function fail(deps: OutboundProxyDeps, call: Call, error: unknown): void {
   const problem = isProblemError(error)
     ? error
     : new ProblemError('INTERNAL', 'the sidecar failed to handle the request; see its logs');
-  if (problem.status >= 500)
-    deps.logger.error({ err: error, method: call.method, route: call.route }, 'request failed');
+  logProblem(deps.logger, problem, error, { method: call.method, route: call.route });
   if (response.headersSent || response.destroyed) response.destroy();
   else writeProblem(response, problem);
 }
