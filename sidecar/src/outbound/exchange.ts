@@ -22,12 +22,22 @@ export type AnswerBody = Buffer | AnswerStream;
  * Sends one request. Resolves with the answer (whole, or as soon as its headers are in for a stream); rejects with
  * undici's or the socket's error, or UND_ERR_ABORTED once the call is cut (the app hangs up, or the deadline passes
  * before the answer's headers, or before the end of an answer read whole).
+ *
+ * `timeoutMs` bounds the attempt from its dispatch to the answer's headers: a connection not made by then fails as
+ * UND_ERR_CONNECT_TIMEOUT, an answer not begun as UND_ERR_HEADERS_TIMEOUT. undici's own connect and headers timeouts
+ * run on its coarse timers (a tick of about half a second, up to a second late: a 200 ms timeout fired after 1 s), so
+ * the attempt keeps a timer of its own; undici's stay, with the same value, for the gaps of a streamed body.
  */
-export function exchange(pool: Dispatcher, options: Dispatcher.DispatchOptions, hangup: Hangup): Promise<Answer> {
+export function exchange(
+  pool: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  hangup: Hangup,
+  timeoutMs: number,
+): Promise<Answer> {
   // Not sent at all: dispatched, it would be aborted as it is written, and its kept-alive connection with it.
   if (hangup.cut) return Promise.reject(new errors.RequestAbortedError());
   return new Promise((resolve, reject) => {
-    pool.dispatch(options, new AnswerHandler(options, hangup, resolve, reject));
+    pool.dispatch(options, new AnswerHandler(options, hangup, timeoutMs, resolve, reject));
   });
 }
 
@@ -107,10 +117,15 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   private readonly hangup: Hangup;
   private readonly resolve: (answer: Answer) => void;
   private readonly reject: (error: Error) => void;
+  /** Until the answer's headers: the attempt's timeout. */
+  private timer: NodeJS.Timeout | undefined;
+  /** The timeout passed before a connection was made: the request is aborted when undici starts it. */
+  private late = false;
 
   constructor(
     options: Dispatcher.DispatchOptions,
     hangup: Hangup,
+    timeoutMs: number,
     resolve: (answer: Answer) => void,
     reject: (error: Error) => void,
   ) {
@@ -119,10 +134,11 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     this.resolve = resolve;
     this.reject = reject;
     hangup.watch(this.onAbort);
+    this.timer = setTimeout(timedOut, timeoutMs, this);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.hangup.cut) {
+    if (this.hangup.cut || this.late) {
       controller.abort(new errors.RequestAbortedError());
       return;
     }
@@ -131,6 +147,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200) return; // 1xx: the answer is still to come
+    this.stopTimer();
     this.status = status;
     this.headers = headers;
     if (hasNoBody(this.options.method, status) || Number(headers['content-length']) <= WHOLE_LIMIT) {
@@ -161,6 +178,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.stopTimer();
     this.stopListening();
     const stream = this.stream;
     if (stream === undefined) this.reject(error);
@@ -176,16 +194,37 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     // A streaming answer's headers are in: past them only the app going away stops it, not the deadline.
     if (this.stream !== undefined) {
       if (this.hangup.happened) this.stream.destroy(reason);
-    } else if (this.controller !== undefined) this.controller.abort(reason);
-    else {
-      // Not started: still waiting for a connection, or connecting (up to the timeout). The attempt ends now;
-      // undici has no way to take the request out of its queue, so onRequestStart aborts it when its turn comes.
-      // A body that streams is closed now, so that the rest of the app's body is dropped (request-body.ts).
-      this.stopListening();
-      this.closeBody(reason);
-      this.reject(reason);
-    }
+    } else this.end(reason);
   };
+
+  /** The attempt's timeout passed before the answer's headers. */
+  onTimeout(): void {
+    this.timer = undefined;
+    this.end(this.controller === undefined ? new errors.ConnectTimeoutError() : new errors.HeadersTimeoutError());
+  }
+
+  /** Ends the attempt before its answer's headers: aborted when under way, else (not started) rejected now. */
+  private end(reason: Error): void {
+    if (this.controller !== undefined) {
+      this.controller.abort(reason);
+      return;
+    }
+    // Not started: still waiting for a connection, or connecting. The attempt ends now; undici has no way to
+    // take the request out of its queue, so onRequestStart aborts it when its turn comes. A body that streams
+    // is closed now, so that the rest of the app's body is dropped (request-body.ts).
+    this.late = true;
+    this.stopTimer();
+    this.stopListening();
+    this.closeBody(reason);
+    this.reject(reason);
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
 
   /** Closes a request body that streams: it will not be sent, or not to its end. */
   private closeBody(reason: Error): void {
@@ -199,3 +238,8 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
 }
 
 function noop(): void {}
+
+/** setTimeout's callback, with the handler as its argument: no closure per attempt. */
+function timedOut(handler: AnswerHandler): void {
+  handler.onTimeout();
+}

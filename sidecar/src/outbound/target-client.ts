@@ -537,7 +537,7 @@ export class TargetClient {
     try {
       result = this.target.followRedirects
         ? await this.followRedirects(call.method, call.path, headers, body, hangup)
-        : await exchange(this.pool, this.request(call.method, call.path, headers, body), hangup);
+        : await exchange(this.pool, this.request(call.method, call.path, headers, body), hangup, this.target.timeout);
     } catch (error) {
       result = failureOf(error);
     }
@@ -582,7 +582,12 @@ export class TargetClient {
     hangup: Hangup,
   ): Promise<AttemptResult> {
     for (let hops = 0; ; hops++) {
-      const response = await exchange(this.pool, this.request(method, path, headers, body), hangup);
+      const response = await exchange(
+        this.pool,
+        this.request(method, path, headers, body),
+        hangup,
+        this.target.timeout,
+      );
       if (!REDIRECTS.has(response.status) || hops >= MAX_REDIRECTS) return response;
       const location = response.headers.location;
       const next = typeof location === 'string' ? redirectPath(this.base, this.basePath, path, location) : undefined;
