@@ -318,6 +318,39 @@ t.test('a per-attempt timeout ends in UPSTREAM_TIMEOUT; "timeout" in retry.on re
   t.equal(upstream.hits.length, 3);
 });
 
+t.test('an upload slower than the timeout is not cut: the wait for the answer begins once it is sent', async (t) => {
+  const upstream = await startUpstream(t, (request, response) => {
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    request.on('end', () => response.writeHead(200, { 'content-type': 'text/plain' }).end(`got ${size}`));
+  });
+  const { api } = await sidecarWith(t, [
+    { name: 'files', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '300ms', retry: { maxAttempts: 1 } },
+  ]);
+  const chunk = Buffer.alloc(32 * 1024, 1);
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const upload = request(`${api}/v1/outbound/files/upload`, { method: 'POST' }, (response) => {
+      let body = '';
+      response.on('data', (data: Buffer) => {
+        body += data.toString();
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    }).on('error', reject);
+    // 256 KiB (streamed to the target: over 64 KiB) in 8 pieces 100 ms apart: about 0.7 s, over twice the timeout.
+    let sent = 0;
+    const next = () => {
+      if (sent === 8) return void upload.end();
+      sent += 1;
+      upload.write(chunk);
+      setTimeout(next, 100);
+    };
+    next();
+  });
+  t.same(answer, { status: 200, body: `got ${8 * chunk.length}` });
+});
+
 t.test('the breaker opens after consecutive failures, lets one trial through, and closes', async (t) => {
   const upstream = await startUpstream(t, reply(500));
   const { call } = await sidecarWith(t, [

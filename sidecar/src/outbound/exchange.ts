@@ -23,10 +23,11 @@ export type AnswerBody = Buffer | AnswerStream;
  * undici's or the socket's error, or UND_ERR_ABORTED once the call is cut (the app hangs up, or the deadline passes
  * before the answer's headers, or before the end of an answer read whole).
  *
- * `timeoutMs` bounds the attempt from its dispatch to the answer's headers: a connection not made by then fails as
- * UND_ERR_CONNECT_TIMEOUT, an answer not begun as UND_ERR_HEADERS_TIMEOUT. undici's own connect and headers timeouts
- * run on its coarse timers (a tick of about half a second, up to a second late: a 200 ms timeout fired after 1 s), so
- * the attempt keeps a timer of its own; undici's stay, with the same value, for the gaps of a streamed body.
+ * `timeoutMs` bounds the wait for the answer's headers once the request is sent (its body too: an upload goes at the
+ * app's pace), as undici's headers timeout does; past it, UND_ERR_HEADERS_TIMEOUT. undici runs that timeout on its
+ * coarse timers (a tick of about half a second: a 200 ms one fired after 1 s), so the attempt keeps a timer of its
+ * own; undici's stays, with the same value, behind it and for the gaps of a streamed body. Connecting has its own
+ * (connect-timeout.ts).
  */
 export function exchange(
   pool: Dispatcher,
@@ -117,10 +118,9 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   private readonly hangup: Hangup;
   private readonly resolve: (answer: Answer) => void;
   private readonly reject: (error: Error) => void;
-  /** Until the answer's headers: the attempt's timeout. */
+  private readonly timeoutMs: number;
+  /** From the request sent until the answer's headers: the attempt's timeout. */
   private timer: NodeJS.Timeout | undefined;
-  /** The timeout passed before a connection was made: the request is aborted when undici starts it. */
-  private late = false;
 
   constructor(
     options: Dispatcher.DispatchOptions,
@@ -133,16 +133,21 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     this.hangup = hangup;
     this.resolve = resolve;
     this.reject = reject;
+    this.timeoutMs = timeoutMs;
     hangup.watch(this.onAbort);
-    this.timer = setTimeout(timedOut, timeoutMs, this);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.hangup.cut || this.late) {
+    if (this.hangup.cut) {
       controller.abort(new errors.RequestAbortedError());
       return;
     }
     this.controller = controller;
+  }
+
+  /** The request, body and all, is written: the wait for the answer's headers begins. */
+  onRequestSent(): void {
+    if (this.status === 0) this.timer = setTimeout(timedOut, this.timeoutMs, this);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
@@ -200,7 +205,7 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
   /** The attempt's timeout passed before the answer's headers. */
   onTimeout(): void {
     this.timer = undefined;
-    this.end(this.controller === undefined ? new errors.ConnectTimeoutError() : new errors.HeadersTimeoutError());
+    this.end(new errors.HeadersTimeoutError());
   }
 
   /** Ends the attempt before its answer's headers: aborted when under way, else (not started) rejected now. */
@@ -212,7 +217,6 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     // Not started: still waiting for a connection, or connecting. The attempt ends now; undici has no way to
     // take the request out of its queue, so onRequestStart aborts it when its turn comes. A body that streams
     // is closed now, so that the rest of the app's body is dropped (request-body.ts).
-    this.late = true;
     this.stopTimer();
     this.stopListening();
     this.closeBody(reason);

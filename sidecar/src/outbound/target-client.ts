@@ -5,11 +5,11 @@
 // breaker (each attempt) -> timeout (each attempt). cockatiel provides the
 // breaker (but not its sampling option: sampling-breaker.ts says why); the
 // bulkhead is ours (bulkhead.ts says why), and so are the retries, because
-// cockatiel's retry policy has no budget and no retry-after. The per-attempt timeout is undici's own (connect, then the
-// answer's headers, then each gap in its body) rather than cockatiel's
-// TimeoutPolicy: that one derives two AbortControllers, their listeners and a
-// race per attempt, which halved throughput in bench/outbound.ts (the same
-// finding as the push client, delivery/app-client.ts). A call's deadline
+// cockatiel's retry policy has no budget and no retry-after. The per-attempt timeout (connect, then the answer's
+// headers, then each gap in its body) is a plain timer for each of the first two (connect-timeout.ts, exchange.ts;
+// undici's own run on coarse timers) and undici's for the gaps, rather than cockatiel's TimeoutPolicy: that one
+// derives two AbortControllers, their listeners and a race per attempt, which halved throughput in
+// bench/outbound.ts (the same finding as the push client, delivery/app-client.ts). A call's deadline
 // (targets[].deadline, or the app's outrigger-timeout) is one timer on its
 // Hangup, armed only when there is one: it cuts the call as the app hanging
 // up does, in the bulkhead's queue or on the wire, until the answer's
@@ -45,6 +45,7 @@ import {
   outcomeOf,
 } from './attempt-result.ts';
 import { Bulkhead } from './bulkhead.ts';
+import { timedConnector } from './connect-timeout.ts';
 import type { EgressProxy } from './egress-proxy.ts';
 import { type AnswerBody, discard, drop, exchange } from './exchange.ts';
 import { type DeadlineSetter, Hangup } from './hangup.ts';
@@ -178,13 +179,9 @@ export class TargetClient {
     const forwarded = proxy !== undefined && this.base.protocol === 'http:';
     this.pathPrefix = forwarded ? this.base.origin : '';
     this.proxyAuthorization = forwarded ? proxy.authorization : undefined;
-    let connect: buildConnector.BuildOptions | buildConnector.connector = deps.tls?.connector ?? {
-      timeout: target.timeout,
-    };
-    if (proxy !== undefined && !forwarded) {
-      const tls = deps.tls?.connector ?? buildConnector({ timeout: target.timeout });
-      connect = tunnelConnector(proxy, tls, target.timeout);
-    }
+    // Tunneled, TLS on the tunnel has the timeout again (the tunnel has its own).
+    let connect = timedConnector(deps.tls?.connector ?? buildConnector({ timeout: target.timeout }), target.timeout);
+    if (proxy !== undefined && !forwarded) connect = tunnelConnector(proxy, connect, target.timeout);
     this.pool = new Pool(forwarded ? `http://${proxy.address}` : this.base.origin, {
       connections: target.bulkhead.maxConcurrent,
       pipelining: 1,
