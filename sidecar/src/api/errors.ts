@@ -33,12 +33,13 @@ export function writeProblem(response: ServerResponse, problem: ProblemError): v
 /**
  * Logs a problem the API answered, by what it says about the sidecar: an
  * INTERNAL one is a fault of the sidecar's (error, with its stack); a target
- * that timed out or could not be reached is the target's (warn, with why, as a
- * proxy logs an upstream error); the other refusals are states already logged
- * when they begin and end (an open circuit, the broker away, shutdown) and
- * counted in the metrics, so each answer is debug only: one line per refused
- * call at error level, with a stack, flooded the log while a circuit was open.
- * 4xx are the caller's: not logged.
+ * that timed out or could not be reached, or a broker that could not take a
+ * publish or an operation, at warn with why (as a proxy logs an upstream
+ * error), and without a stack: the sidecar did what it should. An open
+ * circuit's refusals and shutdown's are states logged when they begin and end,
+ * and counted in the metrics, so each answer is debug only: one line per
+ * refused call at error level, with a stack, flooded the log while a circuit
+ * was open. 4xx are not logged.
  */
 export function logProblem(
   logger: Pick<Logger, 'error' | 'warn' | 'debug'>,
@@ -53,6 +54,10 @@ export function logProblem(
     case 'UPSTREAM_TIMEOUT':
     case 'UPSTREAM_UNREACHABLE':
       logger.warn({ code: problem.code, detail: problem.detail, ...request }, 'outbound call failed');
+      return;
+    case 'BROKER_UNAVAILABLE':
+      // Also a publish the broker nacked, or a dead-letter operation it failed, while connected: nothing else says so.
+      logger.warn({ code: problem.code, detail: problem.detail, ...request }, 'the broker could not do it');
       return;
     default:
       if (problem.status >= 500) logger.debug({ code: problem.code, detail: problem.detail, ...request }, 'refused');
