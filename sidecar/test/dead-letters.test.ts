@@ -247,6 +247,26 @@ t.test('a message rejected while its dead-letter queue is gone is parked in the 
   );
 });
 
+t.test(
+  'listing while the dead-letter queue is gone: an error for that call, the broker connection stays',
+  async (t) => {
+    const app = await startApp(t);
+    const { api, name, deadLetterQueue, sidecar } = await startPush(t, app);
+    const connects = () => sidecar.metrics.registry.getSingleMetric('outrigger_broker_connects_total')?.get();
+    const before = JSON.stringify((await connects())?.values);
+    const channel = await inspect(t);
+    await channel.deleteQueue(deadLetterQueue);
+    const response = await fetch(`${api}/v1/subscriptions/${name}/deadletters`);
+    t.equal(response.status, 503);
+    t.equal(((await response.json()) as Problem).code, 'BROKER_UNAVAILABLE');
+    // The broker's 404 closes the channel of the call; it must not close the sidecar's connection, with every
+    // publish and consumer on it.
+    await sleep(500);
+    t.equal(sidecar.broker.state, 'connected');
+    t.equal(JSON.stringify((await connects())?.values), before, 'no reconnection');
+  },
+);
+
 t.test('replay by id and {"all": true}: delivered again with attempt 1, gone from the dead letters', async (t) => {
   const app = await startApp(t);
   const setup = await startPush(t, app);

@@ -141,11 +141,16 @@ export class RabbitBroker implements Broker {
     if (model === undefined || this.connection.state === 'connecting') {
       throw new BrokerUnavailableError(`not connected to the broker (${this.connection.state})`);
     }
+    let channel: ConfirmChannel;
     try {
-      return await model.createConfirmChannel();
+      channel = await model.createConfirmChannel();
     } catch (error) {
       throw new BrokerUnavailableError((error as Error).message);
     }
+    // The broker closing this channel (a 404 for a queue deleted by hand) fails the call under way; unheard,
+    // amqplib takes its 'error' to the connection, which closed with every publish and consumer on it.
+    channel.on('error', (error: Error) => this.logger.debug({ err: error.message }, 'dead-letter channel closed'));
+    return channel;
   }
 
   async close(): Promise<void> {
