@@ -102,6 +102,12 @@ function start(service: Service): ChildProcess {
     detached: true,
     env: { ...process.env, OUTRIGGER_LOG_LEVEL: process.env.OUTRIGGER_LOG_LEVEL ?? 'info', ...service.env },
   });
+  // A command that cannot start (python3 not on PATH): said, as `outrigger run` says it, not thrown.
+  child.on('error', (error) => {
+    process.stdout.write(
+      `${paint(service.color, service.name.padEnd(width))} | ${paint(31, `cannot start: ${error.message}`)}\n`,
+    );
+  });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
       const { text, fromSidecar, level } = render(line);
@@ -214,7 +220,8 @@ for (const [index, service] of SERVICES.entries()) {
   if (stopping) break;
   const child = start(service);
   children.push(child);
-  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  // 'close', not 'exit': a command that could not start (ENOENT) closes without exiting.
+  const exit = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
   exits.push(exit);
   void exit.then(([code]) => {
     if (!stopping) {

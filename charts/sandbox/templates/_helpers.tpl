@@ -61,7 +61,8 @@ app.kubernetes.io/component: {{ .component }}
 Toxiproxy proxy and ingestion's weather target go together.
 */}}
 {{- define "sandbox.weatherApi.enabled" -}}
-{{- if and .Values.demo.enabled .Values.demo.weatherApi.enabled -}}true{{- end -}}
+{{- /* dig: a release upgraded with --reuse-values from before demo.weatherApi has none. */ -}}
+{{- if and .Values.demo.enabled (dig "weatherApi" "enabled" false .Values.demo) -}}true{{- end -}}
 {{- end -}}
 
 {{/* The port the weather API and Toxiproxy's "weather" proxy in front of it listen on. */}}
@@ -108,4 +109,15 @@ template that needs it agrees. Call with (dict "ctx" $ "secret" NAME "key" KEY).
 {{- $_ := set .ctx.Release $cacheKey $value -}}
 {{- end -}}
 {{- get .ctx.Release $cacheKey -}}
+{{- end -}}
+
+{{/* 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st ... */}}
+{{- define "sandbox.ordinal" -}}
+{{- $n := int . -}}
+{{- $suffix := "th" -}}
+{{- $teens := mod $n 100 -}}
+{{- if not (and (ge $teens 11) (le $teens 13)) -}}
+{{- $suffix = get (dict "1" "st" "2" "nd" "3" "rd") (toString (mod $n 10)) | default "th" -}}
+{{- end -}}
+{{- printf "%d%s" $n $suffix -}}
 {{- end -}}

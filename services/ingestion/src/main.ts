@@ -15,6 +15,8 @@ let count = 0;
 let seen = 0;
 /** Every so often the first attempt fails, to show retries that wait in the broker. */
 const HICCUP_EVERY = Number(process.env.HICCUP_EVERY ?? 4);
+/** The sidecar's outbound target for the weather API; empty: no weather calls (a sandbox without the API). */
+const WEATHER_TARGET = process.env.WEATHER_TARGET ?? 'weather';
 let sum = 0;
 /** Each sensor's latest calibration offset, in C. */
 const offsets = new Map<string, number>();
@@ -30,7 +32,8 @@ async function body(request: IncomingMessage): Promise<string> {
  * target in outrigger.yaml) through the sidecar, as a log line. The push's
  * traceparent and tracestate go along, so the call joins the reading's trace.
  */
-async function weather(sensor: string, push: IncomingMessage): Promise<string> {
+async function weather(sensor: string, push: IncomingMessage): Promise<string | undefined> {
+  if (WEATHER_TARGET === '') return undefined;
   // The sidecar gives the whole call, retries included, 2 s at most: a hung API never holds a delivery.
   const headers: Record<string, string> = { 'outrigger-timeout': '2s' };
   for (const name of ['traceparent', 'tracestate']) {
@@ -38,10 +41,13 @@ async function weather(sensor: string, push: IncomingMessage): Promise<string> {
     if (typeof value === 'string') headers[name] = value;
   }
   try {
-    const response = await fetch(`${sidecar}/v1/outbound/weather/v1/conditions/${encodeURIComponent(sensor)}`, {
-      headers,
-      signal: AbortSignal.timeout(3_000), // in case the sidecar itself does not answer
-    });
+    const response = await fetch(
+      `${sidecar}/v1/outbound/${WEATHER_TARGET}/v1/conditions/${encodeURIComponent(sensor)}`,
+      {
+        headers,
+        signal: AbortSignal.timeout(3_000), // in case the sidecar itself does not answer
+      },
+    );
     if (!response.ok) {
       let why = String(response.status);
       if (response.headers.get('content-type')?.startsWith('application/problem+json')) {
@@ -78,7 +84,8 @@ const server = createServer(async (request, response) => {
     }
     // Best effort: whatever the weather call's outcome, the reading is processed and answered 2xx (a failed call
     // must not send the reading back to the broker for a retry; the sidecar already retried the call itself).
-    console.log(await weather(reading.sensor, request));
+    const ambient = await weather(reading.sensor, request);
+    if (ambient !== undefined) console.log(ambient);
     const offset = offsets.get(reading.sensor);
     const celsius = reading.celsius + (offset ?? 0);
     count += 1;
