@@ -1,7 +1,7 @@
 // Outbound calls, policies: what is retried and how, the retry budget, the
 // per-attempt timeout, the circuit breaker and the bulkhead, against a real
 // upstream on loopback through an in-process sidecar.
-import { request, type ServerResponse } from 'node:http';
+import { request } from 'node:http';
 import t, { type Test } from 'tap';
 import { TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
@@ -283,13 +283,7 @@ t.test('the retry budget caps retries at its ratio of calls under a failing upst
 });
 
 t.test('a per-attempt timeout ends in UPSTREAM_TIMEOUT; "timeout" in retry.on retries it', async (t) => {
-  const stalled: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (_request, response) => {
-    stalled.push(response);
-  });
-  t.teardown(() => {
-    for (const response of stalled) response.destroy();
-  });
+  const { upstream } = await startHoldingUpstream(t);
   const { call } = await sidecarWith(t, [
     { name: 'slow', baseUrl: `http://127.0.0.1:${upstream.port}`, timeout: '100ms', retry: { initial: '10ms' } },
     {
@@ -453,14 +447,7 @@ t.test('a breaker that opens mid-call ends its retries with the last upstream an
 
 /** A target whose upstream answers 500, except to /hold, held until the test answers it; and a call whose app goes away once it has reached the upstream. */
 async function breakerWithHeldCalls(t: Test) {
-  const held: ServerResponse[] = [];
-  const upstream = await startUpstream(t, (request, response, hit) => {
-    if (request.url === '/hold') held.push(response);
-    else reply(500)(request, response, hit);
-  });
-  t.teardown(() => {
-    for (const response of held) response.destroy();
-  });
+  const { upstream, held } = await startHoldingUpstream(t, reply(500));
   const { api, call } = await sidecarWith(t, [
     {
       name: 'weak',
