@@ -674,6 +674,29 @@ t.test("the relay's unconfirmed messages take up room under publish.maxInFlight,
   t.equal((await collect(channel, queue, batchSize + 1)).length, batchSize + 1);
 });
 
+t.test('stopped with a pass waiting for confirms: it ends at its deadline, not after the wait', async (t) => {
+  const { db, table, topic } = await scene(t);
+  const toxiproxy = await startToxiproxy(t);
+  const proxy = await toxiproxy.proxy('rabbitmq', 5672);
+  const { sidecar } = await startInProcess(t, {
+    appId: 'outbox-stop-late',
+    broker: { url: `amqp://guest:guest@127.0.0.1:${proxy.port}` },
+    outbox: { url: DATABASE_URL, table },
+  });
+  await until('the outbox relay', () => sidecar.outbox?.status.state === 'relaying');
+  await proxy.addToxic('held-confirms', { type: 'latency', attributes: { latency: 30_000, jitter: 0 } });
+  await insertRows(db, table, [{ topic, id: 'late-1', payload: '{}' }]);
+  await until('a pass waiting for its confirm', () => sidecar.broker.publishesInFlight === 1);
+  const started = Date.now();
+  await sidecar.outbox?.stop(Date.now() + 300);
+  const took = Date.now() - started;
+  // The pass waits up to 10 s for its confirms; the deadline is the sidecar's grace period, which must hold.
+  t.ok(took < 3_000, `stopped at its deadline, not after the confirm wait (${took} ms)`);
+  t.equal(sidecar.outbox?.status.state, 'closed');
+  await proxy.removeToxic('held-confirms'); // the sidecar's own stop (teardown) then finds the broker quick again
+  await until('the pass rolled back: its row still there', async () => (await rowCount(db, table)) === 1);
+});
+
 t.test('a relay killed mid-pass loses nothing: the next one publishes what it had not deleted', async (t) => {
   const { db, table, ids, got } = await backlog(t, 20_000, 'kill');
 
