@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseDuration } from '../config/duration.ts';
-import { LONGEST_DEADLINE_MS } from '../config/target.ts';
+import { LONGEST_TIMER_MS } from '../config/fields.ts';
 import { CallAborted } from '../outbound/attempt-result.ts';
 import { drop } from '../outbound/exchange.ts';
 import { Hangup } from '../outbound/hangup.ts';
@@ -143,7 +143,7 @@ function askedDeadline(value: string | string[]): number {
       `header ${TIMEOUT_HEADER}: ${JSON.stringify(text.slice(0, 64))} is not a duration above 0, such as "1500ms" or "2s"; nothing was sent`,
     );
   }
-  if (ms > LONGEST_DEADLINE_MS) {
+  if (ms > LONGEST_TIMER_MS) {
     throw new ProblemError(
       'REQUEST_INVALID',
       `header ${TIMEOUT_HEADER}: ${JSON.stringify(text.slice(0, 64))} is longer than 24d, the longest deadline; nothing was sent`,

@@ -49,6 +49,15 @@ export const duration = () =>
     .regex(new RegExp(DURATION_PATTERN), { error: 'expected a duration such as "500ms", "30s", "5m" or "PT10M"' })
     .transform((text) => parseDuration(text) as number);
 
+/**
+ * The longest wait a timer can be given: 24 days, within setTimeout's longest delay (2^31 - 1 ms, some 24.8
+ * days); a longer timer fires at once.
+ */
+export const LONGEST_TIMER_MS = 24 * 86_400_000;
+
+/** A duration a timer waits out (a timeout, a back-off, an interval): at most LONGEST_TIMER_MS. */
+export const timerDuration = () => duration().refine((ms) => ms <= LONGEST_TIMER_MS, { error: 'expected at most 24d' });
+
 /** A byte size (1048576, "512KiB", "1MiB"), parsed to bytes. */
 const SIZE_ERROR = { error: 'expected a size such as 1048576, "512KiB" or "1MiB"' };
 export const size = () =>

@@ -385,6 +385,20 @@ t.test('the outbox: off unless configured; its defaults; OUTRIGGER_OUTBOX_URL tu
   );
 });
 
+t.test('a duration waited out on a timer is at most 24d: a longer timer would fire at once', async (t) => {
+  const url = 'postgres://db/shop';
+  for (const [raw, field] of [
+    [{ ...base, app: { port: 8080, healthInterval: '25d' } }, 'app.healthInterval'],
+    [{ ...base, broker: { reconnect: { max: '25d' } } }, 'broker.reconnect.max'],
+    [{ ...base, broker: { reconnect: { initial: '25d' } } }, 'broker.reconnect.initial'],
+    [{ ...base, shutdown: { grace: '30d' } }, 'shutdown.grace'],
+    [{ ...base, outbox: { url, pollInterval: '25d' } }, 'outbox.pollInterval'],
+  ] as const) {
+    t.equal(problemOf(t, raw), `${field}: expected at most 24d`, field);
+  }
+  t.equal(parseConfig({ ...base, shutdown: { grace: '24d' } }).shutdown.grace, 24 * 86_400_000, '24d itself is taken');
+});
+
 t.test('outbox fields name themselves when wrong', async (t) => {
   const url = 'postgres://db/shop';
   t.equal(problemOf(t, { ...base, outbox: {} }), 'outbox.url: required');

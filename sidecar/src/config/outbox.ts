@@ -2,7 +2,7 @@
 // messages they cause in one PostgreSQL transaction; the sidecar publishes the
 // messages once committed, and deletes each row once the broker confirmed it.
 import { z } from 'zod';
-import { duration, positiveInt } from './fields.ts';
+import { positiveInt, timerDuration } from './fields.ts';
 
 /**
  * Unquoted PostgreSQL names, lower case as the server folds them: a schema of at most 63 bytes, and a
@@ -36,7 +36,7 @@ export const OutboxSchema = z.strictObject({
     .enum(['park', 'delete'])
     .default('park')
     .describe('A row whose message no queue was bound to take: parked (to send again later) or deleted'),
-  pollInterval: duration()
+  pollInterval: timerDuration()
     .refine((ms) => ms >= 100, { error: 'expected at least 100ms' })
     .prefault('5s')
     .describe('How often the table is read when no notification came (NOTIFY wakes the relay at once)'),

@@ -2,7 +2,7 @@
 // its default and its validation. The file, the environment and (later) the
 // CRDs all go through this schema.
 import { z } from 'zod';
-import { appId, appPath, DNS_LABEL_PATTERN, duration, port, positiveInt, size } from './fields.ts';
+import { appId, appPath, DNS_LABEL_PATTERN, duration, port, positiveInt, size, timerDuration } from './fields.ts';
 import { OutboxSchema } from './outbox.ts';
 import { SubscriptionSchema } from './subscription.ts';
 import { resolveSubscription, subscriptionSetProblems } from './subscription-set.ts';
@@ -30,7 +30,7 @@ export const ConfigSchema = z
         host: z.string().default('127.0.0.1').describe('Where the sidecar reaches the app'),
         port: port().optional().describe("The app's HTTP port; needed for push delivery and health checks"),
         healthPath: appPath().optional(),
-        healthInterval: duration().prefault('5s'),
+        healthInterval: timerDuration().prefault('5s'),
       })
       .prefault({}),
     broker: z
@@ -41,7 +41,7 @@ export const ConfigSchema = z
           .default('amqp://guest:guest@127.0.0.1:5672'),
         heartbeat: duration().prefault('15s'),
         reconnect: z
-          .strictObject({ initial: duration().prefault('200ms'), max: duration().prefault('10s') })
+          .strictObject({ initial: timerDuration().prefault('200ms'), max: timerDuration().prefault('10s') })
           .prefault({}),
       })
       .prefault({}),
@@ -95,7 +95,7 @@ export const ConfigSchema = z
       })
       .prefault({}),
     shutdown: z
-      .strictObject({ grace: duration().prefault('20s').describe('Time to finish in-flight work on SIGTERM') })
+      .strictObject({ grace: timerDuration().prefault('20s').describe('Time to finish in-flight work on SIGTERM') })
       .prefault({}),
     subscriptions: z.array(SubscriptionSchema).default([]).superRefine(uniqueNames('subscription')),
     targets: z.array(TargetSchema).default([]).superRefine(uniqueNames('target')),

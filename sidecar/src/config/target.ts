@@ -1,6 +1,6 @@
 // An outbound target: an external API the app calls through the sidecar (API.md, "Outbound calls").
 import { z } from 'zod';
-import { duration, name, positiveInt, ratio } from './fields.ts';
+import { duration, name, positiveInt, ratio, timerDuration } from './fields.ts';
 
 const RETRY_ON_ERROR = { error: 'expected an HTTP status (400-599), "connect-error", "reset" or "timeout"' };
 const RetryOn = z.union([
@@ -8,19 +8,10 @@ const RetryOn = z.union([
   z.enum(['connect-error', 'reset', 'timeout'], RETRY_ON_ERROR),
 ]);
 
-/**
- * The longest wait a target's settings can ask for (its timeout, back-off, deadline; the outrigger-timeout
- * header): 24 days, within setTimeout's longest delay (2^31 - 1 ms, some 24.8 days); a longer timer fires at once.
- */
-export const LONGEST_DEADLINE_MS = 24 * 86_400_000;
-
-/** A duration a timer waits out: at most LONGEST_DEADLINE_MS. */
-const timed = () => duration().refine((ms) => ms <= LONGEST_DEADLINE_MS, { error: 'expected at most 24d' });
-
 export const TargetRetrySchema = z.strictObject({
   maxAttempts: positiveInt().default(3),
-  initial: timed().prefault('100ms'),
-  max: timed().prefault('2s'),
+  initial: timerDuration().prefault('100ms'),
+  max: timerDuration().prefault('2s'),
   jitter: z.union([z.literal('full'), ratio()]).default('full'),
   on: z.array(RetryOn).default([502, 503, 504, 429, 'connect-error', 'reset']),
 });
@@ -111,8 +102,8 @@ export const TargetFields = z.strictObject({
   baseUrl: z
     .url({ protocol: /^https?$/, error: 'expected an absolute http:// or https:// URL' })
     .describe('Every call goes to this origin and path prefix'),
-  timeout: timed().prefault('10s').describe('One attempt'),
-  deadline: timed()
+  timeout: timerDuration().prefault('10s').describe('One attempt'),
+  deadline: timerDuration()
     .refine((ms) => ms > 0, { error: 'expected a duration above 0' })
     .optional()
     .describe(

@@ -76,7 +76,7 @@ export class Hangup {
     this.deadlineMs = ms;
     this.deadlineBy = setBy;
     this.deadlineAt = performance.now() + ms;
-    this.timer = setTimeout(expireHangup, ms, this); // at most 24d (LONGEST_DEADLINE_MS), within setTimeout's reach
+    this.timer = setTimeout(expireHangup, ms, this); // at most 24d (LONGEST_TIMER_MS), within setTimeout's reach
   }
 
   /** True when `ms` from now is at or past the deadline. */
