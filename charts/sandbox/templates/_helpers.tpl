@@ -61,8 +61,7 @@ app.kubernetes.io/component: {{ .component }}
 Toxiproxy proxy and ingestion's weather target go together.
 */}}
 {{- define "sandbox.weatherApi.enabled" -}}
-{{- /* dig: a release upgraded with --reuse-values from before demo.weatherApi has none. */ -}}
-{{- if and .Values.demo.enabled (dig "weatherApi" "enabled" false .Values.demo) -}}true{{- end -}}
+{{- if and .Values.demo.enabled .Values.demo.weatherApi.enabled -}}true{{- end -}}
 {{- end -}}
 
 {{/* The port the weather API and Toxiproxy's "weather" proxy in front of it listen on. */}}
