@@ -40,6 +40,16 @@ pause() {
   sleeper=
 }
 
+# ordinal N: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st ...
+ordinal() {
+  local suffix=th
+  case $(($1 % 100)) in
+    11 | 12 | 13) ;;
+    *) case $(($1 % 10)) in 1) suffix=st ;; 2) suffix=nd ;; 3) suffix=rd ;; esac ;;
+  esac
+  echo "$1$suffix"
+}
+
 # Where the database is, without its password.
 where=$DATABASE_URL
 if [[ $where =~ ^([a-z]+://[^:@/]*):[^@/]*@(.*)$ ]]; then where=${BASH_REMATCH[1]}@${BASH_REMATCH[2]}; fi
@@ -71,7 +81,9 @@ until [ "$(sql -v table="$OUTBOX_TABLE" <<<"SELECT to_regclass(:'table') IS NOT 
   pause 0.2
 done
 
-echo "calibrating $SENSOR every $INTERVAL s into $where; every ${ROLLBACK_EVERY}th, from the 2nd, rolls back"
+# ROLLBACK_EVERY=1: n % 1 = 2 % 1 for every n, the 1st too.
+if [ "$ROLLBACK_EVERY" = 1 ]; then rollbacks="every one rolls back"; else rollbacks="every $(ordinal "$ROLLBACK_EVERY"), from the 2nd, rolls back"; fi
+echo "calibrating $SENSOR every $INTERVAL s into $where; $rollbacks"
 pause "$FIRST_AFTER"
 n=0
 while [ "$running" = 1 ]; do
