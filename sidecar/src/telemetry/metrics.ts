@@ -54,7 +54,7 @@ export class Metrics {
 
   readonly publishes = new HotCounter({
     name: 'outrigger_publishes_total',
-    help: 'Publishes by topic and outcome (routed, unroutable, duplicate, backpressure, broker_unavailable)',
+    help: "Publishes by topic and outcome (routed, unroutable, duplicate, backpressure, broker_unavailable): the publish API's and the outbox relay's",
     labelNames: ['topic', 'outcome'] as const,
     bounded: this.topics,
     registers: [this.registry],
@@ -62,7 +62,7 @@ export class Metrics {
 
   readonly publishDuration = new HotHistogram({
     name: 'outrigger_publish_duration_seconds',
-    help: 'From the publish request to the broker confirm, by topic',
+    help: "From the publish request (or the outbox relay's send) to the broker confirm, by topic",
     labelNames: ['topic'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     bounded: this.topics,
