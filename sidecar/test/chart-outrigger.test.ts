@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type {
   KubernetesObject,
   V1ConfigMap,
@@ -27,7 +27,7 @@ import { isSecretKey, loadInjectorConfig } from '../src/k8s/injector/injector-co
 import { INJECTED_ENV } from '../src/k8s/injector/sidecar-container.ts';
 import { byKind, createHelm, one, parseObjects } from './support/helm.ts';
 import { b64, CHART, chartYaml, edgeValues, isSubset, NS, trusted } from './support/outrigger-chart.ts';
-import { exitFailure, runCli } from './support/sidecar-process.ts';
+import { configFile, exitFailure, runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
 
 const helm = await createHelm(t);
@@ -95,9 +95,10 @@ t.test(
       const args = ['template', 'outrigger', CHART, '--namespace', NS, ...(await helm.values({ sidecar }))];
       const [checked, unchecked] = await Promise.all([helm.run(args), helm.run([...args, '--skip-schema-validation'])]);
       t.equal(unchecked.code, 0, `rendered without the schema: ${unchecked.stderr}`);
-      const file = join(mkdtempSync(join(tmpdir(), 'outrigger-chart-')), 'config.yaml');
-      t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
-      writeFileSync(file, one<V1ConfigMap>(parseObjects(unchecked.stdout), 'ConfigMap').data?.['config.yaml'] ?? '');
+      const file = configFile(
+        t,
+        one<V1ConfigMap>(parseObjects(unchecked.stdout), 'ConfigMap').data?.['config.yaml'] ?? '',
+      );
       let injector = '';
       try {
         loadInjectorConfig(file);
@@ -145,10 +146,11 @@ t.test(
     ]);
     const config = parseYaml(one<V1ConfigMap>(parseObjects(once.stdout), 'ConfigMap').data?.['config.yaml'] ?? '');
     config.env.push({ name: 'HTTPS_PROXY', value: 'http://b:3128' });
-    const file = join(mkdtempSync(join(tmpdir(), 'outrigger-chart-')), 'config.yaml');
-    t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
-    writeFileSync(file, JSON.stringify(config));
-    t.throws(() => loadInjectorConfig(file), /duplicate variable "HTTPS_PROXY"/, 'and so does the injector');
+    t.throws(
+      () => loadInjectorConfig(configFile(t, config)),
+      /duplicate variable "HTTPS_PROXY"/,
+      'and so does the injector',
+    );
     const keys = [
       'url',
       'uri.txt',

@@ -32,7 +32,7 @@ import { startControlPlane } from './support/kube.ts';
 import { freePort } from './support/ports.ts';
 import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
 import { type ParsedFamily, parseExposition } from './support/promparse.ts';
-import { startSidecar } from './support/sidecar-process.ts';
+import { configFile, startSidecar } from './support/sidecar-process.ts';
 import { TOXIPROXY_SERVER } from './support/toxiproxy.ts';
 import { circuitOf, reply, sidecarWith, startUpstream } from './support/upstream.ts';
 import { until } from './support/wait.ts';
@@ -272,11 +272,9 @@ async function sandboxInjectorConfig(t: Test) {
     'outrigger-system',
     yamlFile('k8s/outrigger-values.yaml'),
   )) as Obj[];
-  const dir = await mkdtemp(join(tmpdir(), 'outrigger-injector-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const file = join(dir, 'config.yaml');
-  await writeFile(file, find(platform, 'ConfigMap', 'outrigger-injector').data?.['config.yaml'] ?? '');
-  return loadInjectorConfig(file);
+  return loadInjectorConfig(
+    configFile(t, find(platform, 'ConfigMap', 'outrigger-injector').data?.['config.yaml'] ?? ''),
+  );
 }
 
 t.test(
