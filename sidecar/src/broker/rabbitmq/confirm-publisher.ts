@@ -10,10 +10,10 @@
 // full) goes straight to the channel: no await before the write, so a publish
 // costs one promise. Everything else waits its turn on the slow path.
 //
-// A declaration carries whether it was made on the channel: the publisher
-// keeps no list of them, so what is remembered is bounded by whoever holds the
-// declarations (the broker's topics, rabbit-broker.ts); a declaration made anew
-// is declared again (idempotent, one round trip) by the next publish needing it.
+// What was declared on the channel is kept in a WeakMap by declaration: what
+// is remembered is bounded by whoever holds the declarations (the broker's
+// topics, rabbit-broker.ts); a declaration made anew is declared again
+// (idempotent, one round trip) by the next publish needing it.
 import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
 import type { Logger } from '../../telemetry/logger.ts';
 import { BrokerUnavailableError } from '../broker.ts';
@@ -36,14 +36,6 @@ const MAX_TAG = 2 ** 31 - 1;
 /** Something a publish needs on the broker first (its exchange), declared once per channel. */
 export interface Declaration {
   readonly declare: (channel: ConfirmChannel) => Promise<unknown>;
-  /** The publisher's: where this was declared last. */
-  on?: DeclaredOn | undefined;
-}
-
-/** The channel (its number) a declaration was made on: true when done, the promise while under way. */
-interface DeclaredOn {
-  channel: number;
-  declared: true | Promise<void>;
 }
 
 export class ConfirmPublisher {
@@ -51,8 +43,11 @@ export class ConfirmPublisher {
   private opening: Promise<ConfirmChannel> | undefined;
   /** The channel once open: what the fast path publishes on. */
   private open: ConfirmChannel | undefined;
-  /** The number of the current channel: a declaration made on an earlier one is made again. */
-  private channel = 0;
+  /**
+   * Declarations made on the current channel: true when done, the promise while under way. Weak: one
+   * the broker forgets (past its cap of topics) is forgotten here too.
+   */
+  private declared = new WeakMap<Declaration, true | Promise<void>>();
   /** The last tag given to a publish. */
   private tag = 0;
   /** Tags of publishes the broker returned as unroutable; read when their confirm arrives. */
@@ -96,7 +91,7 @@ export class ConfirmPublisher {
     if (
       channel !== undefined &&
       this.drained === undefined &&
-      (declaration === undefined || isDeclared(declaration, this.channel))
+      (declaration === undefined || this.declared.get(declaration) === true)
     ) {
       return this.send(channel, exchange, routingKey, body, properties);
     }
@@ -172,22 +167,23 @@ export class ConfirmPublisher {
 
   /**
    * Runs the declaration once on this channel; a failed one is forgotten, so the next publish tries again.
-   * Its outcome is recorded only on its own record: a later channel's declaration replaces it.
+   * Its outcome is recorded in the map of the channel it was made on only.
    */
   private ensureDeclared(channel: ConfirmChannel, declaration: Declaration): Promise<void> | undefined {
-    const { on } = declaration;
-    if (on?.channel === this.channel) return on.declared === true ? undefined : on.declared;
+    const declared = this.declared;
+    const state = declared.get(declaration);
+    if (state === true) return undefined;
+    if (state !== undefined) return state;
     const declaring: Promise<void> = declaration.declare(channel).then(
       () => {
-        record.declared = true;
+        declared.set(declaration, true);
       },
       (error: unknown) => {
-        if (declaration.on === record) declaration.on = undefined;
+        if (declared.get(declaration) === declaring) declared.delete(declaration);
         throw error;
       },
     );
-    const record: DeclaredOn = { channel: this.channel, declared: declaring };
-    declaration.on = record;
+    declared.set(declaration, declaring);
     return declaring;
   }
 
@@ -213,7 +209,7 @@ export class ConfirmPublisher {
       });
       if (this.opening === opening) {
         this.open = channel;
-        this.channel += 1;
+        this.declared = new WeakMap();
         this.returned.clear(); // tags of the channel before, whose confirms will never come
       }
       return channel;
@@ -224,11 +220,6 @@ export class ConfirmPublisher {
     this.opening = opening;
     return opening;
   }
-}
-
-/** Whether the declaration was made on the channel numbered `channel`. */
-function isDeclared(declaration: Declaration, channel: number): boolean {
-  return declaration.on?.channel === channel && declaration.on.declared === true;
 }
 
 /** Resolves when the channel's socket has room again, or the channel closed (its publishes then fail). */

@@ -43,15 +43,15 @@ export interface RabbitBrokerOptions {
   maxRememberedTopics?: number | undefined;
 }
 
-/** Topics remembered by default, with whether each was declared on the publisher's channel. */
+/** Topics whose declarations are remembered by default. */
 const MAX_REMEMBERED_TOPICS = 10_000;
 
 export class RabbitBroker implements Broker {
   private readonly connection: RabbitConnection;
   private readonly publisher: ConfirmPublisher;
   /**
-   * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade;
-   * each notes whether it was made on the publisher's channel. The most recently added topics only: a
+   * What a publish to each topic needs declared first: its exchange, or its binding to the delay cascade
+   * (the publisher knows which it declared on its channel). The most recently added topics only: a
    * forgotten one gets new (equal) declarations, made again. This is all that publishing to many topics keeps.
    */
   private readonly declarations: CappedMap<{ now: Declaration; delayed: Declaration }>;
@@ -180,8 +180,8 @@ export class RabbitBroker implements Broker {
     let declarations = this.declarations.get(topic);
     if (declarations === undefined) {
       declarations = {
-        now: { declare: (channel) => declareTopic(channel, topic), on: undefined },
-        delayed: { declare: (channel) => bindTopicToCascade(channel, topic), on: undefined },
+        now: { declare: (channel) => declareTopic(channel, topic) },
+        delayed: { declare: (channel) => bindTopicToCascade(channel, topic) },
       };
       this.declarations.set(topic, declarations);
     }
