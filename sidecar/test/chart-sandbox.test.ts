@@ -21,13 +21,12 @@ import { ApiException, type KubernetesObject, KubernetesObjectApi } from '@kuber
 import t, { type Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../src/config/load.ts';
-import { parseAdmissionReview } from '../src/k8s/injector/admission-review.ts';
 import { loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
 import { decide } from '../src/k8s/injector/mutate.ts';
 import { startApp } from './support/app-server.ts';
 import { CHARTS, createHelm, parseObjects } from './support/helm.ts';
 import { BROKER_URL, deleteQueuesAtEnd, uniqueTopic } from './support/in-process.ts';
-import { type EnvVar, patchOf, sidecarOf } from './support/injected-sidecar.ts';
+import { admissionReview, type EnvVar, patchOf, sidecarOf } from './support/injected-sidecar.ts';
 import { startControlPlane } from './support/kube.ts';
 import { freePort } from './support/ports.ts';
 import { DATABASE_URL, database, insertRows, uniqueTable } from './support/postgres.ts';
@@ -294,18 +293,7 @@ t.test(
       if (!template) throw new Error(`${name} has no pod template`);
       const podName = `${name}-7d9f8-x1y2z`;
       const pod = { metadata: { ...template.metadata, name: podName, namespace: NAMESPACE }, spec: template.spec };
-      const admission = parseAdmissionReview({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: name,
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          resource: { group: '', version: 'v1', resource: 'pods' },
-          operation: 'CREATE',
-          namespace: NAMESPACE,
-          object: pod,
-        },
-      });
+      const admission = admissionReview(pod, { uid: name, namespace: NAMESPACE });
       return { template, podName, decision: decide(admission, injector) };
     };
 

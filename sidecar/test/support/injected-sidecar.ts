@@ -1,5 +1,7 @@
 // The sidecar an injection adds, read back from its JSON Patch: what the API server
-// would put in the pod, not the injector's settings run through sidecarContainer again.
+// would put in the pod, not the injector's settings run through sidecarContainer again;
+// and the AdmissionReview an injection is decided on.
+import { type AdmissionRequest, parseAdmissionReview } from '../../src/k8s/injector/admission-review.ts';
 import type { PatchOperation } from '../../src/k8s/injector/pod-patch.ts';
 
 export interface EnvVar {
@@ -28,3 +30,22 @@ export function sidecarOf(patch: PatchOperation[]): InjectedSidecar {
   }
   throw new Error(`the patch adds no sidecar: ${patch.map(({ path }) => path).join(', ')}`);
 }
+
+/**
+ * The AdmissionReview the API server sends for `object`, parsed: a pod's CREATE, uid c0ffee, in namespace shop;
+ * `request` replaces any of those fields of its request.
+ */
+export const admissionReview = (object: unknown, request: Record<string, unknown> = {}): AdmissionRequest =>
+  parseAdmissionReview({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'c0ffee',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'shop',
+      object,
+      ...request,
+    },
+  });

@@ -1,26 +1,11 @@
 import t from 'tap';
-import { patchOf, sidecarOf } from '../../../test/support/injected-sidecar.ts';
+import { admissionReview, patchOf, sidecarOf } from '../../../test/support/injected-sidecar.ts';
 import { isProblemError } from '../../api/problems.ts';
 import { parseAdmissionReview } from './admission-review.ts';
 import { loadInjectorConfig } from './injector-config.ts';
 import { decide } from './mutate.ts';
 
 const config = loadInjectorConfig();
-
-const review = (object: unknown, request: Record<string, unknown> = {}) =>
-  parseAdmissionReview({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'c0ffee',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      operation: 'CREATE',
-      namespace: 'shop',
-      object,
-      ...request,
-    },
-  });
 
 const pod = (annotations?: Record<string, string>, spec: Record<string, unknown> = {}) => ({
   metadata: { name: 'web', ...(annotations === undefined ? {} : { annotations }) },
@@ -29,7 +14,7 @@ const pod = (annotations?: Record<string, string>, spec: Record<string, unknown>
 const inject = { 'outrigger.dev/inject': 'true' };
 
 t.test('an annotated pod: allowed with a JSON Patch, the uid echoed', async (t) => {
-  const decision = decide(review(pod(inject)), config);
+  const decision = decide(admissionReview(pod(inject)), config);
   t.equal(decision.result, 'injected');
   t.match(decision.response, { uid: 'c0ffee', allowed: true, patchType: 'JSONPatch' });
   t.equal(sidecarOf(patchOf(decision.response.patch)).name, 'outrigger', 'the sidecar is added');
@@ -38,18 +23,20 @@ t.test('an annotated pod: allowed with a JSON Patch, the uid echoed', async (t) 
 });
 
 t.test('left untouched: allowed without a patch', async (t) => {
-  const untouched: [string, ReturnType<typeof review>][] = [
-    ['no annotations', review(pod())],
-    ['inject: "false"', review(pod({ 'outrigger.dev/inject': 'false' }))],
-    ['inject: "True" (only "true" opts in)', review(pod({ 'outrigger.dev/inject': 'True' }))],
-    ['kube-system', review(pod(inject), { namespace: 'kube-system' })],
-    ['an update', review(pod(inject), { operation: 'UPDATE' })],
-    ['not a pod', review({ metadata: {} }, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } })],
+  const untouched: [string, ReturnType<typeof admissionReview>][] = [
+    ['no annotations', admissionReview(pod())],
+    ['inject: "false"', admissionReview(pod({ 'outrigger.dev/inject': 'false' }))],
+    ['inject: "True" (only "true" opts in)', admissionReview(pod({ 'outrigger.dev/inject': 'True' }))],
+    ['kube-system', admissionReview(pod(inject), { namespace: 'kube-system' })],
+    ['an update', admissionReview(pod(inject), { operation: 'UPDATE' })],
+    ['not a pod', admissionReview({ metadata: {} }, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } })],
     [
       'already injected (reinvocation)',
-      review(pod(inject, { initContainers: [{ name: 'outrigger', image: 'ghcr.io/outrigger/outrigger:0.1.0' }] })),
+      admissionReview(
+        pod(inject, { initContainers: [{ name: 'outrigger', image: 'ghcr.io/outrigger/outrigger:0.1.0' }] }),
+      ),
     ],
-    ['no annotations and a strange body', review({ metadata: { annotations: 7 } })],
+    ['no annotations and a strange body', admissionReview({ metadata: { annotations: 7 } })],
   ];
   for (const [what, request] of untouched) {
     const decision = decide(request, config);
@@ -60,7 +47,7 @@ t.test('left untouched: allowed without a patch', async (t) => {
 
 t.test('bad annotations: refused with 400 and a message naming them', async (t) => {
   const decision = decide(
-    review(pod({ ...inject, 'outrigger.dev/app-port': 'eighty', 'outrigger.dev/memory-limit': 'lots' })),
+    admissionReview(pod({ ...inject, 'outrigger.dev/app-port': 'eighty', 'outrigger.dev/memory-limit': 'lots' })),
     config,
   );
   t.equal(decision.result, 'denied');
@@ -72,7 +59,7 @@ t.test('bad annotations: refused with 400 and a message naming them', async (t) 
     /outrigger\.dev\/app-port: "eighty" is not valid.*; outrigger\.dev\/memory-limit: "lots"/,
   );
 
-  const hostNetwork = decide(review(pod(inject, { hostNetwork: true })), config);
+  const hostNetwork = decide(admissionReview(pod(inject, { hostNetwork: true })), config);
   t.equal(hostNetwork.result, 'denied');
   t.match(hostNetwork.response.status?.message, /hostNetwork/);
 });
@@ -80,7 +67,7 @@ t.test('bad annotations: refused with 400 and a message naming them', async (t) 
 t.test('volume mounts: in the patch, refused naming the missing volume, never added twice', async (t) => {
   const mounts = { ...inject, 'outrigger.dev/volume-mounts': 'weather-token:/var/run/secrets/weather' };
   const volumes = [{ name: 'weather-token', secret: { secretName: 'weather-api' } }];
-  const injected = decide(review(pod(mounts, { volumes })), config);
+  const injected = decide(admissionReview(pod(mounts, { volumes })), config);
   t.equal(injected.result, 'injected');
   const sidecar = sidecarOf(patchOf(injected.response.patch));
   t.same(sidecar.volumeMounts.at(-1), {
@@ -89,7 +76,7 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
     readOnly: true,
   });
 
-  const missing = decide(review(pod(mounts)), config);
+  const missing = decide(admissionReview(pod(mounts)), config);
   t.equal(missing.result, 'denied');
   t.same(missing.response, {
     uid: 'c0ffee',
@@ -105,7 +92,7 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
   // /var/run is a link to /run in the sidecar's image: nested where the runtime mounts them, so refused.
   const twoVolumes = [...volumes, { name: 'ledger-tls', secret: { secretName: 'ledger-tls' } }];
   const linked = decide(
-    review(
+    admissionReview(
       pod(
         { ...inject, 'outrigger.dev/volume-mounts': 'weather-token:/var/run/x,ledger-tls:/run/x/y' },
         { volumes: twoVolumes },
@@ -122,12 +109,12 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
 
   // Reinvoked: the pod already has the sidecar and its mounts, so nothing is added (or checked) again.
   const again = { name: 'outrigger', image: 'x', volumeMounts: [sidecar.volumeMounts.at(-1)] };
-  const reinvoked = decide(review(pod(mounts, { volumes, initContainers: [again] })), config);
+  const reinvoked = decide(admissionReview(pod(mounts, { volumes, initContainers: [again] })), config);
   t.equal(reinvoked.result, 'skipped');
   t.same(reinvoked.response, { uid: 'c0ffee', allowed: true });
   // Not checked again either: an annotation that a first injection would refuse passes untouched.
   const unchecked = decide(
-    review(
+    admissionReview(
       pod(
         { ...inject, 'outrigger.dev/volume-mounts': 'no-such-volume:/var/run/secrets/x' },
         { volumes, initContainers: [again] },
@@ -140,7 +127,10 @@ t.test('volume mounts: in the patch, refused naming the missing volume, never ad
 });
 
 t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, naming it', async (t) => {
-  const injected = decide(review(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'orders-db:url' })), config);
+  const injected = decide(
+    admissionReview(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'orders-db:url' })),
+    config,
+  );
   t.equal(injected.result, 'injected');
   const sidecar = sidecarOf(patchOf(injected.response.patch));
   t.same(
@@ -149,7 +139,10 @@ t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, n
   );
   t.equal(injected.response.warnings, undefined, 'a known annotation: no warning');
 
-  const refused = decide(review(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'shop/orders-db' })), config);
+  const refused = decide(
+    admissionReview(pod({ ...inject, 'outrigger.dev/outbox-url-secret': 'shop/orders-db' })),
+    config,
+  );
   t.equal(refused.result, 'denied');
   t.same(refused.response, {
     uid: 'c0ffee',
@@ -165,7 +158,7 @@ t.test('outbox URL Secret: the secretKeyRef in the patch; a bad value refused, n
 });
 
 t.test('an annotated object that is not a pod: refused as an error, no crash', async (t) => {
-  const decision = decide(review({ metadata: { annotations: inject }, spec: { containers: 'app' } }), config);
+  const decision = decide(admissionReview({ metadata: { annotations: inject }, spec: { containers: 'app' } }), config);
   t.equal(decision.result, 'error');
   t.match(decision.response, { uid: 'c0ffee', allowed: false, status: { code: 400 } });
   t.match(decision.response.status?.message, /request\.object is not a valid pod: spec\.containers/);
@@ -173,7 +166,7 @@ t.test('an annotated object that is not a pod: refused as an error, no crash', a
 
 t.test('warnings reach the response', async (t) => {
   const decision = decide(
-    review(
+    admissionReview(
       pod(
         { ...inject, 'outrigger.dev/app-prot': '8080' },
         { containers: [{ name: 'app', image: 'a', ports: [{ containerPort: 3600 }] }] },
