@@ -82,13 +82,17 @@ const podTemplate = (object: Obj) =>
 const portsOf = (service: Obj) =>
   (service.spec?.ports ?? []) as { name: string; port: number; targetPort: string | number; nodePort?: number }[];
 
-/** The sandbox's Toxiproxy proxies, as its ConfigMap loads them. */
-const sandboxProxies = (objects: Obj[]) =>
-  JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '') as {
+/** The sandbox's Toxiproxy proxies, as its ConfigMap loads them (`prefix`: the release's fullname). */
+const sandboxProxies = (objects: Obj[], prefix = 'sandbox') =>
+  JSON.parse(find(objects, 'ConfigMap', `${prefix}-toxiproxy`).data?.['proxies.json'] ?? '') as {
     name: string;
     listen: string;
     upstream: string;
   }[];
+
+/** The configuration file of ingestion's sidecar, from its ConfigMap. */
+const ingestionConfig = (objects: Obj[]) =>
+  parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
 
 t.test('helm lint --strict passes with the defaults, the kind values and other values', async (t) => {
   const helm = await createHelm(t);
@@ -231,11 +235,11 @@ t.test('the broker Secret, Toxiproxy and RabbitMQ agree: apps reach the broker t
     const db = new URL(stringData(`${prefix}-postgres`).url ?? '');
     t.equal(db.host, `${prefix}-toxiproxy:5432`, 'the database URL is the proxy too');
     t.equal(db.password, stringData(`${prefix}-postgres`).password);
-    const proxies = JSON.parse(find(objects, 'ConfigMap', `${prefix}-toxiproxy`).data?.['proxies.json'] ?? '');
+    const proxies = sandboxProxies(objects, prefix);
     // The weather API is a demo service: without the demo, no proxy for it.
     const demo = values !== OTHER_VALUES;
     t.same(
-      proxies.map((proxy: { name: string; upstream: string }) => [proxy.name, proxy.upstream]),
+      proxies.map((proxy) => [proxy.name, proxy.upstream]),
       [
         ['rabbitmq', `${prefix}-rabbitmq:5672`],
         ['postgres', `${prefix}-postgres:5432`],
@@ -462,18 +466,17 @@ t.test(
     t.equal(servicePort?.targetPort, 'http', "the proxy's upstream is the weather API Service's port");
     t.match(weatherApi.template.metadata.labels, weatherService.spec?.selector, 'which selects the weather API pods');
     // And with the policies `make demo` gives it (services/ingestion/outrigger.yaml), but the base URL.
-    const policies = (file: string) => {
+    const policies = (config: unknown) => {
       const { baseUrl, ...rest } =
-        (parseYaml(file) as { targets?: { name: string; baseUrl: string }[] }).targets?.find(
+        (config as { targets?: { name: string; baseUrl: string }[] }).targets?.find(
           (entry) => entry.name === 'weather',
         ) ?? {};
       t.ok(baseUrl, 'a weather target');
       return rest;
     };
-    const ingestionFile = find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '';
     t.same(
-      policies(ingestionFile),
-      policies(read('services/ingestion/outrigger.yaml')),
+      policies(ingestionConfig(objects)),
+      policies(yamlFile('services/ingestion/outrigger.yaml')),
       "the weather target's timeout, retries and circuit breaker are make demo's",
     );
   },
@@ -490,7 +493,7 @@ t.test('demo.calibration.enabled=false: no calibration, and ingestion subscribes
     'no calibration objects',
   );
   for (const name of ['sandbox-ingestion', 'sandbox-sensor-sim']) t.ok(find(objects, 'Deployment', name), name);
-  const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+  const config = ingestionConfig(objects);
   t.same(
     config.subscriptions.map((subscription: { name: string }) => subscription.name),
     ['readings'],
@@ -511,9 +514,9 @@ t.test(
       'no weather API objects',
     );
     for (const name of DEMO_DEPLOYMENTS) t.ok(find(objects, 'Deployment', name), name);
-    const proxies = JSON.parse(find(objects, 'ConfigMap', 'sandbox-toxiproxy').data?.['proxies.json'] ?? '');
+    const proxies = sandboxProxies(objects);
     t.same(
-      proxies.map((proxy: { name: string }) => proxy.name),
+      proxies.map((proxy) => proxy.name),
       ['rabbitmq', 'postgres'],
       'Toxiproxy proxies the broker and the database only',
     );
@@ -527,7 +530,7 @@ t.test(
       /weather/,
       'nor its container',
     );
-    const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+    const config = ingestionConfig(objects);
     t.equal(config.targets, undefined, "ingestion's sidecar has no outbound target");
     t.ok(
       read('services/ingestion/src/main.ts').includes('process.env.WEATHER_TARGET'),
@@ -1084,7 +1087,7 @@ t.test(
     if (!proxy) throw new Error('no weather proxy');
     const { state, chaos } = await sandboxToxiproxy(t, [{ ...proxy, upstream: `127.0.0.1:${weatherApi.port}` }]);
     const listen = (await state()).weather?.listen;
-    const config = parseYaml(find(objects, 'ConfigMap', 'sandbox-ingestion-outrigger').data?.['outrigger.yaml'] ?? '');
+    const config = ingestionConfig(objects);
     const { call, ops } = await sidecarWith(t, [{ ...config.targets[0], baseUrl: `http://${listen}` }]);
     // A call as ingestion makes it: the whole call within 2 s.
     const conditions = async () => {
