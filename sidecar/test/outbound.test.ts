@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import t, { type Test } from 'tap';
 import { TargetSchema } from '../src/config/target.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
-import { RawConnection } from './support/raw-connection.ts';
+import { answeredMidBody, RawConnection } from './support/raw-connection.ts';
 import {
   type Answer,
   circuitOf,
@@ -132,17 +132,16 @@ t.test(
     });
     const { api } = await sidecarWith(t, [{ name: 'api', baseUrl: `http://127.0.0.1:${upstream.port}` }]);
     const half = Buffer.alloc(256 * 1024, 'u');
-    const connection = new RawConnection(t, Number(new URL(api).port));
-    connection.write(
-      `PUT /v1/outbound/api/upload HTTP/1.1\r\nhost: sidecar\r\ncontent-length: ${2 * half.length}\r\n\r\n`,
-    );
-    connection.write(half);
-    const answer = await connection.answer();
+    const { answer, next } = await answeredMidBody(t, api, {
+      method: 'PUT',
+      path: '/v1/outbound/api/upload',
+      headers: { 'content-length': String(2 * half.length) },
+      first: half,
+      rest: half,
+      next: '/v1/outbound/api/ok',
+    });
     t.equal(answer.status, 413, "the target's answer");
     t.equal(answer.text, 'too large');
-    connection.write(half);
-    connection.write('GET /v1/outbound/api/ok HTTP/1.1\r\nhost: sidecar\r\n\r\n');
-    const next = await connection.answer();
     t.equal(next.status, 200, 'the rest of the upload was dropped: the next request on the same connection is served');
     t.equal(next.text, 'fine');
   },

@@ -53,6 +53,37 @@ export class RawConnection {
   }
 }
 
+/**
+ * A request on a new connection to the sidecar at `api` that sends the `first` part of its body and waits for the
+ * answer before it sends the `rest`, then a GET to `next` on the same connection: whether the app's connection is
+ * still usable. `took` is from the request's start to its answer, `nextTook` from the GET to its answer.
+ */
+export async function answeredMidBody(
+  t: Test,
+  api: string,
+  request: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    first: Buffer | string;
+    rest: Buffer | string;
+    next: string;
+  },
+): Promise<{ answer: Answer; took: number; next: Answer; nextTook: number }> {
+  const connection = new RawConnection(t, Number(new URL(api).port));
+  const head = Object.entries(request.headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  const started = Date.now();
+  connection.write(`${request.method} ${request.path} HTTP/1.1\r\nhost: sidecar\r\n${head.join('')}\r\n`);
+  connection.write(request.first);
+  const answer = await connection.answer();
+  const took = Date.now() - started;
+  connection.write(request.rest);
+  connection.write(`GET ${request.next} HTTP/1.1\r\nhost: sidecar\r\n\r\n`);
+  const nextStarted = Date.now();
+  const next = await connection.answer();
+  return { answer, took, next, nextTook: Date.now() - nextStarted };
+}
+
 /** One whole HTTP/1.1 answer at the start of `data`, and its length in bytes; undefined until it is all there. */
 function parseAnswer(data: Buffer): { answer: Answer; length: number } | undefined {
   const headEnd = data.indexOf('\r\n\r\n');
