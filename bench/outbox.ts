@@ -6,9 +6,10 @@
 // the sidecar is; same database, same broker, same run.
 //
 // `make bench` runs it with the others; `node bench/outbox.ts` alone.
+import type { ChildProcess } from 'node:child_process';
 import { type Channel, type ConfirmChannel, connect } from 'amqplib';
 import pg from 'pg';
-import { dropDdl, ensureTable } from '../sidecar/src/outbox/table.ts';
+import { dropDdl, ensureTable, quoted } from '../sidecar/src/outbox/table.ts';
 import { forkListening } from './floor-process.ts';
 import { median, percentiles, type Row } from './report.ts';
 import { BROKER, spawnSidecar, untilReady } from './sidecar.ts';
@@ -123,7 +124,11 @@ async function commitToMessage(db: pg.Client, table: string, arrivals: Arrivals,
     const id = `${table}-${i}-${Date.now()}`;
     const arrived = arrivals.of(id);
     const started = performance.now();
-    await db.query(`INSERT INTO "${table}" (id, topic, payload) VALUES ($1, $2, $3)`, [id, TOPIC, Buffer.from('{}')]);
+    await db.query(`INSERT INTO ${quoted(table)} (id, topic, payload) VALUES ($1, $2, $3)`, [
+      id,
+      TOPIC,
+      Buffer.from('{}'),
+    ]);
     samples.push((await arrived) - started);
   }
   return samples;
@@ -133,7 +138,7 @@ async function drainRate(db: pg.Client, table: string, arrivals: Arrivals, rows:
   const done = arrivals.next(rows);
   const started = performance.now();
   await db.query(
-    `INSERT INTO "${table}" (topic, payload) SELECT $1, convert_to('{"reading":' || n || '}', 'UTF8') FROM generate_series(1, $2) AS n`,
+    `INSERT INTO ${quoted(table)} (topic, payload) SELECT $1, convert_to('{"reading":' || n || '}', 'UTF8') FROM generate_series(1, $2) AS n`,
     [TOPIC, rows],
   );
   await done;
@@ -155,11 +160,14 @@ async function sidecarRelay(db: pg.Client): Promise<Relay> {
   await untilReady(19641);
   return {
     table,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
+    stop: () => stopProcess(child),
   };
+}
+
+/** Stops a relay's process: SIGTERM, then its exit. */
+async function stopProcess(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
 }
 
 async function bareRelayProcess(db: pg.Client): Promise<Relay> {
@@ -169,10 +177,7 @@ async function bareRelayProcess(db: pg.Client): Promise<Relay> {
   const child = await forkListening(new URL(import.meta.url), ['--bare-relay', table]);
   return {
     table,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    },
+    stop: () => stopProcess(child),
   };
 }
 

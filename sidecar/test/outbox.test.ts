@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { GetMessage } from 'amqplib';
 import t, { type Test } from 'tap';
-import { ddl, ensureTable as ensureOutboxTable, OutboxStatements, quoted } from '../src/outbox/table.ts';
+import { channelOf, ddl, ensureTable as ensureOutboxTable, OutboxStatements, quoted } from '../src/outbox/table.ts';
 import { BROKER_URL, drain, inspect, queueOn, startInProcess, uniqueTopic } from './support/in-process.ts';
 import { KIND, startOtlpReceiver } from './support/otlp-receiver.ts';
 import {
@@ -185,7 +185,7 @@ t.test('a row that can never be published is parked with why; the rows after it 
 
   // Mended in place and un-parked, the row goes out on the next pass.
   await db.query(`UPDATE ${quoted(table)} SET topic = $1, parked_at = NULL WHERE id = 'bad-topic'`, [topic]);
-  await db.query(`NOTIFY "${table.split('.').pop()}"`);
+  await db.query(`NOTIFY "${channelOf(table)}"`);
   const replayed = await collect(channel, queue, 1);
   t.equal(replayed[0]?.properties.messageId, 'bad-topic');
 });
