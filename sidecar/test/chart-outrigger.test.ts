@@ -26,6 +26,7 @@ import { DRAIN_MS, STOP_GRACE_MS, TERMINATION_GRACE_MS } from '../src/k8s/inject
 import { isSecretKey, loadInjectorConfig } from '../src/k8s/injector/injector-config.ts';
 import { INJECTED_ENV } from '../src/k8s/injector/sidecar-container.ts';
 import { byKind, createHelm, one, parseObjects } from './support/helm.ts';
+import { admissionReviewBody } from './support/injected-sidecar.ts';
 import { b64, CHART, chartYaml, edgeValues, isSubset, NS, trusted } from './support/outrigger-chart.ts';
 import { configFile, exitFailure, runCli } from './support/sidecar-process.ts';
 import { until } from './support/wait.ts';
@@ -303,23 +304,15 @@ t.test('the rendered args, config file and certificate run the real injector', a
   const bundle = b64(
     one<V1MutatingWebhookConfiguration>(objects, 'MutatingWebhookConfiguration').webhooks?.[0]?.clientConfig.caBundle,
   );
-  const review = {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'b2c5a3e8-0000-4000-8000-000000000001',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'demo',
-      operation: 'CREATE',
-      object: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'orders', namespace: 'demo', annotations: { 'outrigger.dev/inject': 'true' } },
-        spec: { containers: [{ name: 'app', image: 'registry.example.com/orders:1' }] },
-      },
+  const review = admissionReviewBody(
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'orders', namespace: 'demo', annotations: { 'outrigger.dev/inject': 'true' } },
+      spec: { containers: [{ name: 'app', image: 'registry.example.com/orders:1' }] },
     },
-  };
+    { uid: 'b2c5a3e8-0000-4000-8000-000000000001', namespace: 'demo' },
+  );
   const { port } = new URL(String(started.webhook));
   const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request(

@@ -32,20 +32,23 @@ export function sidecarOf(patch: PatchOperation[]): InjectedSidecar {
 }
 
 /**
- * The AdmissionReview the API server sends for `object`, parsed: a pod's CREATE, uid c0ffee, in namespace shop;
+ * The AdmissionReview the API server sends for `object`, as sent: a pod's CREATE, uid c0ffee, in namespace shop;
  * `request` replaces any of those fields of its request.
  */
+export const admissionReviewBody = (object: unknown, request: Record<string, unknown> = {}) => ({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  request: {
+    uid: 'c0ffee',
+    kind: { group: '', version: 'v1', kind: 'Pod' },
+    resource: { group: '', version: 'v1', resource: 'pods' },
+    operation: 'CREATE',
+    namespace: 'shop',
+    object,
+    ...request,
+  },
+});
+
+/** admissionReviewBody(), parsed as the injector parses it. */
 export const admissionReview = (object: unknown, request: Record<string, unknown> = {}): AdmissionRequest =>
-  parseAdmissionReview({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'c0ffee',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      operation: 'CREATE',
-      namespace: 'shop',
-      object,
-      ...request,
-    },
-  });
+  parseAdmissionReview(admissionReviewBody(object, request));
